@@ -1,0 +1,68 @@
+# db4 — `make run` starts a local cluster, `make test` runs the whole suite. `make help` lists all.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+PROTOS := $(wildcard protos/db4/v1/*.proto)
+ARGS ?=
+
+.PHONY: help run test test-unit test-integration test-faults lint genproto verify-genproto bench deps clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+deps: $(STAMP) /usr/bin/etcd ## install what is missing (etcd-server, virtualenv, the project)
+
+/usr/bin/etcd:
+	@command -v etcd >/dev/null || { \
+	  echo "installing etcd-server (Debian package)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq etcd-server >/dev/null; }
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PIP) install -q --upgrade pip >/dev/null
+	@$(PIP) install -q -e '.[dev]'
+	@touch $(STAMP)
+
+run: deps ## start a local cluster (db4 dev); ARGS="--nodes 3 --shards 8" to change it
+	$(VENV)/bin/db4 dev $(ARGS)
+
+test: deps lint verify-genproto ## lint, then unit and integration suites
+	$(PY) -m pytest -q tests/unit tests/integration tests/faults $(ARGS)
+
+test-unit: deps ## unit tests only (no sockets)
+	$(PY) -m pytest -q tests/unit $(ARGS)
+
+test-integration: deps ## integration tests (real etcd, node and router processes)
+	$(PY) -m pytest -q tests/integration $(ARGS)
+
+test-faults: deps ## fault tests (kill -9, restarts)
+	$(PY) -m pytest -q tests/faults $(ARGS)
+
+lint: deps ## ruff, import-linter contracts
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+
+genproto: deps ## regenerate the committed Python code from protos/
+	$(PY) -m grpc_tools.protoc -Iprotos --python_out=protos --grpc_python_out=protos \
+	  --pyi_out=protos $(PROTOS)
+
+verify-genproto: deps ## fail when the committed generated code differs from protos/
+	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
+	$(PY) -m grpc_tools.protoc -Iprotos --python_out=$$tmp --grpc_python_out=$$tmp \
+	  --pyi_out=$$tmp $(PROTOS) && \
+	for f in $$tmp/db4/v1/*.py*; do \
+	  diff -q $$f protos/db4/v1/$$(basename $$f) >/dev/null || \
+	    { echo "generated code drifted: protos/db4/v1/$$(basename $$f) (run make genproto)"; exit 1; }; \
+	done; \
+	for f in protos/db4/v1/*_pb2*.py*; do \
+	  test -f $$tmp/db4/v1/$$(basename $$f) || { echo "stale generated file: $$f"; exit 1; }; \
+	done; echo "generated code matches protos/"
+
+bench: deps ## run the benchmarks (each prints ratios to floors measured in the same run)
+	$(PY) bench/crud.py
+
+clean: ## remove the virtualenv and caches
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Pure logic shared by node, router and client: no grpc, no apsw, nothing else of ours."""

@@ -1,0 +1,1 @@
+"""db4 storage node: many shard databases (apsw) behind the internal Node gRPC service."""

@@ -1,0 +1,69 @@
+"""`db4 node`: run one storage node until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+
+import aetcd
+import grpc
+
+from db4.v1 import node_pb2_grpc
+from db4core.config import add_flag, parse_endpoint, setup_logging
+from db4core.topology import Keys
+from db4node.membership import Membership
+from db4node.service import NodeService
+from db4node.store import ShardStore
+from db4rpc.options import SERVER_OPTIONS, check_loopback
+
+log = logging.getLogger("db4.node")
+
+
+def parser() -> argparse.ArgumentParser:
+    """Flags of `db4 node`; each also reads DB4_<FLAG> from the environment."""
+    p = argparse.ArgumentParser(prog="db4 node", description="Run a db4 storage node.")
+    add_flag(p, "id", help="node id, unique in the cluster (required)")
+    add_flag(p, "host", "127.0.0.1", help="address to listen on (loopback)")
+    add_flag(p, "port", 0, type=int, help="port to listen on (0 picks a free one)")
+    add_flag(p, "data-dir", help="directory for shard databases (required)")
+    add_flag(p, "etcd", "http://127.0.0.1:2379", help="etcd endpoint")
+    add_flag(p, "cluster", "default", help="cluster name: etcd keys live under /db4/<cluster>/")
+    add_flag(p, "log-level", "INFO", help="DEBUG, INFO, WARNING or ERROR")
+    return p
+
+
+async def serve(args: argparse.Namespace) -> None:
+    """Start the gRPC server, register in etcd, serve until signalled, stop cleanly."""
+    store = ShardStore(args.data_dir)
+    server = grpc.aio.server(options=SERVER_OPTIONS)
+    port = server.add_insecure_port(f"{check_loopback(args.host)}:{args.port}")
+    address = f"{args.host}:{port}"
+    host, etcd_port = parse_endpoint(args.etcd)
+    etcd = aetcd.Client(check_loopback(host), etcd_port, timeout=5)
+    membership = Membership(etcd, Keys(args.cluster), args.id, address)
+    node_pb2_grpc.add_NodeServicer_to_server(NodeService(store, membership), server)
+    await server.start()
+    await membership.start()
+    log.info("db4 node %s serving on %s (data %s)", args.id, address, args.data_dir)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("stopping node %s", args.id)
+    await server.stop(grace=2)
+    await membership.stop()
+    await etcd.close()
+    store.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `db4 node` and `python -m db4node`."""
+    args = parser().parse_args(argv)
+    if not args.id or not args.data_dir:
+        parser().error("--id and --data-dir are required")
+    setup_logging(f"node[{args.id}]", args.log_level)
+    asyncio.run(serve(args))
+    return 0

@@ -1,0 +1,114 @@
+"""A node's life in etcd: its leased registration and its view of the topology.
+
+The registration key lives only as long as the lease, which a background task keeps alive; if the
+lease is lost (etcd restarted, a long pause) the node grants a new one and registers again. The
+topology comes from one range read of topo/ and is refreshed by a watch, and on demand when a
+request carries a newer epoch than ours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+import aetcd
+
+from db4core.errors import UnavailableError, WrongShardError
+from db4core.topology import Keys, Topology
+
+log = logging.getLogger("db4.node.membership")
+
+LEASE_TTL = 10
+
+
+class Membership:
+    """Registration under a lease, plus the current topology."""
+
+    def __init__(self, etcd: aetcd.Client, keys: Keys, node_id: str, address: str) -> None:
+        self.etcd = etcd
+        self.keys = keys
+        self.node_id = node_id
+        self.address = address
+        self.topology: Topology | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._refresh_lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        """Register, load the topology, and start the keep-alive and watch tasks."""
+        lease = await self._register()
+        await self.refresh()
+        self._tasks = [
+            asyncio.create_task(self._keep_alive(lease)),
+            asyncio.create_task(self._watch_topology()),
+        ]
+
+    async def stop(self) -> None:
+        """Cancel background tasks (the lease then expires on its own, or is revoked)."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _register(self) -> aetcd.Lease:
+        lease = await self.etcd.lease(LEASE_TTL)
+        record = json.dumps({"address": self.address}).encode()
+        await self.etcd.put(self.keys.node(self.node_id), record, lease=lease)
+        log.info("registered node %s at %s (lease %x)", self.node_id, self.address, lease.id)
+        return lease
+
+    async def _keep_alive(self, lease: aetcd.Lease) -> None:
+        while True:
+            await asyncio.sleep(LEASE_TTL / 3)
+            try:
+                reply = await lease.refresh()
+                if reply is None or reply.TTL <= 0:
+                    log.warning("lease %x expired; registering again", lease.id)
+                    lease = await self._register()
+            except Exception as err:  # noqa: BLE001 - etcd down: keep trying, never die
+                log.warning("lease keep-alive failed: %s", err)
+
+    async def refresh(self) -> Topology | None:
+        """Read the topo/ prefix and adopt it when its epoch is not older than ours."""
+        async with self._refresh_lock:
+            result = await self.etcd.get_prefix(self.keys.topo)
+            topo = Topology.from_kvs(self.keys, {kv.key: kv.value for kv in result})
+            if topo is not None and (self.topology is None or topo.epoch >= self.topology.epoch):
+                self.topology = topo
+            return self.topology
+
+    async def _watch_topology(self) -> None:
+        while True:
+            try:
+                watch = await self.etcd.watch_prefix(self.keys.topo)
+                await self.refresh()  # nothing missed between the last read and the watch
+                async for _event in watch:
+                    await self.refresh()
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:  # noqa: BLE001 - reconnect after etcd trouble
+                log.warning("topology watch failed (%s); retrying", err)
+                await asyncio.sleep(1)
+
+    async def check_owner(self, shard_id: str, tokens: list[int], epoch: int) -> None:
+        """Raise WrongShardError unless this node owns every token via shard_id."""
+        topo = self.topology
+        if topo is None or epoch > topo.epoch:
+            try:
+                topo = await self.refresh()
+            except Exception as err:  # noqa: BLE001
+                raise UnavailableError(
+                    f"node {self.node_id} cannot read the topology: {err}"
+                ) from err
+        if topo is None:
+            raise UnavailableError("the cluster has not been created yet")
+        if topo.node_of(shard_id) != self.node_id:
+            raise WrongShardError(
+                f"shard {shard_id} is not hosted on node {self.node_id} at epoch {topo.epoch}",
+                topo.epoch,
+            )
+        for token in tokens:
+            if topo.shard_for_token(token) != shard_id:
+                raise WrongShardError(
+                    f"token {token} is not owned by shard {shard_id} at epoch {topo.epoch}",
+                    topo.epoch,
+                )

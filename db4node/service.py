@@ -1,0 +1,78 @@
+"""The Node gRPC servicer: validate, call the shard, translate. No SQL here."""
+
+from __future__ import annotations
+
+import grpc
+
+from db4.v1 import node_pb2, node_pb2_grpc
+from db4core.errors import InvalidArgumentError
+from db4node.membership import Membership
+from db4node.shard import Op
+from db4node.store import ShardStore
+from db4rpc.status import servicer_method
+
+_KINDS = {
+    node_pb2.OP_KIND_CREATE: "create",
+    node_pb2.OP_KIND_UPDATE: "update",
+    node_pb2.OP_KIND_REPLACE: "replace",
+    node_pb2.OP_KIND_UPSERT: "upsert",
+    node_pb2.OP_KIND_DELETE: "delete",
+}
+
+
+def decode_op(op: node_pb2.WriteOp) -> Op:
+    """A wire op as a storage op."""
+    kind = _KINDS.get(op.kind)
+    if kind is None:
+        raise InvalidArgumentError(f"unknown op kind {op.kind}")
+    expected = op.expected_version if op.HasField("expected_version") else None
+    return Op(kind, op.collection, op.id, op.token, op.body, expected, op.partition_key or "$id")
+
+
+class NodeService(node_pb2_grpc.NodeServicer):
+    """Serves the shards placed on this node."""
+
+    def __init__(self, store: ShardStore, membership: Membership) -> None:
+        self.store = store
+        self.membership = membership
+
+    @servicer_method
+    async def Write(self, request: node_pb2.WriteRequest, context: grpc.aio.ServicerContext):
+        ops = [decode_op(op) for op in request.ops]
+        await self.membership.check_owner(request.shard_id, [op.token for op in ops], request.epoch)
+        shard = self.store.get(request.shard_id)
+        results, txid = shard.write(ops, request.txid)
+        return node_pb2.WriteResponse(
+            results=[node_pb2.WriteResult(found=r.found, document=r.document) for r in results],
+            last_lsn=shard.last_lsn,
+            txid=txid,
+        )
+
+    @servicer_method
+    async def Read(self, request: node_pb2.ReadRequest, context: grpc.aio.ServicerContext):
+        if request.tokens and len(request.tokens) != len(request.ids):
+            raise InvalidArgumentError("tokens must be empty or one per id")
+        await self.membership.check_owner(request.shard_id, list(request.tokens), request.epoch)
+        rows = self.store.get(request.shard_id).read(request.collection, list(request.ids))
+        items = [
+            node_pb2.ReadItem(found=True, document=row[0].encode(), token=row[1])
+            if row else node_pb2.ReadItem(found=False)
+            for row in rows
+        ]
+        return node_pb2.ReadResponse(items=items)
+
+    @servicer_method
+    async def ShardStats(
+        self, request: node_pb2.ShardStatsRequest, context: grpc.aio.ServicerContext
+    ):
+        topo = self.membership.topology
+        hosted = topo.shards_on(self.membership.node_id) if topo else []
+        # Only hosted shards: asking about others must not create their files.
+        wanted = [s for s in request.shard_ids if s in hosted] if request.shard_ids else hosted
+        stats = []
+        for shard_id in wanted:
+            s = self.store.get(shard_id).stats()
+            stats.append(node_pb2.ShardStat(shard_id=shard_id, documents=s["documents"],
+                                             bytes=s["bytes"], last_lsn=s["last_lsn"],
+                                             collections=s["collections"]))
+        return node_pb2.ShardStatsResponse(node_id=self.membership.node_id, shards=stats)

@@ -1,0 +1,40 @@
+"""The shards a node hosts: one SQLite file each under <data-dir>/shards/."""
+
+from __future__ import annotations
+
+import os
+import re
+
+from db4core.errors import InvalidArgumentError
+from db4node.shard import Shard
+
+_SHARD_ID = re.compile(r"[a-z0-9_-]{1,64}")
+
+
+class ShardStore:
+    """Opens shard databases on first use and keeps them open."""
+
+    def __init__(self, data_dir: str) -> None:
+        self.dir = os.path.join(data_dir, "shards")
+        os.makedirs(self.dir, exist_ok=True)
+        self._shards: dict[str, Shard] = {}
+
+    def get(self, shard_id: str) -> Shard:
+        """The open shard, opening (and creating) its file when needed."""
+        shard = self._shards.get(shard_id)
+        if shard is None:
+            if not _SHARD_ID.fullmatch(shard_id):
+                raise InvalidArgumentError(f"invalid shard id {shard_id!r}")
+            shard = Shard(shard_id, os.path.join(self.dir, f"{shard_id}.db"))
+            self._shards[shard_id] = shard
+        return shard
+
+    def on_disk(self) -> list[str]:
+        """Shard ids with a database file here."""
+        return sorted(f[:-3] for f in os.listdir(self.dir) if f.endswith(".db"))
+
+    def close(self) -> None:
+        """Close every open shard."""
+        for shard in self._shards.values():
+            shard.close()
+        self._shards.clear()

@@ -1,0 +1,5 @@
+import sys
+
+from db4router.main import main
+
+sys.exit(main())

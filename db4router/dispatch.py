@@ -1,0 +1,72 @@
+"""Sending a request to the shard that owns a key, invisibly following ring changes.
+
+A node that no longer owns a key answers FAILED_PRECONDITION (wrong_shard) with its epoch; we
+refresh our view to at least that epoch and route again. The client never sees it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import grpc
+
+from db4.v1 import node_pb2_grpc
+from db4core.errors import Db4Error, UnavailableError, WrongShardError, most_severe
+from db4router.nodes import NodePool
+from db4router.routing import RoutingCache, node_for
+from db4router.topology import ClusterView
+from db4rpc.status import to_domain
+
+T = TypeVar("T")
+MAX_ROUTE_ATTEMPTS = 5
+NODE_TIMEOUT_S = 30.0
+
+ShardCall = Callable[[node_pb2_grpc.NodeStub, str, int], Awaitable[T]]
+
+
+class Dispatcher:
+    """Routes node calls by token or shard id, retrying after wrong-shard answers."""
+
+    def __init__(self, view: ClusterView, pool: NodePool, cache: RoutingCache) -> None:
+        self.view = view
+        self.pool = pool
+        self.cache = cache
+
+    async def by_token(self, token: int, call: ShardCall[T]) -> T:
+        """Run call(stub, shard_id, epoch) on the shard owning token."""
+        return await self._routed(lambda topo: self.cache.shard_for(topo, token), call)
+
+    async def by_shard(self, shard_id: str, call: ShardCall[T]) -> T:
+        """Run call on a named shard, wherever it is placed now."""
+        return await self._routed(lambda topo: shard_id, call)
+
+    async def every_shard(self, call: ShardCall[T]) -> dict[str, T]:
+        """Run call on every shard in parallel; one error reduced from all failures."""
+        shards = sorted(self.view.require().ring.shards)
+        results = await asyncio.gather(
+            *(self.by_shard(s, call) for s in shards), return_exceptions=True
+        )
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:
+            domain = [f for f in failures if isinstance(f, Db4Error)]
+            if len(domain) != len(failures):
+                raise next(f for f in failures if not isinstance(f, Db4Error))
+            raise most_severe(domain)
+        return dict(zip(shards, results, strict=True))  # type: ignore[arg-type]
+
+    async def _routed(self, pick, call: ShardCall[T]) -> T:
+        last: Db4Error | None = None
+        for _ in range(MAX_ROUTE_ATTEMPTS):
+            topo = self.view.require()
+            shard = pick(topo)
+            stub = self.pool.stub(node_for(topo, shard), self.view.nodes)
+            try:
+                return await call(stub, shard, topo.epoch)
+            except grpc.RpcError as err:
+                last = to_domain(err)
+                if not isinstance(last, WrongShardError):
+                    raise last from None
+                await self.view.refresh_to(last.epoch)
+        raise UnavailableError(f"could not route after {MAX_ROUTE_ATTEMPTS} attempts: {last}")

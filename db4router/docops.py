@@ -1,0 +1,163 @@
+"""Point operations on documents: validate, locate the shard, send one Write or Read."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from db4.v1 import node_pb2
+from db4core import documents
+from db4core.errors import InvalidArgumentError, NotFoundError
+from db4core.hashing import token_for
+from db4core.ids import new_id, validate_id
+from db4router.collections import CollectionInfo, Collections
+from db4router.dispatch import NODE_TIMEOUT_S, Dispatcher
+
+KINDS = {
+    "create": node_pb2.OP_KIND_CREATE,
+    "update": node_pb2.OP_KIND_UPDATE,
+    "replace": node_pb2.OP_KIND_REPLACE,
+    "upsert": node_pb2.OP_KIND_UPSERT,
+    "delete": node_pb2.OP_KIND_DELETE,
+}
+
+
+@dataclass
+class Located:
+    """A document's id and ring token; token None means "not known, look it up"."""
+
+    id: str
+    token: int | None
+
+
+def parse_document(raw: bytes) -> documents.Document:
+    """A client's document: strict JSON object, allowed field names, within the size limit."""
+    documents.check_size(raw)
+    doc = documents.decode_object(raw)
+    documents.check_field_names(doc)
+    return doc
+
+
+def partition_value(info: CollectionInfo, doc: documents.Document, doc_id: str) -> object:
+    """The document's partition key value; missing is INVALID_ARGUMENT."""
+    if info.partition_key == "$id":
+        return doc_id
+    found, value = documents.get_path(doc, info.partition_key)
+    if not found or value is None:
+        raise InvalidArgumentError(
+            f"document lacks the partition key field {info.partition_key!r} of collection "
+            f"{info.name!r}"
+        )
+    return value
+
+
+class DocOps:
+    """create/get/update/replace/upsert/delete through the dispatcher."""
+
+    def __init__(self, dispatcher: Dispatcher, collections: Collections) -> None:
+        self.dispatcher = dispatcher
+        self.collections = collections
+
+    # ---- locating ----------------------------------------------------------------------------
+
+    def locate(self, info: CollectionInfo, doc_id: str, partition: bytes | None) -> Located:
+        """Token from the id or the given partition value; None when a lookup is needed."""
+        validate_id(doc_id)
+        if info.partition_key == "$id":
+            return Located(doc_id, token_for(doc_id))
+        if partition is None:
+            return Located(doc_id, None)
+        return Located(doc_id, token_for(documents.decode(partition, "partition")))
+
+    async def lookup(self, info: CollectionInfo, doc_id: str) -> tuple[bytes, int] | None:
+        """Find a document on every shard by id: (body, token), None when nowhere."""
+
+        async def read(stub, shard, epoch):
+            req = node_pb2.ReadRequest(epoch=epoch, shard_id=shard, collection=info.name,
+                                       ids=[doc_id])
+            return (await stub.Read(req, timeout=NODE_TIMEOUT_S)).items[0]
+
+        items = await self.dispatcher.every_shard(read)
+        found = [item for item in items.values() if item.found]
+        return (found[0].document, found[0].token) if found else None
+
+    async def _token(self, info: CollectionInfo, loc: Located) -> int | None:
+        if loc.token is not None:
+            return loc.token
+        hit = await self.lookup(info, loc.id)
+        return hit[1] if hit else None
+
+    # ---- operations --------------------------------------------------------------------------
+
+    async def write(self, info: CollectionInfo, kind: str, doc_id: str, token: int,
+                    body: bytes = b"", expected: int | None = None) -> node_pb2.WriteResult:
+        """One op in one Write request to the owning shard."""
+        op = node_pb2.WriteOp(kind=KINDS[kind], collection=info.name, id=doc_id, token=token,
+                              body=body, expected_version=expected,
+                              partition_key=info.partition_key)
+
+        async def send(stub, shard, epoch):
+            req = node_pb2.WriteRequest(epoch=epoch, shard_id=shard, ops=[op])
+            return (await stub.Write(req, timeout=NODE_TIMEOUT_S)).results[0]
+
+        return await self.dispatcher.by_token(token, send)
+
+    async def create(self, collection: str, raw: bytes, kind: str = "create") -> bytes:
+        """Insert (or upsert) a document; `$id` is generated when absent."""
+        info = await self.collections.ensure(collection)
+        doc = parse_document(raw)
+        doc_id = validate_id(doc["$id"]) if "$id" in doc else new_id()
+        token = token_for(partition_value(info, doc, doc_id))
+        return (await self.write(info, kind, doc_id, token, raw)).document
+
+    async def get(self, collection: str, doc_id: str, partition: bytes | None) -> bytes | None:
+        """The stored document, None when missing."""
+        info = self.collections.lookup(collection)
+        loc = self.locate(info, doc_id, partition)
+        if loc.token is None:
+            hit = await self.lookup(info, doc_id)
+            return hit[0] if hit else None
+
+        async def read(stub, shard, epoch):
+            req = node_pb2.ReadRequest(epoch=epoch, shard_id=shard, collection=info.name,
+                                       ids=[doc_id], tokens=[loc.token])
+            return (await stub.Read(req, timeout=NODE_TIMEOUT_S)).items[0]
+
+        item = await self.dispatcher.by_token(loc.token, read)
+        return item.document if item.found else None
+
+    async def update(self, collection: str, doc_id: str, patch: bytes, expected: int | None,
+                     partition: bytes | None) -> bytes:
+        """Shallow-merge a patch; NOT_FOUND when missing."""
+        info = self.collections.lookup(collection)
+        documents.check_size(patch)
+        documents.check_patch(documents.decode_object(patch, "patch"))
+        token = await self._token(info, self.locate(info, doc_id, partition))
+        if token is None:
+            raise NotFoundError(f"document {doc_id!r} not found in {collection!r}")
+        return (await self.write(info, "update", doc_id, token, patch, expected)).document
+
+    async def replace(self, collection: str, doc_id: str, raw: bytes, expected: int | None,
+                      partition: bytes | None) -> bytes:
+        """Replace user fields; the body's `$id`, when given, must be doc_id."""
+        info = self.collections.lookup(collection)
+        doc = parse_document(raw)
+        if doc.get("$id", doc_id) != doc_id:
+            raise InvalidArgumentError(f"replace of {doc_id!r} with a document whose $id is "
+                                       f"{doc['$id']!r}")
+        if partition is None and info.partition_key != "$id":
+            partition = json.dumps(partition_value(info, doc, doc_id)).encode()
+        token = await self._token(info, self.locate(info, doc_id, partition))
+        assert token is not None
+        return (await self.write(info, "replace", doc_id, token, raw, expected)).document
+
+    async def delete(self, collection: str, doc_id: str, expected: int | None,
+                     partition: bytes | None) -> bool:
+        """Remove a document; False when it did not exist."""
+        info = self.collections.lookup(collection)
+        token = await self._token(info, self.locate(info, doc_id, partition))
+        if token is None:
+            if expected is not None:
+                raise NotFoundError(f"document {doc_id!r} not found in {collection!r}")
+            return False
+        return (await self.write(info, "delete", doc_id, token, b"", expected)).found

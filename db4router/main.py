@@ -1,0 +1,77 @@
+"""`db4 router`: run one stateless router until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+
+import aetcd
+import grpc
+
+from db4.v1 import admin_pb2_grpc, router_pb2_grpc
+from db4core.config import add_flag, parse_endpoint, setup_logging
+from db4core.topology import Keys
+from db4router.admin import AdminService
+from db4router.collections import Collections
+from db4router.dispatch import Dispatcher
+from db4router.docops import DocOps
+from db4router.nodes import NodePool
+from db4router.routing import RoutingCache
+from db4router.service import Db4Service
+from db4router.topology import ClusterView
+from db4rpc.options import SERVER_OPTIONS, check_loopback
+
+log = logging.getLogger("db4.router")
+
+
+def parser() -> argparse.ArgumentParser:
+    """Flags of `db4 router`; each also reads DB4_<FLAG> from the environment."""
+    p = argparse.ArgumentParser(prog="db4 router", description="Run a db4 router.")
+    add_flag(p, "host", "127.0.0.1", help="address to listen on (loopback)")
+    add_flag(p, "port", 7400, type=int, help="port to listen on")
+    add_flag(p, "etcd", "http://127.0.0.1:2379", help="etcd endpoint")
+    add_flag(p, "cluster", "default", help="cluster name: etcd keys live under /db4/<cluster>/")
+    add_flag(p, "shards", 8, type=int, help="shards to create when etcd holds no cluster yet")
+    add_flag(p, "min-nodes", 1, type=int, help="registered nodes to wait for before creating")
+    add_flag(p, "log-level", "INFO", help="DEBUG, INFO, WARNING or ERROR")
+    return p
+
+
+async def serve(args: argparse.Namespace) -> None:
+    """Load (or create) the cluster, serve until signalled, stop cleanly."""
+    host, etcd_port = parse_endpoint(args.etcd)
+    etcd = aetcd.Client(check_loopback(host), etcd_port, timeout=5)
+    view = ClusterView(etcd, Keys(args.cluster))
+    await view.ensure_cluster(args.shards, args.min_nodes)
+    await view.start_watch()
+    pool = NodePool()
+    dispatcher = Dispatcher(view, pool, RoutingCache())
+    collections = Collections(view)
+    server = grpc.aio.server(options=SERVER_OPTIONS)
+    router_pb2_grpc.add_Db4Servicer_to_server(
+        Db4Service(DocOps(dispatcher, collections), collections, dispatcher), server)
+    admin_pb2_grpc.add_AdminServicer_to_server(AdminService(dispatcher), server)
+    port = server.add_insecure_port(f"{check_loopback(args.host)}:{args.port}")
+    await server.start()
+    log.info("db4 router serving on %s:%d (cluster %s, epoch %d)", args.host, port,
+             args.cluster, view.epoch)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("stopping router")
+    await server.stop(grace=2)
+    await view.stop()
+    await pool.close()
+    await etcd.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `db4 router` and `python -m db4router`."""
+    args = parser().parse_args(argv)
+    setup_logging("router", args.log_level)
+    asyncio.run(serve(args))
+    return 0

@@ -1,0 +1,103 @@
+"""The public Db4 gRPC servicer: unwrap the request, call DocOps, wrap the answer."""
+
+from __future__ import annotations
+
+import grpc
+
+from db4.v1 import node_pb2, router_pb2, router_pb2_grpc
+from db4core import documents
+from db4core.errors import NotFoundError
+from db4core.hashing import token_for
+from db4core.names import validate_collection
+from db4router.collections import Collections
+from db4router.dispatch import NODE_TIMEOUT_S, Dispatcher
+from db4router.docops import DocOps
+from db4router.routing import node_for
+from db4rpc.status import servicer_method
+
+Ctx = grpc.aio.ServicerContext
+
+
+def _opt(request, field: str):
+    """An optional proto3 field's value, None when unset."""
+    return getattr(request, field) if request.HasField(field) else None
+
+
+class Db4Service(router_pb2_grpc.Db4Servicer):
+    """Every public document RPC."""
+
+    def __init__(self, ops: DocOps, collections: Collections, dispatcher: Dispatcher) -> None:
+        self.ops = ops
+        self.collections = collections
+        self.dispatcher = dispatcher
+
+    async def count_documents(self, collection: str) -> int:
+        """Documents of a collection over every shard (from the nodes' shard stats)."""
+
+        async def stats(stub, shard, epoch):
+            req = node_pb2.ShardStatsRequest(shard_ids=[shard])
+            resp = await stub.ShardStats(req, timeout=NODE_TIMEOUT_S)
+            return sum(s.collections.get(collection, 0) for s in resp.shards)
+
+        return sum((await self.dispatcher.every_shard(stats)).values())
+
+    @servicer_method
+    async def CreateCollection(self, request: router_pb2.CreateCollectionRequest, context: Ctx):
+        info, created = await self.collections.create(
+            request.name, request.partition_key, self.count_documents
+        )
+        return router_pb2.CreateCollectionResponse(
+            collection=router_pb2.Collection(name=info.name, partition_key=info.partition_key),
+            created=created,
+        )
+
+    @servicer_method
+    async def GetCollection(self, request: router_pb2.GetCollectionRequest, context: Ctx):
+        validate_collection(request.name)
+        if request.name not in self.collections.view.collections:
+            raise NotFoundError(f"collection {request.name!r} does not exist")
+        info = self.collections.lookup(request.name)
+        return router_pb2.Collection(name=info.name, partition_key=info.partition_key)
+
+    @servicer_method
+    async def Create(self, request: router_pb2.CreateRequest, context: Ctx):
+        doc = await self.ops.create(request.collection, request.document)
+        return router_pb2.DocumentResponse(document=doc)
+
+    @servicer_method
+    async def Upsert(self, request: router_pb2.UpsertRequest, context: Ctx):
+        doc = await self.ops.create(request.collection, request.document, kind="upsert")
+        return router_pb2.DocumentResponse(document=doc)
+
+    @servicer_method
+    async def Get(self, request: router_pb2.GetRequest, context: Ctx):
+        doc = await self.ops.get(request.collection, request.id, _opt(request, "partition"))
+        return router_pb2.GetResponse(found=doc is not None, document=doc or b"")
+
+    @servicer_method
+    async def Update(self, request: router_pb2.UpdateRequest, context: Ctx):
+        doc = await self.ops.update(request.collection, request.id, request.patch,
+                                    _opt(request, "expected_version"), _opt(request, "partition"))
+        return router_pb2.DocumentResponse(document=doc)
+
+    @servicer_method
+    async def Replace(self, request: router_pb2.ReplaceRequest, context: Ctx):
+        doc = await self.ops.replace(request.collection, request.id, request.document,
+                                     _opt(request, "expected_version"), _opt(request, "partition"))
+        return router_pb2.DocumentResponse(document=doc)
+
+    @servicer_method
+    async def Delete(self, request: router_pb2.DeleteRequest, context: Ctx):
+        deleted = await self.ops.delete(request.collection, request.id,
+                                        _opt(request, "expected_version"),
+                                        _opt(request, "partition"))
+        return router_pb2.DeleteResponse(deleted=deleted)
+
+    @servicer_method
+    async def ShardFor(self, request: router_pb2.ShardForRequest, context: Ctx):
+        validate_collection(request.collection)
+        token = token_for(documents.decode(request.partition, "partition"))
+        topo = self.collections.view.require()
+        shard = self.dispatcher.cache.shard_for(topo, token)
+        return router_pb2.ShardForResponse(shard_id=shard, node_id=node_for(topo, shard),
+                                           token=token, epoch=topo.epoch)

@@ -1,0 +1,123 @@
+"""The router's view of etcd: topology, node addresses and collections, kept fresh by watches.
+
+The first router to find no cluster creates it (ring, placement, epoch 1) in one create-only etcd
+transaction, so two routers starting together cannot create two different rings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+
+import aetcd
+
+from db4core.errors import UnavailableError
+from db4core.ring import DEFAULT_VNODES, Ring
+from db4core.topology import Keys, Topology, parse_node_record, shard_name
+
+log = logging.getLogger("db4.router.topology")
+
+
+class ClusterView:
+    """Topology, live nodes and collections, as last read from etcd."""
+
+    def __init__(self, etcd: aetcd.Client, keys: Keys) -> None:
+        self.etcd = etcd
+        self.keys = keys
+        self.topology: Topology | None = None
+        self.nodes: dict[str, str] = {}
+        self.collections: dict[str, dict] = {}
+        self._tasks: list[asyncio.Task] = []
+        self._lock = asyncio.Lock()
+        self.changed = asyncio.Event()
+
+    @property
+    def epoch(self) -> int:
+        return self.topology.epoch if self.topology else 0
+
+    def require(self) -> Topology:
+        """The topology, or UNAVAILABLE when the cluster does not exist yet."""
+        if self.topology is None:
+            raise UnavailableError("the cluster has not been created yet")
+        return self.topology
+
+    async def refresh(self) -> None:
+        """Re-read everything under the cluster's root in one consistent range read."""
+        async with self._lock:
+            kvs = {kv.key: kv.value for kv in await self.etcd.get_prefix(self.keys.root)}
+            topo = Topology.from_kvs(self.keys, kvs)
+            if topo is not None and (self.topology is None or topo.epoch >= self.topology.epoch):
+                self.topology = topo
+            self.nodes = {
+                k[len(self.keys.nodes):].decode(): parse_node_record(v)
+                for k, v in kvs.items() if k.startswith(self.keys.nodes)
+            }
+            self.collections = {
+                k[len(self.keys.collections):].decode(): json.loads(v)
+                for k, v in kvs.items() if k.startswith(self.keys.collections)
+            }
+            self.changed.set()
+            self.changed = asyncio.Event()
+
+    async def refresh_to(self, epoch: int, timeout: float = 5.0) -> None:
+        """Refresh until our epoch is at least `epoch` (a node told us it moved on)."""
+        deadline = time.monotonic() + timeout
+        await self.refresh()
+        while self.epoch < epoch and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            await self.refresh()
+
+    async def start_watch(self) -> None:
+        """Keep the view fresh: any change under the root triggers a full re-read."""
+        self._tasks.append(asyncio.create_task(self._watch()))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _watch(self) -> None:
+        while True:
+            try:
+                watch = await self.etcd.watch_prefix(self.keys.root)
+                await self.refresh()
+                async for _event in watch:
+                    await self.refresh()
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:  # noqa: BLE001 - etcd trouble: retry, never die
+                log.warning("etcd watch failed (%s); retrying", err)
+                await asyncio.sleep(1)
+
+    async def ensure_cluster(self, shards: int, min_nodes: int, wait_s: float = 60.0) -> None:
+        """Create the cluster when etcd has none, once `min_nodes` nodes have registered."""
+        deadline = time.monotonic() + wait_s
+        await self.refresh()
+        while self.topology is None:
+            if len(self.nodes) >= min_nodes:
+                await self._create(shards)
+            elif time.monotonic() > deadline:
+                raise UnavailableError(
+                    f"no cluster in etcd and only {len(self.nodes)} of {min_nodes} nodes registered"
+                )
+            else:
+                log.info("waiting for nodes: %d of %d registered", len(self.nodes), min_nodes)
+                await asyncio.sleep(0.2)
+            await self.refresh()
+
+    async def _create(self, shards: int) -> None:
+        node_ids = sorted(self.nodes)
+        shard_ids = [shard_name(i) for i in range(shards)]
+        placement = {s: node_ids[i % len(node_ids)] for i, s in enumerate(shard_ids)}
+        topo = Topology(1, Ring.build(shard_ids, DEFAULT_VNODES), placement)
+        tx = self.etcd.transactions
+        ok, _ = await self.etcd.transaction(
+            compare=[tx.version(self.keys.epoch) == 0],
+            success=[tx.put(k, v) for k, v in topo.to_kvs(self.keys).items()],
+            failure=[],
+        )
+        if ok:
+            log.info("created cluster %s: %d shards over %d nodes", self.keys.cluster, shards,
+                     len(node_ids))
