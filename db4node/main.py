@@ -15,7 +15,7 @@ from db4core.config import add_flag, parse_endpoint, setup_logging
 from db4core.topology import Keys
 from db4node.membership import Membership
 from db4node.service import NodeService
-from db4node.store import ShardStore
+from db4node.store import ShardStore, claim_data_dir
 from db4rpc.options import SERVER_OPTIONS, check_loopback
 
 log = logging.getLogger("db4.node")
@@ -36,6 +36,7 @@ def parser() -> argparse.ArgumentParser:
 
 async def serve(args: argparse.Namespace) -> None:
     """Start the gRPC server, register in etcd, serve until signalled, stop cleanly."""
+    claim_data_dir(args.data_dir, args.id, args.cluster)
     store = ShardStore(args.data_dir)
     server = grpc.aio.server(options=SERVER_OPTIONS)
     port = server.add_insecure_port(f"{check_loopback(args.host)}:{args.port}")

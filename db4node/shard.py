@@ -39,6 +39,15 @@ class Op:
 
 
 @dataclass
+class Current:
+    """The stored row an op starts from."""
+
+    doc: documents.Document
+    version: int
+    raw: str
+
+
+@dataclass
 class OpResult:
     """Outcome of one op: found is False only for a delete of a missing document."""
 
@@ -81,11 +90,11 @@ class Shard:
             out.append((row[0], from_signed(row[1])) if row else None)
         return out
 
-    def _current(self, collection: str, doc_id: str) -> tuple[documents.Document, int] | None:
+    def _current(self, collection: str, doc_id: str) -> Current | None:
         row = self.conn.execute(
             "SELECT body, version FROM docs WHERE collection = ? AND id = ?", (collection, doc_id)
         ).fetchone()
-        return (json.loads(row[0]), row[1]) if row else None
+        return Current(json.loads(row[0]), row[1], row[0]) if row else None
 
     # ---- writes ------------------------------------------------------------------------------
 
@@ -124,36 +133,36 @@ class Shard:
         if current is None:
             doc = documents.stamp(fields, op.id, 1, now, now)
         else:
-            old, version = current
-            doc = documents.stamp(fields, op.id, version + 1, old["$createdAt"], now)
+            created = current.doc["$createdAt"]
+            doc = documents.stamp(fields, op.id, current.version + 1, created, now)
         body = self._store(op, doc)
-        before = _encode(current[0]) if current else None
+        before = current.raw if current else None
         change = ("insert" if current is None else "update", op.collection, op.id, before, body)
         return OpResult(True, body.encode()), change
 
     @staticmethod
-    def _check_version(op: Op, current: tuple[documents.Document, int] | None) -> None:
+    def _check_version(op: Op, current: Current | None) -> None:
         """An expected_version must match the stored `$version` (ABORTED otherwise)."""
         if op.expected_version is None:
             return
         if current is None:
             raise NotFoundError(f"document {op.id!r} not found in {op.collection!r}")
-        if current[1] != op.expected_version:
+        if current.version != op.expected_version:
             raise ConflictError(
                 f"version conflict on {op.collection}/{op.id}: expected {op.expected_version}, "
-                f"found {current[1]}",
+                f"found {current.version}",
                 op.expected_version,
-                current[1],
+                current.version,
             )
 
     @staticmethod
-    def _new_fields(op: Op, current: tuple[documents.Document, int] | None) -> documents.Document:
+    def _new_fields(op: Op, current: Current | None) -> documents.Document:
         """The user fields after the op: merged for update, given for create/replace/upsert."""
         given = documents.decode_object(op.body, "patch" if op.kind == "update" else "document")
         if op.kind == "update":
             documents.check_patch(given)
             assert current is not None
-            return documents.merge_patch(documents.user_fields(current[0]), given)
+            return documents.merge_patch(documents.user_fields(current.doc), given)
         documents.check_field_names(given)
         return documents.user_fields(given)
 
@@ -173,13 +182,13 @@ class Shard:
         )
         return body
 
-    def _delete(self, op: Op, current) -> tuple[OpResult, tuple | None]:
+    def _delete(self, op: Op, current: Current | None) -> tuple[OpResult, tuple | None]:
         if current is None:
             return OpResult(False), None
         self.conn.execute(
             "DELETE FROM docs WHERE collection = ? AND id = ?", (op.collection, op.id)
         )
-        return OpResult(True), ("delete", op.collection, op.id, _encode(current[0]), None)
+        return OpResult(True), ("delete", op.collection, op.id, current.raw, None)
 
     # ---- stats -------------------------------------------------------------------------------
 

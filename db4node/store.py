@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 
@@ -38,3 +39,25 @@ class ShardStore:
         for shard in self._shards.values():
             shard.close()
         self._shards.clear()
+
+
+def claim_data_dir(data_dir: str, node_id: str, cluster: str) -> None:
+    """Refuse to serve another node's or another cluster's data directory."""
+    os.makedirs(data_dir, exist_ok=True)
+    path = os.path.join(data_dir, "node.json")
+    mine = {"node_id": node_id, "cluster": cluster}
+    if os.path.exists(path):
+        with open(path) as f:
+            found = json.load(f)
+        if found != mine:
+            raise SystemExit(
+                f"data dir {data_dir} belongs to node {found.get('node_id')!r} of cluster "
+                f"{found.get('cluster')!r}, not node {node_id!r} of cluster {cluster!r}"
+            )
+        return
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(mine, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

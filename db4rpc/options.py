@@ -11,6 +11,11 @@ CHANNEL_OPTIONS = (
     ("grpc.max_send_message_length", TRANSPORT_MAX_BYTES),
     ("grpc.max_receive_message_length", TRANSPORT_MAX_BYTES),
     ("grpc.enable_retries", 0),
+    # A restarted node must be reachable again within a second, not after grpc's default
+    # exponential backoff (up to two minutes) has run its course.
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
     ("grpc.keepalive_time_ms", 20_000),
     ("grpc.keepalive_timeout_ms", 10_000),
 )

@@ -1,0 +1,15 @@
+"""db4 Python SDK: `Client` (blocking), `AsyncClient` (asyncio) and `errors`.
+
+    from db4client import Client, errors
+    with Client("127.0.0.1:7400") as client:
+        users = client.collection("users")
+        doc = users.create({"name": "Alice"})
+"""
+
+from db4client import errors
+from db4client._retry import RetryPolicy
+from db4client.aio import AsyncClient
+from db4client.client import Client
+from db4client.collection import AsyncCollection, Collection
+
+__all__ = ["AsyncClient", "AsyncCollection", "Client", "Collection", "RetryPolicy", "errors"]

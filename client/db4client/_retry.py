@@ -1,0 +1,39 @@
+"""When a failed call is tried again: idempotent calls only, on UNAVAILABLE, with backoff.
+
+Writes are never retried. A write that timed out or lost its connection may have been applied;
+sending it again could apply it twice (a create becomes ALREADY_EXISTS, an update with no
+expected_version applies its patch twice from the caller's point of view). The caller decides.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from db4client._wire import Call
+from db4client.errors import Db4Error, UnavailableError
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Capped exponential backoff with jitter, `attempts` tries in all."""
+
+    attempts: int = 3
+    initial_backoff_s: float = 0.05
+    max_backoff_s: float = 1.0
+
+    def backoff_s(self, attempt: int) -> float:
+        """Sleep before try `attempt + 1` (attempt counts from 0); half to full jitter."""
+        ceiling = min(self.max_backoff_s, self.initial_backoff_s * (2 ** attempt))
+        return ceiling * random.uniform(0.5, 1.0)
+
+    def delay_for(self, call: Call, err: Db4Error, attempt: int) -> float | None:
+        """Seconds to wait before retrying `call` after `err`, None when it must not retry."""
+        if not call.idempotent or not isinstance(err, UnavailableError):
+            return None
+        if attempt + 1 >= self.attempts:
+            return None
+        return self.backoff_s(attempt)
+
+
+DEFAULT_POLICY = RetryPolicy()

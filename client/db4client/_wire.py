@@ -1,0 +1,214 @@
+"""Requests and answers, shared by the sync and asyncio clients so they cannot drift.
+
+Each public operation is one function here that validates its input (raising
+InvalidArgumentError before anything is sent), builds the protobuf request, and says how to
+read the answer and whether the call is idempotent. The clients only execute a `Call`: pick the
+stub method, attach deadline and metadata, retry when allowed, map errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from google.protobuf.message import Message
+
+from db4.v1 import admin_pb2, router_pb2
+from db4client.errors import Db4Error, InvalidArgumentError, NotFoundError
+from db4core import documents
+from db4core.ids import validate_id
+from db4core.names import DEFAULT_PARTITION_KEY, validate_collection, validate_partition_key
+
+T = TypeVar("T")
+Document = dict[str, Any]
+
+# Service names as the clients key their stubs.
+DB4 = "db4"
+ADMIN = "admin"
+
+_RAISE: Any = object()  # Call.absent default: NOT_FOUND is raised, not turned into a value
+_INT64_MAX = (1 << 63) - 1
+
+
+@dataclass(frozen=True)
+class Call(Generic[T]):
+    """One unary RPC, ready to send: where, what, how to read the answer, whether to retry."""
+
+    service: str
+    method: str
+    request: Message
+    parse: Callable[[Any], T]
+    idempotent: bool = False
+    absent: Any = _RAISE  # value to return instead of raising NotFoundError
+
+    def fail(self, err: Db4Error, cause: BaseException) -> T:
+        """Finish a failed call: the `absent` value for NOT_FOUND when set, else raise."""
+        if self.absent is not _RAISE and isinstance(err, NotFoundError):
+            return self.absent
+        raise err from cause
+
+
+# ---- input validation: every check runs before a request exists ----
+
+def _document(doc: Any, where: str = "document") -> bytes:
+    """A JSON object with valid field names (and a valid `$id` when present), encoded."""
+    if not isinstance(doc, dict):
+        raise InvalidArgumentError(f"{where} must be a dict, got {type(doc).__name__}")
+    encoded = documents.encode(doc, where)  # first: the checks below assume str keys
+    documents.check_field_names(doc, where)
+    if "$id" in doc:
+        validate_id(doc["$id"])
+    return encoded
+
+
+def _patch(patch: Any) -> bytes:
+    """A patch: a JSON object of user fields (and `$type`); None values remove fields."""
+    if not isinstance(patch, dict):
+        raise InvalidArgumentError(f"patch must be a dict, got {type(patch).__name__}")
+    encoded = documents.encode(patch, "patch")  # first: check_patch assumes str keys
+    documents.check_patch(patch)
+    return encoded
+
+
+def _partition(value: Any) -> bytes | None:
+    """The JSON encoding of a partition key value, None when not given."""
+    return None if value is None else documents.encode(value, "partition")
+
+
+def _version(value: Any) -> int | None:
+    """An expected `$version`: a non-negative int64, or None for no check."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _INT64_MAX:
+        raise InvalidArgumentError(f"expected_version must be a non-negative int, got {value!r}")
+    return value
+
+
+# ---- answers ----
+
+def _doc(resp: Any) -> Document:
+    """The stored document of a DocumentResponse."""
+    return documents.decode(resp.document)
+
+
+def _found(resp: router_pb2.GetResponse) -> Document | None:
+    """The document of a GetResponse, None when it does not exist."""
+    return documents.decode(resp.document) if resp.found else None
+
+
+def _collection_info(msg: router_pb2.Collection) -> dict[str, Any]:
+    """A Collection message as a dict."""
+    return {"name": msg.name, "partition_key": msg.partition_key or DEFAULT_PARTITION_KEY}
+
+
+def _created_collection(resp: router_pb2.CreateCollectionResponse) -> dict[str, Any]:
+    """A CreateCollectionResponse as a dict: the options and whether this call created it."""
+    return {**_collection_info(resp.collection), "created": resp.created}
+
+
+def _shard_info(resp: router_pb2.ShardForResponse) -> dict[str, Any]:
+    """A ShardForResponse as a dict."""
+    return {"shard_id": resp.shard_id, "node_id": resp.node_id, "token": resp.token,
+            "epoch": resp.epoch}
+
+
+def _counter(value: int) -> int | None:
+    """Stats the server did not compute come as -1; say None instead."""
+    return None if value < 0 else value
+
+
+def _status(resp: admin_pb2.StatusResponse) -> dict[str, Any]:
+    """A StatusResponse as a JSON-ready dict."""
+    return {
+        "cluster": resp.cluster,
+        "epoch": resp.epoch,
+        "nodes": [{"node_id": n.node_id, "address": n.address, "alive": n.alive}
+                  for n in resp.nodes],
+        "shards": [{"shard_id": s.shard_id, "node_id": s.node_id, "vnodes": s.vnodes,
+                    "documents": _counter(s.documents), "bytes": _counter(s.bytes)}
+                   for s in resp.shards],
+    }
+
+
+# ---- collections ----
+
+def create_collection(name: str, partition_key: str = DEFAULT_PARTITION_KEY) -> Call[dict]:
+    """CreateCollection: idempotent on the server, but a write, so never retried."""
+    req = router_pb2.CreateCollectionRequest(
+        name=validate_collection(name), partition_key=validate_partition_key(partition_key))
+    return Call(DB4, "CreateCollection", req, _created_collection)
+
+
+def get_collection(name: str) -> Call[dict | None]:
+    """GetCollection; None when the collection does not exist."""
+    req = router_pb2.GetCollectionRequest(name=validate_collection(name))
+    return Call(DB4, "GetCollection", req, _collection_info, idempotent=True, absent=None)
+
+
+# ---- documents ----
+
+def create(collection: str, doc: Document) -> Call[Document]:
+    """Create a document; `$id` is generated when absent."""
+    req = router_pb2.CreateRequest(collection=validate_collection(collection),
+                                   document=_document(doc))
+    return Call(DB4, "Create", req, _doc)
+
+
+def get(collection: str, doc_id: str, partition: Any = None) -> Call[Document | None]:
+    """Read one document by id."""
+    req = router_pb2.GetRequest(collection=validate_collection(collection),
+                                id=validate_id(doc_id), partition=_partition(partition))
+    return Call(DB4, "Get", req, _found, idempotent=True)
+
+
+def update(collection: str, doc_id: str, patch: Document, expected_version: int | None = None,
+           partition: Any = None) -> Call[Document]:
+    """Shallow-merge a patch into a document."""
+    req = router_pb2.UpdateRequest(
+        collection=validate_collection(collection), id=validate_id(doc_id), patch=_patch(patch),
+        expected_version=_version(expected_version), partition=_partition(partition))
+    return Call(DB4, "Update", req, _doc)
+
+
+def replace(collection: str, doc_id: str, doc: Document, expected_version: int | None = None,
+            partition: Any = None) -> Call[Document]:
+    """Swap a document's user fields for new ones."""
+    req = router_pb2.ReplaceRequest(
+        collection=validate_collection(collection), id=validate_id(doc_id),
+        document=_document(doc), expected_version=_version(expected_version),
+        partition=_partition(partition))
+    return Call(DB4, "Replace", req, _doc)
+
+
+def upsert(collection: str, doc: Document) -> Call[Document]:
+    """Create the document or replace the one with the same `$id`."""
+    req = router_pb2.UpsertRequest(collection=validate_collection(collection),
+                                   document=_document(doc))
+    return Call(DB4, "Upsert", req, _doc)
+
+
+def delete(collection: str, doc_id: str, expected_version: int | None = None,
+           partition: Any = None) -> Call[bool]:
+    """Remove a document; the answer says whether it existed."""
+    req = router_pb2.DeleteRequest(
+        collection=validate_collection(collection), id=validate_id(doc_id),
+        expected_version=_version(expected_version), partition=_partition(partition))
+    return Call(DB4, "Delete", req, lambda resp: resp.deleted)
+
+
+# ---- placement and administration ----
+
+def shard_for(collection: str, partition_value: Any) -> Call[dict]:
+    """Where a partition key value lives: shard, node, ring token, epoch."""
+    if partition_value is None:
+        raise InvalidArgumentError("partition_value must not be None")
+    req = router_pb2.ShardForRequest(collection=validate_collection(collection),
+                                     partition=documents.encode(partition_value, "partition"))
+    return Call(DB4, "ShardFor", req, _shard_info, idempotent=True)
+
+
+def status(with_stats: bool = False) -> Call[dict]:
+    """The cluster's status: epoch, nodes, shards (with counters when asked)."""
+    req = admin_pb2.StatusRequest(with_stats=bool(with_stats))
+    return Call(ADMIN, "Status", req, _status, idempotent=True)

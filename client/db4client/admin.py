@@ -1,0 +1,30 @@
+"""Cluster administration: `client.admin` (sync) and `AsyncAdmin` (asyncio)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from db4client import _wire
+from db4client.collection import _Runs, _RunsAsync
+
+
+class Admin:
+    """Administrative calls of a blocking `Client`."""
+
+    def __init__(self, client: _Runs) -> None:
+        self._client = client
+
+    def status(self, with_stats: bool = False) -> dict[str, Any]:
+        """Cluster name, ring epoch, nodes and shards (document and byte counts with_stats)."""
+        return self._client._invoke(_wire.status(with_stats))
+
+
+class AsyncAdmin:
+    """Administrative calls of an `AsyncClient`; every method is a coroutine."""
+
+    def __init__(self, client: _RunsAsync) -> None:
+        self._client = client
+
+    async def status(self, with_stats: bool = False) -> dict[str, Any]:
+        """Cluster name, ring epoch, nodes and shards (document and byte counts with_stats)."""
+        return await self._client._invoke(_wire.status(with_stats))

@@ -1,0 +1,19 @@
+"""Fault tests start their own clusters: they kill processes."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.cluster import Cluster
+from tests.support.procs import kill_all
+
+
+@pytest.fixture
+def fresh_cluster(tmp_path):
+    c = Cluster(tmp_path, nodes=3, shards=8)
+    try:
+        c.start()
+        yield c
+    finally:
+        c.stop()
+        kill_all()

@@ -1,0 +1,43 @@
+"""One real cluster (etcd + 3 nodes + router, 8 shards) shared by the integration tests.
+
+Tests isolate themselves by collection name, not by cluster: starting a cluster costs seconds.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+
+import pytest
+
+from tests.support.cluster import Cluster
+from tests.support.procs import kill_all
+
+_names = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cluster")
+    c = Cluster(root, nodes=3, shards=8)
+    try:
+        c.start()
+        yield c
+    finally:
+        c.stop()
+        kill_all()
+
+
+@pytest.fixture(scope="session")
+def client(cluster):
+    from db4client import Client
+
+    with Client(cluster.address) as c:
+        yield c
+
+
+@pytest.fixture
+def coll_name(request) -> str:
+    """A collection name unique to this test."""
+    base = "".join(ch for ch in request.node.name if ch.isalnum())[:40]
+    return f"c{os.getpid()}{next(_names)}{base}"

@@ -1,0 +1,300 @@
+"""The SDK without a server: input is rejected before any RPC, requests carry what they should,
+only idempotent calls are retried, and the sync and asyncio clients behave the same."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+
+import grpc
+import pytest
+
+from db4.v1 import router_pb2
+from db4client import AsyncClient, Client, RetryPolicy, _channel, errors
+
+NO_WAIT = RetryPolicy(attempts=3, initial_backoff_s=0.0, max_backoff_s=0.0)
+
+
+class FakeRpcError(grpc.RpcError):
+    """What a stub raises: a status code, details and trailing metadata."""
+
+    def __init__(self, code: grpc.StatusCode, details: str = "", trailers=()) -> None:
+        super().__init__(details)
+        self._code, self._details, self._trailers = code, details, tuple(trailers)
+
+    def code(self) -> grpc.StatusCode:
+        return self._code
+
+    def details(self) -> str:
+        return self._details
+
+    def trailing_metadata(self):
+        return self._trailers
+
+
+class FakeStub:
+    """Records every call; answers from a script (a response, or an exception to raise)."""
+
+    def __init__(self, asynchronous: bool = False) -> None:
+        self.calls: list[tuple[str, object, dict]] = []
+        self.script: list[object] = []
+        self.asynchronous = asynchronous
+
+    def __getattr__(self, method: str):
+        def call(request, **kw):
+            self.calls.append((method, request, kw))
+            answer = self.script.pop(0) if self.script else None
+            if isinstance(answer, BaseException):
+                raise answer
+            return answer
+
+        async def acall(request, **kw):
+            return call(request, **kw)
+
+        return acall if self.asynchronous else call
+
+
+class FakeChannel:
+    def unary_unary(self, *args, **kw):
+        return None  # the stubs built from it are replaced by FakeStub
+
+    unary_stream = unary_unary
+
+    def close(self):
+        return None
+
+
+class FakeAioChannel(FakeChannel):
+    async def close(self):
+        return None
+
+
+@pytest.fixture(autouse=True)
+def no_sockets(monkeypatch):
+    """Unit tests open no channel: the clients get inert fakes."""
+    monkeypatch.setattr(_channel, "open_channel", lambda address, tls: FakeChannel())
+    monkeypatch.setattr(_channel, "open_aio_channel", lambda address, tls: FakeAioChannel())
+
+
+def make_client(**kw) -> tuple[Client, FakeStub, FakeStub]:
+    client = Client(retry=NO_WAIT, **kw)
+    db4, admin = FakeStub(), FakeStub()
+    client._stubs = {"db4": db4, "admin": admin}
+    return client, db4, admin
+
+
+def make_async_client(**kw) -> tuple[AsyncClient, FakeStub]:
+    client = AsyncClient(retry=NO_WAIT, **kw)
+    db4 = FakeStub(asynchronous=True)
+    client._stubs = {"db4": db4, "admin": FakeStub(asynchronous=True)}
+    return client, db4
+
+
+def too_deep(levels: int) -> dict:
+    doc: dict = {}
+    node = doc
+    for _ in range(levels):
+        node["x"] = {}
+        node = node["x"]
+    return doc
+
+
+BAD_CALLS = {
+    "nan": lambda c: c.collection("users").create({"a": math.nan}),
+    "infinity": lambda c: c.collection("users").create({"a": [1, -math.inf]}),
+    "bytes value": lambda c: c.collection("users").create({"a": b"raw"}),
+    "set value": lambda c: c.collection("users").create({"a": {1, 2}}),
+    "int key": lambda c: c.collection("users").create({1: "x"}),
+    "nested int key": lambda c: c.collection("users").create({"a": {2: "x"}}),
+    "not a dict": lambda c: c.collection("users").create(["a"]),
+    "reserved field": lambda c: c.collection("users").create({"$secret": 1}),
+    "bad $id": lambda c: c.collection("users").create({"$id": "has space"}),
+    "too deep": lambda c: c.collection("users").create(too_deep(40)),
+    "patch nan": lambda c: c.collection("users").update("u1", {"a": math.nan}),
+    "patch sets $version": lambda c: c.collection("users").update("u1", {"$version": 9}),
+    "patch sets $id": lambda c: c.collection("users").update("u1", {"$id": "u2"}),
+    "version as str": lambda c: c.collection("users").update("u1", {"a": 1},
+                                                              expected_version="1"),
+    "version as bool": lambda c: c.collection("users").delete("u1", expected_version=True),
+    "negative version": lambda c: c.collection("users").replace("u1", {}, expected_version=-1),
+    "bad id on get": lambda c: c.collection("users").get("a/b"),
+    "partition nan": lambda c: c.collection("users").get("u1", partition=math.nan),
+    "partition bytes": lambda c: c.collection("users").delete("u1", partition=b"acme"),
+    "upsert bytes": lambda c: c.collection("users").upsert({"a": bytearray(b"x")}),
+    "shard_for None": lambda c: c.shard_for("users", None),
+    "bad partition key": lambda c: c.create_collection("users", partition_key="a..b"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_CALLS))
+def test_bad_input_raises_before_any_rpc(name):
+    client, db4, admin = make_client()
+    with pytest.raises(errors.InvalidArgumentError):
+        BAD_CALLS[name](client)
+    assert db4.calls == [] and admin.calls == []
+
+
+@pytest.mark.parametrize("name", ["bad name", "9starts-with-digit", "", "a" * 129])
+def test_bad_collection_names_are_rejected_without_a_round_trip(name):
+    client, db4, _ = make_client()
+    with pytest.raises(errors.InvalidArgumentError):
+        client.collection(name)
+    with pytest.raises(errors.InvalidArgumentError):
+        client.get_collection(name)
+    assert db4.calls == []
+
+
+def test_async_client_validates_the_same_way():
+    client, db4 = make_async_client()
+    users = client.collection("users")
+
+    async def scenario():
+        with pytest.raises(errors.InvalidArgumentError):
+            await users.create({"a": math.nan})
+        with pytest.raises(errors.InvalidArgumentError):
+            await users.update("u1", {1: "x"})
+        with pytest.raises(errors.InvalidArgumentError):
+            await users.get("u1", partition=b"x")
+        await client.close()
+
+    asyncio.run(scenario())
+    assert db4.calls == []
+
+
+def test_create_sends_compact_json_and_returns_the_stored_document():
+    client, db4, _ = make_client()
+    stored = {"$id": "u1", "$version": 1, "name": "Ünï", "n": 1.5}
+    db4.script.append(_doc_response(stored))
+    assert client.collection("users").create({"$id": "u1", "name": "Ünï", "n": 1.5}) == stored
+    method, request, kw = db4.calls[0]
+    assert method == "Create" and request.collection == "users"
+    assert json.loads(request.document) == {"$id": "u1", "name": "Ünï", "n": 1.5}
+    assert kw["timeout"] == 30.0 and kw["metadata"] == ()
+
+
+def test_optional_fields_are_unset_unless_given():
+    client, db4, _ = make_client()
+    users = client.collection("users")
+    db4.script += [_doc_response({"$id": "u1"}), _doc_response({"$id": "u1"})]
+    users.update("u1", {"a": None})
+    users.update("u1", {"a": 1}, expected_version=0, partition="acme")
+    bare, full = db4.calls[0][1], db4.calls[1][1]
+    assert not bare.HasField("expected_version") and not bare.HasField("partition")
+    assert json.loads(bare.patch) == {"a": None}  # None travels: it removes the field
+    assert full.expected_version == 0 and full.partition == b'"acme"'
+
+
+def test_get_returns_none_when_not_found():
+    client, db4, _ = make_client()
+    db4.script.append(router_pb2.GetResponse(found=False))
+    assert client.collection("users").get("u1", partition={"t": 1}) is None
+    assert db4.calls[0][1].partition == b'{"t":1}'
+
+
+def test_get_collection_not_found_is_none():
+    client, db4, _ = make_client()
+    db4.script.append(FakeRpcError(grpc.StatusCode.NOT_FOUND, "no such collection"))
+    assert client.get_collection("users") is None
+
+
+def test_token_is_sent_as_bearer_metadata():
+    client, db4, _ = make_client(token="s3cret")
+    db4.script.append(_doc_response({"$id": "u1"}))
+    client.collection("users").create({})
+    assert db4.calls[0][2]["metadata"] == (("authorization", "Bearer s3cret"),)
+
+
+@pytest.mark.parametrize("address", ["10.0.0.1:7400", "example.com:7400", "127.0.0.1",
+                                     "127.0.0.1:http", "127.0.0.1:70000"])
+def test_only_loopback_addresses_with_a_port(address):
+    with pytest.raises(ValueError):
+        Client(address)
+
+
+def test_loopback_spellings_are_accepted():
+    for address in ("127.0.0.1:7400", "localhost:7400", "[::1]:7400"):
+        Client(address).close()
+
+
+def test_tls_dict_reads_pem_files(tmp_path, monkeypatch):
+    seen = {}
+    monkeypatch.setattr(grpc, "ssl_channel_credentials", lambda *a: seen.setdefault("a", a))
+    (tmp_path / "ca.pem").write_bytes(b"CA")
+    _channel.credentials({"root_certificates": str(tmp_path / "ca.pem")})
+    assert seen["a"] == (b"CA", None, None)
+    with pytest.raises(ValueError):
+        _channel.credentials({"root_cert": "x"})
+
+
+def test_idempotent_calls_retry_on_unavailable_then_succeed():
+    client, db4, _ = make_client()
+    db4.script += [FakeRpcError(grpc.StatusCode.UNAVAILABLE, "down"),
+                   _doc_get({"$id": "u1"})]
+    assert client.collection("users").get("u1") == {"$id": "u1"}
+    assert [c[0] for c in db4.calls] == ["Get", "Get"]
+
+
+def test_idempotent_calls_give_up_after_three_tries():
+    client, _, admin = make_client()
+    down = FakeRpcError(grpc.StatusCode.UNAVAILABLE, "down")
+    admin.script += [down, down, down, down]
+    with pytest.raises(errors.UnavailableError) as caught:
+        client.admin.status()
+    assert len(admin.calls) == 3
+    assert isinstance(caught.value.__cause__, grpc.RpcError)
+
+
+@pytest.mark.parametrize("write", ["create", "update", "replace", "upsert", "delete"])
+def test_writes_are_never_retried(write):
+    client, db4, _ = make_client()
+    db4.script += [FakeRpcError(grpc.StatusCode.UNAVAILABLE, "down"), _doc_response({})]
+    users = client.collection("users")
+    calls = {"create": lambda: users.create({}), "update": lambda: users.update("u1", {"a": 1}),
+             "replace": lambda: users.replace("u1", {}), "upsert": lambda: users.upsert({}),
+             "delete": lambda: users.delete("u1")}
+    with pytest.raises(errors.UnavailableError):
+        calls[write]()
+    assert len(db4.calls) == 1
+
+
+def test_other_codes_are_not_retried_even_for_reads():
+    client, db4, _ = make_client()
+    db4.script += [FakeRpcError(grpc.StatusCode.INTERNAL, "bug"), _doc_get({})]
+    with pytest.raises(errors.InternalError):
+        client.collection("users").get("u1")
+    assert len(db4.calls) == 1
+
+
+def test_async_client_retries_reads_and_maps_errors():
+    client, db4 = make_async_client()
+    db4.script += [FakeRpcError(grpc.StatusCode.UNAVAILABLE, "down"), _doc_get({"$id": "u1"}),
+                   FakeRpcError(grpc.StatusCode.ABORTED, "conflict",
+                                [("db4-reason", "conflict"), ("db4-expected-version", "1"),
+                                 ("db4-actual-version", "3")])]
+
+    async def scenario():
+        async with client:
+            users = client.collection("users")
+            assert await users.get("u1") == {"$id": "u1"}
+            with pytest.raises(errors.ConflictError) as caught:
+                await users.update("u1", {"a": 1}, expected_version=1)
+            return caught.value
+
+    err = asyncio.run(scenario())
+    assert (err.expected_version, err.actual_version) == (1, 3)
+    assert [c[0] for c in db4.calls] == ["Get", "Get", "Update"]
+
+
+def test_backoff_is_capped_and_grows():
+    policy = RetryPolicy(attempts=10, initial_backoff_s=0.1, max_backoff_s=0.5)
+    assert all(0.05 <= policy.backoff_s(0) <= 0.1 for _ in range(50))
+    assert all(0.25 <= policy.backoff_s(8) <= 0.5 for _ in range(50))
+
+
+def _doc_response(doc: dict):
+    return router_pb2.DocumentResponse(document=json.dumps(doc).encode())
+
+
+def _doc_get(doc: dict):
+    return router_pb2.GetResponse(found=True, document=json.dumps(doc).encode())
