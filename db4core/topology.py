@@ -6,6 +6,8 @@ Layout under /db4/<cluster>/ (contract):
   topo/placement/<shard>  node id hosting the shard
   nodes/<node_id>         JSON {"address": "host:port"}, attached to the node's lease
   collections/<name>      JSON {"partition_key": "..."}
+  indexes/<name>          JSON {"collection": "...", "fields": [[path, "asc"|"desc"], ...]}
+  secrets/cursor          hex key that signs page cursors (any router can continue any cursor)
 A reader takes the whole topo/ prefix in one range read, so it sees one consistent revision.
 """
 
@@ -50,6 +52,17 @@ class Keys:
     @property
     def collections(self) -> bytes:
         return self.root + b"collections/"
+
+    @property
+    def indexes(self) -> bytes:
+        return self.root + b"indexes/"
+
+    @property
+    def cursor_secret(self) -> bytes:
+        return self.root + b"secrets/cursor"
+
+    def index(self, name: str) -> bytes:
+        return self.indexes + name.encode()
 
     def node(self, node_id: str) -> bytes:
         return self.nodes + node_id.encode()

@@ -5,7 +5,9 @@ from __future__ import annotations
 import grpc
 
 from db4.v1 import node_pb2, node_pb2_grpc
+from db4core import documents
 from db4core.errors import InvalidArgumentError
+from db4node import queries
 from db4node.membership import Membership
 from db4node.shard import Op
 from db4node.store import ShardStore
@@ -27,6 +29,31 @@ def decode_op(op: node_pb2.WriteOp) -> Op:
         raise InvalidArgumentError(f"unknown op kind {op.kind}")
     expected = op.expected_version if op.HasField("expected_version") else None
     return Op(kind, op.collection, op.id, op.token, op.body, expected, op.partition_key or "$id")
+
+
+def decode_where(raw: bytes) -> dict | None:
+    """The JSON filter of a request; empty means no filter."""
+    if not raw:
+        return None
+    where = documents.decode(raw, "where")
+    if not isinstance(where, dict):
+        raise InvalidArgumentError("where must be a JSON object")
+    return where
+
+
+def decode_sort(fields) -> list[tuple[str, str]]:
+    """Wire sort fields as (path, 'asc'|'desc') pairs."""
+    return [(f.path, "desc" if f.descending else "asc") for f in fields]
+
+
+def decode_position(raw: bytes, what: str) -> list | None:
+    """A JSON sort position, or None when empty."""
+    if not raw:
+        return None
+    position = documents.decode(raw, what)
+    if not isinstance(position, list):
+        raise InvalidArgumentError(f"{what} must be a JSON array")
+    return position
 
 
 class NodeService(node_pb2_grpc.NodeServicer):
@@ -76,3 +103,20 @@ class NodeService(node_pb2_grpc.NodeServicer):
                                              bytes=s["bytes"], last_lsn=s["last_lsn"],
                                              collections=s["collections"]))
         return node_pb2.ShardStatsResponse(node_id=self.membership.node_id, shards=stats)
+
+    @servicer_method
+    async def Query(self, request: node_pb2.QueryRequest, context: grpc.aio.ServicerContext):
+        await self.membership.check_owner(request.shard_id, [], request.epoch)
+        conn = self.store.get(request.shard_id).conn
+        page = queries.find(conn, request.collection, decode_where(request.where),
+                            decode_sort(request.sort), request.limit,
+                            decode_position(request.after, "after"))
+        rows = [node_pb2.QueryRow(document=b.encode(), position=p.encode()) for b, p in page.rows]
+        return node_pb2.QueryResponse(rows=rows, has_more=page.has_more)
+
+    @servicer_method
+    async def Count(self, request: node_pb2.NodeCountRequest, context: grpc.aio.ServicerContext):
+        await self.membership.check_owner(request.shard_id, [], request.epoch)
+        conn = self.store.get(request.shard_id).conn
+        n = queries.count(conn, request.collection, decode_where(request.where))
+        return node_pb2.NodeCountResponse(count=n)

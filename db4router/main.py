@@ -16,7 +16,6 @@ from db4core.topology import Keys
 from db4router.admin import AdminService
 from db4router.collections import Collections
 from db4router.dispatch import Dispatcher
-from db4router.docops import DocOps
 from db4router.nodes import NodePool
 from db4router.routing import RoutingCache
 from db4router.service import Db4Service
@@ -45,13 +44,13 @@ async def serve(args: argparse.Namespace) -> None:
     etcd = aetcd.Client(check_loopback(host), etcd_port, timeout=5)
     view = ClusterView(etcd, Keys(args.cluster))
     await view.ensure_cluster(args.shards, args.min_nodes)
+    await view.ensure_secret()
     await view.start_watch()
     pool = NodePool()
     dispatcher = Dispatcher(view, pool, RoutingCache())
     collections = Collections(view)
     server = grpc.aio.server(options=SERVER_OPTIONS)
-    router_pb2_grpc.add_Db4Servicer_to_server(
-        Db4Service(DocOps(dispatcher, collections), collections, dispatcher), server)
+    router_pb2_grpc.add_Db4Servicer_to_server(Db4Service(dispatcher, collections), server)
     admin_pb2_grpc.add_AdminServicer_to_server(AdminService(dispatcher), server)
     port = server.add_insecure_port(f"{check_loopback(args.host)}:{args.port}")
     await server.start()

@@ -9,11 +9,13 @@ from db4core import documents
 from db4core.errors import NotFoundError
 from db4core.hashing import token_for
 from db4core.names import validate_collection
+from db4router.batches import Batches
 from db4router.collections import Collections
 from db4router.dispatch import NODE_TIMEOUT_S, Dispatcher
 from db4router.docops import DocOps
+from db4router.queries import Queries
 from db4router.routing import node_for
-from db4rpc.status import servicer_method
+from db4rpc.status import servicer_method, servicer_stream
 
 Ctx = grpc.aio.ServicerContext
 
@@ -26,10 +28,12 @@ def _opt(request, field: str):
 class Db4Service(router_pb2_grpc.Db4Servicer):
     """Every public document RPC."""
 
-    def __init__(self, ops: DocOps, collections: Collections, dispatcher: Dispatcher) -> None:
-        self.ops = ops
-        self.collections = collections
+    def __init__(self, dispatcher: Dispatcher, collections: Collections) -> None:
         self.dispatcher = dispatcher
+        self.collections = collections
+        self.ops = DocOps(dispatcher, collections)
+        self.queries = Queries(dispatcher)
+        self.batches = Batches(dispatcher, collections, self.ops)
 
     async def count_documents(self, collection: str) -> int:
         """Documents of a collection over every shard (from the nodes' shard stats)."""
@@ -101,3 +105,32 @@ class Db4Service(router_pb2_grpc.Db4Servicer):
         shard = self.dispatcher.cache.shard_for(topo, token)
         return router_pb2.ShardForResponse(shard_id=shard, node_id=node_for(topo, shard),
                                            token=token, epoch=topo.epoch)
+
+    @servicer_method
+    async def Find(self, request: router_pb2.FindRequest, context: Ctx):
+        return await self.queries.find(request)
+
+    @servicer_stream
+    async def Iterate(self, request: router_pb2.FindRequest, context: Ctx):
+        async for page in self.queries.iterate(self.queries.plan(request), request.cursor):
+            yield page
+
+    @servicer_method
+    async def Count(self, request: router_pb2.CountRequest, context: Ctx):
+        return router_pb2.CountResponse(count=await self.queries.count(request))
+
+    @servicer_method
+    async def InsertMany(self, request: router_pb2.InsertManyRequest, context: Ctx):
+        docs = await self.batches.insert_many(request.collection, list(request.documents))
+        return router_pb2.InsertManyResponse(documents=docs)
+
+    @servicer_method
+    async def GetMany(self, request: router_pb2.GetManyRequest, context: Ctx):
+        docs = await self.batches.get_many(request.collection, list(request.ids))
+        items = [router_pb2.GetResponse(found=d is not None, document=d or b"") for d in docs]
+        return router_pb2.GetManyResponse(items=items)
+
+    @servicer_method
+    async def DeleteMany(self, request: router_pb2.DeleteManyRequest, context: Ctx):
+        deleted = await self.batches.delete_many(request.collection, list(request.ids))
+        return router_pb2.DeleteManyResponse(deleted=deleted)

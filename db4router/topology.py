@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import time
 
 import aetcd
@@ -29,6 +30,8 @@ class ClusterView:
         self.topology: Topology | None = None
         self.nodes: dict[str, str] = {}
         self.collections: dict[str, dict] = {}
+        self.indexes: dict[str, dict] = {}
+        self.cursor_secret = b""
         self._tasks: list[asyncio.Task] = []
         self._lock = asyncio.Lock()
         self.changed = asyncio.Event()
@@ -54,10 +57,10 @@ class ClusterView:
                 k[len(self.keys.nodes):].decode(): parse_node_record(v)
                 for k, v in kvs.items() if k.startswith(self.keys.nodes)
             }
-            self.collections = {
-                k[len(self.keys.collections):].decode(): json.loads(v)
-                for k, v in kvs.items() if k.startswith(self.keys.collections)
-            }
+            self.collections = _under(kvs, self.keys.collections)
+            self.indexes = _under(kvs, self.keys.indexes)
+            if self.keys.cursor_secret in kvs:
+                self.cursor_secret = bytes.fromhex(kvs[self.keys.cursor_secret].decode())
             self.changed.set()
             self.changed = asyncio.Event()
 
@@ -107,6 +110,15 @@ class ClusterView:
                 await asyncio.sleep(0.2)
             await self.refresh()
 
+    async def ensure_secret(self) -> None:
+        """Create the cluster's cursor-signing key once; every router then reads the same one."""
+        tx = self.etcd.transactions
+        key = self.keys.cursor_secret
+        await self.etcd.transaction(compare=[tx.version(key) == 0],
+                                    success=[tx.put(key, os.urandom(32).hex().encode())],
+                                    failure=[])
+        await self.refresh()
+
     async def _create(self, shards: int) -> None:
         node_ids = sorted(self.nodes)
         shard_ids = [shard_name(i) for i in range(shards)]
@@ -121,3 +133,8 @@ class ClusterView:
         if ok:
             log.info("created cluster %s: %d shards over %d nodes", self.keys.cluster, shards,
                      len(node_ids))
+
+
+def _under(kvs: dict[bytes, bytes], prefix: bytes) -> dict[str, dict]:
+    """JSON records under a prefix, by the rest of their key."""
+    return {k[len(prefix):].decode(): json.loads(v) for k, v in kvs.items() if k.startswith(prefix)}

@@ -1,3 +1,4 @@
+from db4.v1 import router_pb2 as _router_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -134,3 +135,89 @@ class ShardStatsResponse(_message.Message):
     node_id: str
     shards: _containers.RepeatedCompositeFieldContainer[ShardStat]
     def __init__(self, node_id: _Optional[str] = ..., shards: _Optional[_Iterable[_Union[ShardStat, _Mapping]]] = ...) -> None: ...
+
+class QueryRequest(_message.Message):
+    __slots__ = ("epoch", "shard_id", "collection", "where", "sort", "limit", "after", "until", "index")
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    SHARD_ID_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    WHERE_FIELD_NUMBER: _ClassVar[int]
+    SORT_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    AFTER_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    epoch: int
+    shard_id: str
+    collection: str
+    where: bytes
+    sort: _containers.RepeatedCompositeFieldContainer[_router_pb2.SortField]
+    limit: int
+    after: bytes
+    until: bytes
+    index: str
+    def __init__(self, epoch: _Optional[int] = ..., shard_id: _Optional[str] = ..., collection: _Optional[str] = ..., where: _Optional[bytes] = ..., sort: _Optional[_Iterable[_Union[_router_pb2.SortField, _Mapping]]] = ..., limit: _Optional[int] = ..., after: _Optional[bytes] = ..., until: _Optional[bytes] = ..., index: _Optional[str] = ...) -> None: ...
+
+class QueryRow(_message.Message):
+    __slots__ = ("document", "position")
+    DOCUMENT_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    document: bytes
+    position: bytes
+    def __init__(self, document: _Optional[bytes] = ..., position: _Optional[bytes] = ...) -> None: ...
+
+class QueryResponse(_message.Message):
+    __slots__ = ("rows", "has_more")
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    HAS_MORE_FIELD_NUMBER: _ClassVar[int]
+    rows: _containers.RepeatedCompositeFieldContainer[QueryRow]
+    has_more: bool
+    def __init__(self, rows: _Optional[_Iterable[_Union[QueryRow, _Mapping]]] = ..., has_more: _Optional[bool] = ...) -> None: ...
+
+class NodeCountRequest(_message.Message):
+    __slots__ = ("epoch", "shard_id", "collection", "where")
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    SHARD_ID_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    WHERE_FIELD_NUMBER: _ClassVar[int]
+    epoch: int
+    shard_id: str
+    collection: str
+    where: bytes
+    def __init__(self, epoch: _Optional[int] = ..., shard_id: _Optional[str] = ..., collection: _Optional[str] = ..., where: _Optional[bytes] = ...) -> None: ...
+
+class NodeCountResponse(_message.Message):
+    __slots__ = ("count",)
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    count: int
+    def __init__(self, count: _Optional[int] = ...) -> None: ...
+
+class EnsureIndexRequest(_message.Message):
+    __slots__ = ("shard_id", "index")
+    SHARD_ID_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    shard_id: str
+    index: _router_pb2.Index
+    def __init__(self, shard_id: _Optional[str] = ..., index: _Optional[_Union[_router_pb2.Index, _Mapping]] = ...) -> None: ...
+
+class EnsureIndexResponse(_message.Message):
+    __slots__ = ("documents", "created")
+    DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    documents: int
+    created: bool
+    def __init__(self, documents: _Optional[int] = ..., created: _Optional[bool] = ...) -> None: ...
+
+class DropShardIndexRequest(_message.Message):
+    __slots__ = ("shard_id", "name")
+    SHARD_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    shard_id: str
+    name: str
+    def __init__(self, shard_id: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+
+class DropShardIndexResponse(_message.Message):
+    __slots__ = ("dropped",)
+    DROPPED_FIELD_NUMBER: _ClassVar[int]
+    dropped: bool
+    def __init__(self, dropped: _Optional[bool] = ...) -> None: ...

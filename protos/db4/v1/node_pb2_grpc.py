@@ -50,6 +50,26 @@ class NodeStub:
                 request_serializer=db4_dot_v1_dot_node__pb2.ShardStatsRequest.SerializeToString,
                 response_deserializer=db4_dot_v1_dot_node__pb2.ShardStatsResponse.FromString,
                 _registered_method=True)
+        self.Query = channel.unary_unary(
+                '/db4.v1.Node/Query',
+                request_serializer=db4_dot_v1_dot_node__pb2.QueryRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_node__pb2.QueryResponse.FromString,
+                _registered_method=True)
+        self.Count = channel.unary_unary(
+                '/db4.v1.Node/Count',
+                request_serializer=db4_dot_v1_dot_node__pb2.NodeCountRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_node__pb2.NodeCountResponse.FromString,
+                _registered_method=True)
+        self.EnsureIndex = channel.unary_unary(
+                '/db4.v1.Node/EnsureIndex',
+                request_serializer=db4_dot_v1_dot_node__pb2.EnsureIndexRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_node__pb2.EnsureIndexResponse.FromString,
+                _registered_method=True)
+        self.DropShardIndex = channel.unary_unary(
+                '/db4.v1.Node/DropShardIndex',
+                request_serializer=db4_dot_v1_dot_node__pb2.DropShardIndexRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_node__pb2.DropShardIndexResponse.FromString,
+                _registered_method=True)
 
 
 class NodeServicer:
@@ -78,6 +98,35 @@ class NodeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Query(self, request, context):
+        """Query returns up to `limit` matching documents of one shard in sort order, strictly after
+        the sort position `after` and at or before `until`, each with its sort position.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Count(self, request, context):
+        """Count counts the matching documents of one shard.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EnsureIndex(self, request, context):
+        """EnsureIndex builds a range index on one shard (over its existing documents) when absent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DropShardIndex(self, request, context):
+        """DropShardIndex removes a range index from one shard when present.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodeServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -95,6 +144,26 @@ def add_NodeServicer_to_server(servicer, server):
                     servicer.ShardStats,
                     request_deserializer=db4_dot_v1_dot_node__pb2.ShardStatsRequest.FromString,
                     response_serializer=db4_dot_v1_dot_node__pb2.ShardStatsResponse.SerializeToString,
+            ),
+            'Query': grpc.unary_unary_rpc_method_handler(
+                    servicer.Query,
+                    request_deserializer=db4_dot_v1_dot_node__pb2.QueryRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_node__pb2.QueryResponse.SerializeToString,
+            ),
+            'Count': grpc.unary_unary_rpc_method_handler(
+                    servicer.Count,
+                    request_deserializer=db4_dot_v1_dot_node__pb2.NodeCountRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_node__pb2.NodeCountResponse.SerializeToString,
+            ),
+            'EnsureIndex': grpc.unary_unary_rpc_method_handler(
+                    servicer.EnsureIndex,
+                    request_deserializer=db4_dot_v1_dot_node__pb2.EnsureIndexRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_node__pb2.EnsureIndexResponse.SerializeToString,
+            ),
+            'DropShardIndex': grpc.unary_unary_rpc_method_handler(
+                    servicer.DropShardIndex,
+                    request_deserializer=db4_dot_v1_dot_node__pb2.DropShardIndexRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_node__pb2.DropShardIndexResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -179,6 +248,114 @@ class Node:
             '/db4.v1.Node/ShardStats',
             db4_dot_v1_dot_node__pb2.ShardStatsRequest.SerializeToString,
             db4_dot_v1_dot_node__pb2.ShardStatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Query(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/db4.v1.Node/Query',
+            db4_dot_v1_dot_node__pb2.QueryRequest.SerializeToString,
+            db4_dot_v1_dot_node__pb2.QueryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Count(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/db4.v1.Node/Count',
+            db4_dot_v1_dot_node__pb2.NodeCountRequest.SerializeToString,
+            db4_dot_v1_dot_node__pb2.NodeCountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EnsureIndex(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/db4.v1.Node/EnsureIndex',
+            db4_dot_v1_dot_node__pb2.EnsureIndexRequest.SerializeToString,
+            db4_dot_v1_dot_node__pb2.EnsureIndexResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DropShardIndex(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/db4.v1.Node/DropShardIndex',
+            db4_dot_v1_dot_node__pb2.DropShardIndexRequest.SerializeToString,
+            db4_dot_v1_dot_node__pb2.DropShardIndexResponse.FromString,
             options,
             channel_credentials,
             insecure,

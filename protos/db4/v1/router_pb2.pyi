@@ -1,9 +1,184 @@
+from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class SortField(_message.Message):
+    __slots__ = ("path", "descending")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    DESCENDING_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    descending: bool
+    def __init__(self, path: _Optional[str] = ..., descending: _Optional[bool] = ...) -> None: ...
+
+class FindRequest(_message.Message):
+    __slots__ = ("collection", "where", "sort", "limit", "cursor", "shard_id")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    WHERE_FIELD_NUMBER: _ClassVar[int]
+    SORT_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    SHARD_ID_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    where: bytes
+    sort: _containers.RepeatedCompositeFieldContainer[SortField]
+    limit: int
+    cursor: str
+    shard_id: str
+    def __init__(self, collection: _Optional[str] = ..., where: _Optional[bytes] = ..., sort: _Optional[_Iterable[_Union[SortField, _Mapping]]] = ..., limit: _Optional[int] = ..., cursor: _Optional[str] = ..., shard_id: _Optional[str] = ...) -> None: ...
+
+class FindResponse(_message.Message):
+    __slots__ = ("documents", "cursor", "has_more")
+    DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    HAS_MORE_FIELD_NUMBER: _ClassVar[int]
+    documents: _containers.RepeatedScalarFieldContainer[bytes]
+    cursor: str
+    has_more: bool
+    def __init__(self, documents: _Optional[_Iterable[bytes]] = ..., cursor: _Optional[str] = ..., has_more: _Optional[bool] = ...) -> None: ...
+
+class CountRequest(_message.Message):
+    __slots__ = ("collection", "where", "shard_id")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    WHERE_FIELD_NUMBER: _ClassVar[int]
+    SHARD_ID_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    where: bytes
+    shard_id: str
+    def __init__(self, collection: _Optional[str] = ..., where: _Optional[bytes] = ..., shard_id: _Optional[str] = ...) -> None: ...
+
+class CountResponse(_message.Message):
+    __slots__ = ("count",)
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    count: int
+    def __init__(self, count: _Optional[int] = ...) -> None: ...
+
+class InsertManyRequest(_message.Message):
+    __slots__ = ("collection", "documents")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    documents: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, collection: _Optional[str] = ..., documents: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class InsertManyResponse(_message.Message):
+    __slots__ = ("documents",)
+    DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
+    documents: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, documents: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class GetManyRequest(_message.Message):
+    __slots__ = ("collection", "ids")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, collection: _Optional[str] = ..., ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class GetManyResponse(_message.Message):
+    __slots__ = ("items",)
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[GetResponse]
+    def __init__(self, items: _Optional[_Iterable[_Union[GetResponse, _Mapping]]] = ...) -> None: ...
+
+class DeleteManyRequest(_message.Message):
+    __slots__ = ("collection", "ids")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, collection: _Optional[str] = ..., ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class DeleteManyResponse(_message.Message):
+    __slots__ = ("deleted",)
+    DELETED_FIELD_NUMBER: _ClassVar[int]
+    deleted: _containers.RepeatedScalarFieldContainer[bool]
+    def __init__(self, deleted: _Optional[_Iterable[bool]] = ...) -> None: ...
+
+class IndexField(_message.Message):
+    __slots__ = ("path", "descending")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    DESCENDING_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    descending: bool
+    def __init__(self, path: _Optional[str] = ..., descending: _Optional[bool] = ...) -> None: ...
+
+class Index(_message.Message):
+    __slots__ = ("name", "collection", "fields")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    collection: str
+    fields: _containers.RepeatedCompositeFieldContainer[IndexField]
+    def __init__(self, name: _Optional[str] = ..., collection: _Optional[str] = ..., fields: _Optional[_Iterable[_Union[IndexField, _Mapping]]] = ...) -> None: ...
+
+class CreateIndexRequest(_message.Message):
+    __slots__ = ("index",)
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    index: Index
+    def __init__(self, index: _Optional[_Union[Index, _Mapping]] = ...) -> None: ...
+
+class IndexProgress(_message.Message):
+    __slots__ = ("shards_done", "shards_total", "documents", "done", "index")
+    SHARDS_DONE_FIELD_NUMBER: _ClassVar[int]
+    SHARDS_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    shards_done: int
+    shards_total: int
+    documents: int
+    done: bool
+    index: Index
+    def __init__(self, shards_done: _Optional[int] = ..., shards_total: _Optional[int] = ..., documents: _Optional[int] = ..., done: _Optional[bool] = ..., index: _Optional[_Union[Index, _Mapping]] = ...) -> None: ...
+
+class DropIndexRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DropIndexResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListIndexesRequest(_message.Message):
+    __slots__ = ("collection",)
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    def __init__(self, collection: _Optional[str] = ...) -> None: ...
+
+class ListIndexesResponse(_message.Message):
+    __slots__ = ("indexes",)
+    INDEXES_FIELD_NUMBER: _ClassVar[int]
+    indexes: _containers.RepeatedCompositeFieldContainer[Index]
+    def __init__(self, indexes: _Optional[_Iterable[_Union[Index, _Mapping]]] = ...) -> None: ...
+
+class RangeBound(_message.Message):
+    __slots__ = ("value", "inclusive")
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    INCLUSIVE_FIELD_NUMBER: _ClassVar[int]
+    value: bytes
+    inclusive: bool
+    def __init__(self, value: _Optional[bytes] = ..., inclusive: _Optional[bool] = ...) -> None: ...
+
+class QueryRangeRequest(_message.Message):
+    __slots__ = ("index", "start", "end", "limit", "cursor")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    index: str
+    start: RangeBound
+    end: RangeBound
+    limit: int
+    cursor: str
+    def __init__(self, index: _Optional[str] = ..., start: _Optional[_Union[RangeBound, _Mapping]] = ..., end: _Optional[_Union[RangeBound, _Mapping]] = ..., limit: _Optional[int] = ..., cursor: _Optional[str] = ...) -> None: ...
 
 class Collection(_message.Message):
     __slots__ = ("name", "partition_key")

@@ -80,6 +80,61 @@ class Db4Stub:
                 request_serializer=db4_dot_v1_dot_router__pb2.ShardForRequest.SerializeToString,
                 response_deserializer=db4_dot_v1_dot_router__pb2.ShardForResponse.FromString,
                 _registered_method=True)
+        self.Find = channel.unary_unary(
+                '/db4.v1.Db4/Find',
+                request_serializer=db4_dot_v1_dot_router__pb2.FindRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_router__pb2.FindResponse.FromString,
+                _registered_method=True)
+        self.Iterate = channel.unary_stream(
+                '/db4.v1.Db4/Iterate',
+                request_serializer=db4_dot_v1_dot_router__pb2.FindRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_router__pb2.FindResponse.FromString,
+                _registered_method=True)
+        self.Count = channel.unary_unary(
+                '/db4.v1.Db4/Count',
+                request_serializer=db4_dot_v1_dot_router__pb2.CountRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_router__pb2.CountResponse.FromString,
+                _registered_method=True)
+        self.InsertMany = channel.unary_unary(
+                '/db4.v1.Db4/InsertMany',
+                request_serializer=db4_dot_v1_dot_router__pb2.InsertManyRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_router__pb2.InsertManyResponse.FromString,
+                _registered_method=True)
+        self.GetMany = channel.unary_unary(
+                '/db4.v1.Db4/GetMany',
+                request_serializer=db4_dot_v1_dot_router__pb2.GetManyRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_router__pb2.GetManyResponse.FromString,
+                _registered_method=True)
+        self.DeleteMany = channel.unary_unary(
+                '/db4.v1.Db4/DeleteMany',
+                request_serializer=db4_dot_v1_dot_router__pb2.DeleteManyRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_router__pb2.DeleteManyResponse.FromString,
+                _registered_method=True)
+        self.CreateIndex = channel.unary_stream(
+                '/db4.v1.Db4/CreateIndex',
+                request_serializer=db4_dot_v1_dot_router__pb2.CreateIndexRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_router__pb2.IndexProgress.FromString,
+                _registered_method=True)
+        self.DropIndex = channel.unary_unary(
+                '/db4.v1.Db4/DropIndex',
+                request_serializer=db4_dot_v1_dot_router__pb2.DropIndexRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_router__pb2.DropIndexResponse.FromString,
+                _registered_method=True)
+        self.ListIndexes = channel.unary_unary(
+                '/db4.v1.Db4/ListIndexes',
+                request_serializer=db4_dot_v1_dot_router__pb2.ListIndexesRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_router__pb2.ListIndexesResponse.FromString,
+                _registered_method=True)
+        self.QueryRange = channel.unary_unary(
+                '/db4.v1.Db4/QueryRange',
+                request_serializer=db4_dot_v1_dot_router__pb2.QueryRangeRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_router__pb2.FindResponse.FromString,
+                _registered_method=True)
+        self.IterateRange = channel.unary_stream(
+                '/db4.v1.Db4/IterateRange',
+                request_serializer=db4_dot_v1_dot_router__pb2.QueryRangeRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_router__pb2.FindResponse.FromString,
+                _registered_method=True)
 
 
 class Db4Servicer:
@@ -152,6 +207,86 @@ class Db4Servicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Find(self, request, context):
+        """Find returns one page of the documents matching `where`, in `sort` order (ties by `$id`),
+        merged from every shard (or only `shard_id`). Pages continue with `cursor`, never OFFSET.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Iterate(self, request, context):
+        """Iterate streams every page of a Find until the end; `limit` is the page size.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Count(self, request, context):
+        """Count counts the matching documents over every shard (or only `shard_id`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def InsertMany(self, request, context):
+        """InsertMany creates every document or none: a duplicate `$id` anywhere fails the whole batch.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetMany(self, request, context):
+        """GetMany reads documents by id; results come back in input order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteMany(self, request, context):
+        """DeleteMany deletes documents by id; results come back in input order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateIndex(self, request, context):
+        """CreateIndex builds a range index on every shard, over existing documents too, streaming
+        progress; idempotent with the same definition, ALREADY_EXISTS with another.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DropIndex(self, request, context):
+        """DropIndex removes a range index from every shard; NOT_FOUND when it does not exist.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListIndexes(self, request, context):
+        """ListIndexes lists the range indexes (of one collection, or all).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def QueryRange(self, request, context):
+        """QueryRange returns one page of an index's documents between `start` and `end`, in index
+        order with ties by `$id`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def IterateRange(self, request, context):
+        """IterateRange streams every page of a QueryRange.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_Db4Servicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -199,6 +334,61 @@ def add_Db4Servicer_to_server(servicer, server):
                     servicer.ShardFor,
                     request_deserializer=db4_dot_v1_dot_router__pb2.ShardForRequest.FromString,
                     response_serializer=db4_dot_v1_dot_router__pb2.ShardForResponse.SerializeToString,
+            ),
+            'Find': grpc.unary_unary_rpc_method_handler(
+                    servicer.Find,
+                    request_deserializer=db4_dot_v1_dot_router__pb2.FindRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_router__pb2.FindResponse.SerializeToString,
+            ),
+            'Iterate': grpc.unary_stream_rpc_method_handler(
+                    servicer.Iterate,
+                    request_deserializer=db4_dot_v1_dot_router__pb2.FindRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_router__pb2.FindResponse.SerializeToString,
+            ),
+            'Count': grpc.unary_unary_rpc_method_handler(
+                    servicer.Count,
+                    request_deserializer=db4_dot_v1_dot_router__pb2.CountRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_router__pb2.CountResponse.SerializeToString,
+            ),
+            'InsertMany': grpc.unary_unary_rpc_method_handler(
+                    servicer.InsertMany,
+                    request_deserializer=db4_dot_v1_dot_router__pb2.InsertManyRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_router__pb2.InsertManyResponse.SerializeToString,
+            ),
+            'GetMany': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMany,
+                    request_deserializer=db4_dot_v1_dot_router__pb2.GetManyRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_router__pb2.GetManyResponse.SerializeToString,
+            ),
+            'DeleteMany': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteMany,
+                    request_deserializer=db4_dot_v1_dot_router__pb2.DeleteManyRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_router__pb2.DeleteManyResponse.SerializeToString,
+            ),
+            'CreateIndex': grpc.unary_stream_rpc_method_handler(
+                    servicer.CreateIndex,
+                    request_deserializer=db4_dot_v1_dot_router__pb2.CreateIndexRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_router__pb2.IndexProgress.SerializeToString,
+            ),
+            'DropIndex': grpc.unary_unary_rpc_method_handler(
+                    servicer.DropIndex,
+                    request_deserializer=db4_dot_v1_dot_router__pb2.DropIndexRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_router__pb2.DropIndexResponse.SerializeToString,
+            ),
+            'ListIndexes': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListIndexes,
+                    request_deserializer=db4_dot_v1_dot_router__pb2.ListIndexesRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_router__pb2.ListIndexesResponse.SerializeToString,
+            ),
+            'QueryRange': grpc.unary_unary_rpc_method_handler(
+                    servicer.QueryRange,
+                    request_deserializer=db4_dot_v1_dot_router__pb2.QueryRangeRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_router__pb2.FindResponse.SerializeToString,
+            ),
+            'IterateRange': grpc.unary_stream_rpc_method_handler(
+                    servicer.IterateRange,
+                    request_deserializer=db4_dot_v1_dot_router__pb2.QueryRangeRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_router__pb2.FindResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -445,6 +635,303 @@ class Db4:
             '/db4.v1.Db4/ShardFor',
             db4_dot_v1_dot_router__pb2.ShardForRequest.SerializeToString,
             db4_dot_v1_dot_router__pb2.ShardForResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Find(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/db4.v1.Db4/Find',
+            db4_dot_v1_dot_router__pb2.FindRequest.SerializeToString,
+            db4_dot_v1_dot_router__pb2.FindResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Iterate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/db4.v1.Db4/Iterate',
+            db4_dot_v1_dot_router__pb2.FindRequest.SerializeToString,
+            db4_dot_v1_dot_router__pb2.FindResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Count(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/db4.v1.Db4/Count',
+            db4_dot_v1_dot_router__pb2.CountRequest.SerializeToString,
+            db4_dot_v1_dot_router__pb2.CountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def InsertMany(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/db4.v1.Db4/InsertMany',
+            db4_dot_v1_dot_router__pb2.InsertManyRequest.SerializeToString,
+            db4_dot_v1_dot_router__pb2.InsertManyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetMany(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/db4.v1.Db4/GetMany',
+            db4_dot_v1_dot_router__pb2.GetManyRequest.SerializeToString,
+            db4_dot_v1_dot_router__pb2.GetManyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteMany(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/db4.v1.Db4/DeleteMany',
+            db4_dot_v1_dot_router__pb2.DeleteManyRequest.SerializeToString,
+            db4_dot_v1_dot_router__pb2.DeleteManyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateIndex(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/db4.v1.Db4/CreateIndex',
+            db4_dot_v1_dot_router__pb2.CreateIndexRequest.SerializeToString,
+            db4_dot_v1_dot_router__pb2.IndexProgress.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DropIndex(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/db4.v1.Db4/DropIndex',
+            db4_dot_v1_dot_router__pb2.DropIndexRequest.SerializeToString,
+            db4_dot_v1_dot_router__pb2.DropIndexResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListIndexes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/db4.v1.Db4/ListIndexes',
+            db4_dot_v1_dot_router__pb2.ListIndexesRequest.SerializeToString,
+            db4_dot_v1_dot_router__pb2.ListIndexesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def QueryRange(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/db4.v1.Db4/QueryRange',
+            db4_dot_v1_dot_router__pb2.QueryRangeRequest.SerializeToString,
+            db4_dot_v1_dot_router__pb2.FindResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IterateRange(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/db4.v1.Db4/IterateRange',
+            db4_dot_v1_dot_router__pb2.QueryRangeRequest.SerializeToString,
+            db4_dot_v1_dot_router__pb2.FindResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,235 @@
+"""insert_many, get_many, delete_many: group by shard, pack under the message limit, send shards
+in parallel, answer in input order.
+
+insert_many is all or nothing. Before writing, every id is checked: a duplicate inside the batch
+or an id that already exists anywhere fails the whole batch with ALREADY_EXISTS and nothing is
+written. Each shard's part then commits in one Write (one SQLite transaction) per packed chunk.
+If a chunk still fails (a concurrent create of the same id, a node lost mid-batch), the chunks
+that did commit are deleted again, guarded by `expected_version=1`, so the batch leaves no
+document behind; their insert and delete records stay in the change log. Cross-shard atomicity
+with no window at all comes with two-phase commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+
+from db4.v1 import node_pb2
+from db4core.errors import AlreadyExistsError, Db4Error, InvalidArgumentError, most_severe
+from db4core.hashing import token_for
+from db4core.ids import new_id, validate_id
+from db4router.collections import CollectionInfo, Collections
+from db4router.dispatch import NODE_TIMEOUT_S, Dispatcher
+from db4router.docops import KINDS, DocOps, parse_document, partition_value
+from db4rpc.options import MAX_MESSAGE_BYTES
+
+log = logging.getLogger("db4.router.batches")
+
+MAX_BATCH = 10_000
+READ_CHUNK = 50  # ids per Read: 50 documents of at most 1 MiB stay under the transport limit
+OP_OVERHEAD = 128  # bytes of a WriteOp besides its body, generously
+
+
+@dataclass
+class Item:
+    """One document of a batch, placed."""
+
+    index: int
+    id: str
+    token: int
+    body: bytes
+
+
+def pack(items: list[Item], limit: int = MAX_MESSAGE_BYTES) -> list[list[Item]]:
+    """Split items into chunks whose encoded size stays under limit (first-fit decreasing)."""
+    bins: list[tuple[int, list[Item]]] = []
+    for item in sorted(items, key=lambda i: len(i.body), reverse=True):
+        size = len(item.body) + len(item.id) + OP_OVERHEAD
+        for n, (used, chunk) in enumerate(bins):
+            if used + size <= limit:
+                chunk.append(item)
+                bins[n] = (used + size, chunk)
+                break
+        else:
+            bins.append((size, [item]))
+    return [sorted(chunk, key=lambda i: i.index) for _, chunk in bins]
+
+
+def check_batch_size(n: int) -> None:
+    if n > MAX_BATCH:
+        raise InvalidArgumentError(f"a batch holds at most {MAX_BATCH} items, got {n}")
+
+
+async def gather_all(coros) -> list:
+    """Run coroutines in parallel; if any failed, raise the most severe error after all ended."""
+    results = await asyncio.gather(*coros, return_exceptions=True)
+    failures = [r for r in results if isinstance(r, BaseException)]
+    if failures:
+        domain = [f for f in failures if isinstance(f, Db4Error)]
+        raise most_severe(domain) if len(domain) == len(failures) else failures[0]
+    return results
+
+
+class Batches:
+    """Batch operations through the dispatcher."""
+
+    def __init__(self, dispatcher: Dispatcher, collections: Collections, ops: DocOps) -> None:
+        self.dispatcher = dispatcher
+        self.collections = collections
+        self.ops = ops
+
+    # ---- insert_many -------------------------------------------------------------------------
+
+    async def insert_many(self, collection: str, raws: list[bytes]) -> list[bytes]:
+        """Create every document or none; stored documents in input order."""
+        check_batch_size(len(raws))
+        info = await self.collections.ensure(collection)
+        items = [self._place(info, i, raw) for i, raw in enumerate(raws)]
+        self._check_unique(items)
+        existing = await self.get_many_placed(info, items)
+        taken = [it.id for it, found in zip(items, existing, strict=True) if found is not None]
+        if taken:
+            raise AlreadyExistsError(f"{len(taken)} documents already exist in {collection!r}, "
+                                     f"e.g. {taken[0]!r}; nothing was inserted")
+        return await self._write_all(info, items)
+
+    def _place(self, info: CollectionInfo, index: int, raw: bytes) -> Item:
+        try:
+            doc = parse_document(raw)
+            doc_id = validate_id(doc["$id"]) if "$id" in doc else new_id()
+            return Item(index, doc_id, token_for(partition_value(info, doc, doc_id)), raw)
+        except InvalidArgumentError as err:
+            raise InvalidArgumentError(f"documents[{index}]: {err.message}") from None
+
+    @staticmethod
+    def _check_unique(items: list[Item]) -> None:
+        seen: set[str] = set()
+        for item in items:
+            if item.id in seen:
+                raise AlreadyExistsError(f"$id {item.id!r} appears twice in the batch; "
+                                         "nothing was inserted")
+            seen.add(item.id)
+
+    async def _write_all(self, info: CollectionInfo, items: list[Item]) -> list[bytes]:
+        chunks = [c for group in self._by_shard(items).values() for c in pack(group)]
+        results = await asyncio.gather(*(self._write_chunk(info, c) for c in chunks),
+                                       return_exceptions=True)
+        failed = [r for r in results if isinstance(r, BaseException)]
+        if failed:
+            done = [c for c, r in zip(chunks, results, strict=True)
+                    if not isinstance(r, BaseException)]
+            await self._undo(info, done)
+            domain = [f for f in failed if isinstance(f, Db4Error)]
+            raise most_severe(domain) if len(domain) == len(failed) else failed[0]
+        out: list[bytes] = [b""] * len(items)
+        for chunk, docs in zip(chunks, results, strict=True):
+            for item, doc in zip(chunk, docs, strict=True):
+                out[item.index] = doc
+        return out
+
+    def _by_shard(self, items: list[Item]) -> dict[str, list[Item]]:
+        topo = self.dispatcher.view.require()
+        groups: dict[str, list[Item]] = defaultdict(list)
+        for item in items:
+            groups[self.dispatcher.cache.shard_for(topo, item.token)].append(item)
+        return groups
+
+    async def _write_chunk(self, info: CollectionInfo, chunk: list[Item], kind: str = "create",
+                           expected: int | None = None) -> list[bytes]:
+        ops = [node_pb2.WriteOp(kind=KINDS[kind], collection=info.name, id=it.id, token=it.token,
+                                body=it.body if kind != "delete" else b"",
+                                expected_version=expected, partition_key=info.partition_key)
+               for it in chunk]
+
+        async def send(stub, shard, epoch):
+            req = node_pb2.WriteRequest(epoch=epoch, shard_id=shard, ops=ops)
+            return await stub.Write(req, timeout=NODE_TIMEOUT_S)
+
+        resp = await self.dispatcher.by_token(chunk[0].token, send)
+        return [r.document for r in resp.results]
+
+    async def _undo(self, info: CollectionInfo, chunks: list[list[Item]]) -> None:
+        """Delete what a failed batch did write (only documents still at version 1)."""
+        for chunk in chunks:
+            try:
+                await self._write_chunk(info, chunk, "delete", expected=1)
+            except Db4Error as err:
+                log.error("could not undo %d inserts of a failed batch in %s: %s",
+                          len(chunk), info.name, err)
+
+    # ---- get_many / delete_many --------------------------------------------------------------
+
+    async def get_many(self, collection: str, ids: list[str]) -> list[bytes | None]:
+        """Documents by id in input order, None where missing."""
+        check_batch_size(len(ids))
+        info = self.collections.lookup(collection)
+        for doc_id in ids:
+            validate_id(doc_id)
+        if info.partition_key != "$id":
+            return await self._lookup_many(info, ids)
+        items = [Item(i, d, token_for(d), b"") for i, d in enumerate(ids)]
+        return await self.get_many_placed(info, items)
+
+    async def get_many_placed(self, info: CollectionInfo, items: list[Item]) -> list[bytes | None]:
+        """Read placed items, READ_CHUNK ids per request, every shard in parallel."""
+        out: list[bytes | None] = [None] * len(items)
+        chunks = [g[i:i + READ_CHUNK] for g in self._by_shard(items).values()
+                  for i in range(0, len(g), READ_CHUNK)]
+
+        async def read(chunk: list[Item]) -> None:
+            async def send(stub, shard, epoch):
+                req = node_pb2.ReadRequest(epoch=epoch, shard_id=shard, collection=info.name,
+                                           ids=[it.id for it in chunk],
+                                           tokens=[it.token for it in chunk])
+                return await stub.Read(req, timeout=NODE_TIMEOUT_S)
+
+            resp = await self.dispatcher.by_token(chunk[0].token, send)
+            for item, got in zip(chunk, resp.items, strict=True):
+                out[item.index] = got.document if got.found else None
+
+        await gather_all(read(c) for c in chunks)
+        return out
+
+    async def _lookup_many(self, info: CollectionInfo, ids: list[str]) -> list[bytes | None]:
+        """Ids of a collection not partitioned by $id: ask every shard for all of them."""
+        found: dict[str, bytes] = {}
+        for start in range(0, len(ids), READ_CHUNK):
+            part = ids[start:start + READ_CHUNK]
+
+            async def read(stub, shard, epoch, part=part):
+                req = node_pb2.ReadRequest(epoch=epoch, shard_id=shard, collection=info.name,
+                                           ids=part)
+                return await stub.Read(req, timeout=NODE_TIMEOUT_S)
+
+            for resp in (await self.dispatcher.every_shard(read)).values():
+                found.update((i, it.document) for i, it in zip(part, resp.items, strict=True)
+                             if it.found)
+        return [found.get(i) for i in ids]
+
+    async def delete_many(self, collection: str, ids: list[str]) -> list[bool]:
+        """Delete by id; per id whether a document was removed, in input order."""
+        check_batch_size(len(ids))
+        info = self.collections.lookup(collection)
+        if info.partition_key != "$id":
+            return list(await gather_all(self.ops.delete(collection, i, None, None) for i in ids))
+        items = [Item(i, validate_id(d), token_for(d), b"") for i, d in enumerate(ids)]
+        out = [False] * len(items)
+        chunks = [c for group in self._by_shard(items).values() for c in pack(group)]
+
+        async def run(chunk: list[Item]) -> None:
+            async def send(stub, shard, epoch):
+                ops = [node_pb2.WriteOp(kind=KINDS["delete"], collection=info.name, id=it.id,
+                                        token=it.token, partition_key=info.partition_key)
+                       for it in chunk]
+                return await stub.Write(node_pb2.WriteRequest(epoch=epoch, shard_id=shard,
+                                                              ops=ops), timeout=NODE_TIMEOUT_S)
+
+            resp = await self.dispatcher.by_token(chunk[0].token, send)
+            for item, result in zip(chunk, resp.results, strict=True):
+                out[item.index] = result.found
+
+        await gather_all(run(c) for c in chunks)
+        return out

@@ -1,0 +1,182 @@
+"""Find, Iterate and Count across shards: validate once, fan out, k-way merge by sort position.
+
+Each shard returns at most `limit` rows strictly after the global position of the previous page
+(keyset pagination, no OFFSET), each with its sort position. The router merges the shard streams
+with heapq.merge and keeps the first `limit`: memory is O(shards x limit) and page 1,000 costs
+what page 1 costs. The cursor carries only the last position, signed with the cluster's key and
+bound to the query's fingerprint.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from itertools import islice
+
+from db4.v1 import node_pb2, router_pb2
+from db4core import documents
+from db4core.errors import InvalidArgumentError
+from db4core.names import validate_collection
+from db4core.query import (
+    check_sort_values,
+    decode_cursor,
+    encode_cursor,
+    parse_where,
+    query_fingerprint,
+    validate_limit,
+    validate_sort,
+    values_key,
+)
+from db4router.dispatch import NODE_TIMEOUT_S, Dispatcher
+
+
+@dataclass
+class Plan:
+    """A validated query: what to ask every shard, and how to merge and sign the answers."""
+
+    collection: str
+    where_raw: bytes
+    where: dict | None
+    sort: list[tuple[str, str]]
+    limit: int
+    shards: list[str] | None
+    fingerprint: str
+    index: str = ""
+    until: list | None = None
+    sort_fields: list = field(default_factory=list)
+
+    def wire_sort(self) -> list[router_pb2.SortField]:
+        return [router_pb2.SortField(path=p, descending=d == "desc") for p, d in self.sort]
+
+
+@dataclass
+class Page:
+    """One merged page."""
+
+    documents: list[bytes]
+    last: list | None
+    has_more: bool
+
+
+def parse_where_bytes(raw: bytes) -> dict | None:
+    """A request's JSON filter, validated (unknown operators, bad paths: INVALID_ARGUMENT)."""
+    if not raw:
+        return None
+    where = documents.decode(raw, "where")
+    parse_where(where)
+    return where
+
+
+def sort_pairs(fields) -> list[tuple[str, str]]:
+    """Wire sort fields as (path, direction) pairs, validated."""
+    pairs = [(f.path, "desc" if f.descending else "asc") for f in fields]
+    validate_sort(pairs)
+    return pairs
+
+
+class Queries:
+    """Scatter-gather reads over every shard."""
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self.dispatcher = dispatcher
+
+    @property
+    def secret(self) -> bytes:
+        return self.dispatcher.view.cursor_secret
+
+    def plan(self, request: router_pb2.FindRequest) -> Plan:
+        """Validate a FindRequest into a Plan."""
+        validate_collection(request.collection)
+        where = parse_where_bytes(request.where)
+        sort = sort_pairs(request.sort)
+        limit = validate_limit(request.limit or None)
+        shard = request.shard_id if request.HasField("shard_id") else None
+        shards = [self._check_shard(shard)] if shard is not None else None
+        fp = query_fingerprint(request.collection, where, sort, extra={"shard": shard})
+        return Plan(request.collection, request.where, where, sort, limit, shards, fp,
+                    sort_fields=validate_sort(sort))
+
+    def _check_shard(self, shard_id: str) -> str:
+        if shard_id not in self.dispatcher.view.require().ring.shards:
+            raise InvalidArgumentError(f"no shard {shard_id!r} in the cluster")
+        return shard_id
+
+    def start_position(self, plan: Plan, cursor: str) -> list | None:
+        """The position a cursor resumes after (None for the first page)."""
+        if not cursor:
+            return None
+        position = decode_cursor(cursor, plan.fingerprint, self.secret).get("after")
+        check_sort_values(position, plan.sort_fields)
+        return position
+
+    def cursor_for(self, plan: Plan, page: Page) -> str:
+        """The signed cursor of the page after this one ("" when none)."""
+        if not page.has_more or page.last is None:
+            return ""
+        return encode_cursor(plan.fingerprint, {"after": page.last}, self.secret)
+
+    async def page(self, plan: Plan, after: list | None) -> Page:
+        """One merged page after `after`."""
+        after_raw = json.dumps(after).encode() if after is not None else b""
+        until_raw = json.dumps(plan.until).encode() if plan.until is not None else b""
+
+        async def ask(stub, shard, epoch):
+            req = node_pb2.QueryRequest(
+                epoch=epoch, shard_id=shard, collection=plan.collection, where=plan.where_raw,
+                sort=plan.wire_sort(), limit=plan.limit, after=after_raw, until=until_raw,
+                index=plan.index)
+            return await stub.Query(req, timeout=NODE_TIMEOUT_S)
+
+        if plan.shards is not None:
+            answers = {s: await self.dispatcher.by_shard(s, ask) for s in plan.shards}
+        else:
+            answers = await self.dispatcher.every_shard(ask)
+        return self._merge(plan, list(answers.values()))
+
+    def _merge(self, plan: Plan, answers: list[node_pb2.QueryResponse]) -> Page:
+        fields = plan.sort_fields
+        streams = [
+            [(values_key(pos, fields), pos, row.document)
+             for row in answer.rows for pos in (json.loads(row.position),)]
+            for answer in answers
+        ]
+        merged = list(islice(heapq.merge(*streams, key=lambda t: t[0]), plan.limit + 1))
+        has_more = len(merged) > plan.limit or any(a.has_more for a in answers)
+        merged = merged[: plan.limit]
+        last = merged[-1][1] if merged else None
+        return Page([doc for _, _, doc in merged], last, has_more)
+
+    async def find(self, request: router_pb2.FindRequest) -> router_pb2.FindResponse:
+        """One page of a Find."""
+        plan = self.plan(request)
+        page = await self.page(plan, self.start_position(plan, request.cursor))
+        return router_pb2.FindResponse(documents=page.documents, cursor=self.cursor_for(plan, page),
+                                       has_more=page.has_more)
+
+    async def iterate(self, plan: Plan, cursor: str) -> AsyncIterator[router_pb2.FindResponse]:
+        """Every page of a query, each with the cursor that resumes after it."""
+        after = self.start_position(plan, cursor)
+        while True:
+            page = await self.page(plan, after)
+            yield router_pb2.FindResponse(documents=page.documents,
+                                          cursor=self.cursor_for(plan, page),
+                                          has_more=page.has_more)
+            if not page.has_more:
+                return
+            after = page.last
+
+    async def count(self, request: router_pb2.CountRequest) -> int:
+        """Matching documents over every shard (or one)."""
+        validate_collection(request.collection)
+        parse_where_bytes(request.where)
+
+        async def ask(stub, shard, epoch):
+            req = node_pb2.NodeCountRequest(epoch=epoch, shard_id=shard,
+                                            collection=request.collection, where=request.where)
+            return (await stub.Count(req, timeout=NODE_TIMEOUT_S)).count
+
+        if request.HasField("shard_id"):
+            return await self.dispatcher.by_shard(self._check_shard(request.shard_id), ask)
+        return sum((await self.dispatcher.every_shard(ask)).values())
