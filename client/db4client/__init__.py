@@ -4,6 +4,7 @@
     with Client("127.0.0.1:7400") as client:
         users = client.collection("users")
         doc = users.create({"name": "Alice"})
+        page = users.find(where={"age": {"$gte": 18}}, sort=[("age", "desc")], limit=20)
 """
 
 from db4client import errors
@@ -11,5 +12,7 @@ from db4client._retry import RetryPolicy
 from db4client.aio import AsyncClient
 from db4client.client import Client
 from db4client.collection import AsyncCollection, Collection
+from db4client.results import Page
 
-__all__ = ["AsyncClient", "AsyncCollection", "Client", "Collection", "RetryPolicy", "errors"]
+__all__ = ["AsyncClient", "AsyncCollection", "Client", "Collection", "Page", "RetryPolicy",
+           "errors"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from db4client._wire import Call
+from db4client._wire import Call, StreamCall
 from db4client.errors import Db4Error, UnavailableError
 
 
@@ -27,7 +27,7 @@ class RetryPolicy:
         ceiling = min(self.max_backoff_s, self.initial_backoff_s * (2 ** attempt))
         return ceiling * random.uniform(0.5, 1.0)
 
-    def delay_for(self, call: Call, err: Db4Error, attempt: int) -> float | None:
+    def delay_for(self, call: Call | StreamCall, err: Db4Error, attempt: int) -> float | None:
         """Seconds to wait before retrying `call` after `err`, None when it must not retry."""
         if not call.idempotent or not isinstance(err, UnavailableError):
             return None

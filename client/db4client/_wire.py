@@ -49,6 +49,27 @@ class Call(Generic[T]):
         raise err from cause
 
 
+@dataclass(frozen=True)
+class StreamCall(Generic[T]):
+    """One server-streaming RPC, ready to send; `parse` reads each message as it arrives.
+
+    `resume(request, item)` makes a stream resumable: it returns the request that continues
+    right after `item` (None when `item` was the last), so after UNAVAILABLE the client asks
+    again from there and nothing is seen twice. Streams without it are never retried.
+    """
+
+    service: str
+    method: str
+    request: Message
+    parse: Callable[[Any], T]
+    resume: Callable[[Any, T], Message | None] | None = None
+
+    @property
+    def idempotent(self) -> bool:
+        """Whether the retry policy may send it again (only resumable reads)."""
+        return self.resume is not None
+
+
 # ---- input validation: every check runs before a request exists ----
 
 def _document(doc: Any, where: str = "document") -> bytes:
@@ -60,6 +81,13 @@ def _document(doc: Any, where: str = "document") -> bytes:
     if "$id" in doc:
         validate_id(doc["$id"])
     return encoded
+
+
+def _items(values: Any, what: str) -> list[Any]:
+    """A batch argument: any iterable of items except a str, bytes or dict, as a list."""
+    if isinstance(values, (str, bytes, bytearray, dict)) or not hasattr(values, "__iter__"):
+        raise InvalidArgumentError(f"{what} must be a list, got {type(values).__name__}")
+    return list(values)
 
 
 def _patch(patch: Any) -> bytes:
@@ -95,6 +123,16 @@ def _doc(resp: Any) -> Document:
 def _found(resp: router_pb2.GetResponse) -> Document | None:
     """The document of a GetResponse, None when it does not exist."""
     return documents.decode(resp.document) if resp.found else None
+
+
+def _documents(resp: Any) -> list[Document]:
+    """The documents of an InsertManyResponse, in input order."""
+    return [documents.decode(raw) for raw in resp.documents]
+
+
+def _found_many(resp: router_pb2.GetManyResponse) -> list[Document | None]:
+    """One document (None when missing) per requested id, in input order."""
+    return [documents.decode(item.document) if item.found else None for item in resp.items]
 
 
 def _collection_info(msg: router_pb2.Collection) -> dict[str, Any]:
@@ -195,6 +233,31 @@ def delete(collection: str, doc_id: str, expected_version: int | None = None,
         collection=validate_collection(collection), id=validate_id(doc_id),
         expected_version=_version(expected_version), partition=_partition(partition))
     return Call(DB4, "Delete", req, lambda resp: resp.deleted)
+
+
+# ---- batches ----
+
+def insert_many(collection: str, docs: Any) -> Call[list[Document]]:
+    """Create every document or none (a taken `$id` anywhere fails the whole batch)."""
+    items = _items(docs, "documents")
+    req = router_pb2.InsertManyRequest(
+        collection=validate_collection(collection),
+        documents=[_document(doc, f"documents[{i}]") for i, doc in enumerate(items)])
+    return Call(DB4, "InsertMany", req, _documents)
+
+
+def get_many(collection: str, ids: Any) -> Call[list[Document | None]]:
+    """Read documents by id; a read, so retried on UNAVAILABLE like `get`."""
+    req = router_pb2.GetManyRequest(collection=validate_collection(collection),
+                                    ids=[validate_id(i) for i in _items(ids, "ids")])
+    return Call(DB4, "GetMany", req, _found_many, idempotent=True)
+
+
+def delete_many(collection: str, ids: Any) -> Call[list[bool]]:
+    """Delete documents by id; per id, whether it existed."""
+    req = router_pb2.DeleteManyRequest(collection=validate_collection(collection),
+                                       ids=[validate_id(i) for i in _items(ids, "ids")])
+    return Call(DB4, "DeleteMany", req, lambda resp: list(resp.deleted))
 
 
 # ---- placement and administration ----

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
 from typing import Any, TypeVar
 
 import grpc
 
 from db4.v1 import admin_pb2_grpc, router_pb2_grpc
-from db4client import _channel, _wire
+from db4client import _channel, _query, _wire
 from db4client._retry import DEFAULT_POLICY, RetryPolicy
 from db4client.admin import AsyncAdmin
-from db4client.collection import AsyncCollection
-from db4client.errors import from_rpc_error
+from db4client.collection import AsyncCollection, _adocuments
+from db4client.errors import DeadlineExceededError, from_rpc_error
+from db4client.results import Page
 from db4core.names import DEFAULT_PARTITION_KEY
 
 T = TypeVar("T")
@@ -66,6 +69,46 @@ class AsyncClient:
                 continue
             return call.parse(resp)
 
+    async def _stream(self, call: _wire.StreamCall[T]) -> AsyncIterator[T]:
+        """Parsed messages of a server stream, as `Client._stream` (same timeout and resume
+        rules). Close it (`aclose()`, or `contextlib.aclosing`) when you stop early, so the
+        stream is cancelled at once rather than when the generator is collected."""
+        request = call.request
+        attempt = 0
+        while request is not None:
+            method = getattr(self._stubs[call.service], call.method)
+            responses = method(request, metadata=self._metadata)
+            try:
+                while True:
+                    message = await self._read(responses)
+                    if message is grpc.aio.EOF:
+                        return
+                    item = call.parse(message)
+                    attempt = 0
+                    if call.resume is not None:
+                        request = call.resume(call.request, item)
+                    yield item
+            except grpc.RpcError as err:
+                domain = from_rpc_error(err)
+                if call.resume is not None and request is None:
+                    return  # the last page had arrived: nothing is missing
+                delay = self._retry.delay_for(call, domain, attempt)
+                if delay is None:
+                    raise domain from err
+                await asyncio.sleep(delay)
+                attempt += 1
+            finally:
+                responses.cancel()
+
+    async def _read(self, responses: Any) -> Any:
+        """The next raw message (or grpc.aio.EOF); DeadlineExceededError when `timeout` late."""
+        if self.timeout is None:
+            return await responses.read()
+        try:
+            return await asyncio.wait_for(responses.read(), self.timeout)
+        except TimeoutError:
+            raise DeadlineExceededError(f"the router sent nothing for {self.timeout} s") from None
+
     async def create_collection(self, name: str,
                                 partition_key: str = DEFAULT_PARTITION_KEY) -> dict[str, Any]:
         """Set a collection's options (idempotent with the same options)."""
@@ -86,3 +129,37 @@ class AsyncClient:
     async def shard_info(self, collection: str, partition_value: Any) -> dict[str, Any]:
         """Where a partition key value lives: shard_id, node_id, token and ring epoch."""
         return await self._invoke(_wire.shard_for(collection, partition_value))
+
+    # ---- range indexes ----
+
+    async def create_index(self, name: str, collection: str,
+                           fields: Any = _query.DEFAULT_INDEX_FIELDS,
+                           on_progress: Callable[[dict[str, Any]], Any] | None = None
+                           ) -> dict[str, Any]:
+        """Build a range index and return it as stored; see `Client.create_index`.
+        `on_progress` is a plain function, called for every progress message."""
+        call = _query.create_index(name, collection, fields)
+        build = _query.IndexBuild(call.request.index, on_progress)
+        async with aclosing(self._stream(call)) as stream:  # cancelled at once on errors
+            async for item in stream:
+                build.add(item)
+        return build.result()
+
+    async def drop_index(self, name: str) -> None:
+        """Remove a range index from every shard; NotFoundError when it does not exist."""
+        await self._invoke(_query.drop_index(name))
+
+    async def list_indexes(self, collection: str | None = None) -> list[dict[str, Any]]:
+        """The range indexes (of `collection`, or all), sorted by name."""
+        return await self._invoke(_query.list_indexes(collection))
+
+    async def query_range(self, index: str, start: Any = None, end: Any = None,
+                          limit: int = 100, cursor: str | None = None) -> Page:
+        """One page of the index's documents from `start` to `end`; see `Client.query_range`."""
+        return await self._invoke(_query.query_range(index, start, end, limit, cursor))
+
+    def iterate_range(self, index: str, start: Any = None, end: Any = None,
+                      page_size: int = 50) -> AsyncIterator[dict[str, Any]]:
+        """Every document of a range query over one stream (`async for`); input is checked
+        now, the stream opens on the first iteration."""
+        return _adocuments(self._stream(_query.iterate_range(index, start, end, page_size)))

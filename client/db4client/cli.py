@@ -1,7 +1,8 @@
 """The `db4` command line: run the servers (`node`, `router`, `dev`) and talk to a router.
 
-Client commands print JSON on stdout. Failures print `error: CODE: message` on stderr and exit
-1; usage errors exit 2 (argparse's convention).
+This module parses arguments; what each client command does is in `commands.py`. Client
+commands print JSON on stdout. Failures print `error: CODE: message` on stderr and exit 1;
+usage errors exit 2 (argparse's convention).
 """
 
 from __future__ import annotations
@@ -12,6 +13,22 @@ import os
 import sys
 from collections.abc import Callable
 from typing import Any
+
+from db4client.commands import (
+    cmd_count,
+    cmd_create_collection,
+    cmd_create_index,
+    cmd_delete,
+    cmd_drop_index,
+    cmd_find,
+    cmd_get,
+    cmd_indexes,
+    cmd_put,
+    cmd_query_range,
+    cmd_shard_for,
+    cmd_status,
+    cmd_update,
+)
 
 # `db4 node` and `db4 router` replace this process (same PID, as a container expects) with the
 # server's own entry point; the SDK never imports the server packages.
@@ -52,49 +69,19 @@ def partition_or_text(text: str) -> Any:
         return text
 
 
-# ---- client commands: each takes (client, args) and returns what to print ----
-
-def cmd_status(client: Any, args: argparse.Namespace) -> Any:
-    """The cluster's status."""
-    return client.admin.status(with_stats=args.with_stats)
-
-
-def cmd_create_collection(client: Any, args: argparse.Namespace) -> Any:
-    """Create a collection (or confirm its options)."""
-    return client.create_collection(args.name, partition_key=args.partition_key)
+def field_order(text: str) -> tuple[str, str]:
+    """argparse type: 'path', 'path:asc' or 'path:desc' -> (path, direction)."""
+    path, colon, direction = text.partition(":")
+    direction = direction if colon else "asc"
+    if not path or direction not in ("asc", "desc"):
+        raise argparse.ArgumentTypeError(
+            f"expected FIELD, FIELD:asc or FIELD:desc, got {text!r}")
+    return path, direction
 
 
-def cmd_put(client: Any, args: argparse.Namespace) -> Any:
-    """Create a document."""
-    return client.collection(args.collection).create(args.document)
-
-
-def cmd_get(client: Any, args: argparse.Namespace) -> Any:
-    """Read a document; a missing one is NOT_FOUND here (exit 1), not `null`."""
-    from db4client.errors import NotFoundError
-
-    doc = client.collection(args.collection).get(args.id, partition=args.partition)
-    if doc is None:
-        raise NotFoundError(f"document {args.id!r} not found in {args.collection!r}")
-    return doc
-
-
-def cmd_update(client: Any, args: argparse.Namespace) -> Any:
-    """Patch a document."""
-    return client.collection(args.collection).update(
-        args.id, args.patch, expected_version=args.expected_version, partition=args.partition)
-
-
-def cmd_delete(client: Any, args: argparse.Namespace) -> Any:
-    """Delete a document."""
-    deleted = client.collection(args.collection).delete(
-        args.id, expected_version=args.expected_version, partition=args.partition)
-    return {"deleted": deleted}
-
-
-def cmd_shard_for(client: Any, args: argparse.Namespace) -> Any:
-    """Where a partition key value lives."""
-    return client.shard_info(args.collection, args.value)
+def sort_order(text: str) -> list[tuple[str, str]]:
+    """argparse type: 'path:desc,other:asc,third' -> [(path, direction), ...]."""
+    return [field_order(part.strip()) for part in text.split(",")]
 
 
 # ---- the parser ----
@@ -177,12 +164,77 @@ def _document_commands(sub: Any) -> None:
                    help="partition key value: JSON (42, '\"a b\"') or plain text (acme)")
 
 
+def _where_flag(p: argparse.ArgumentParser) -> None:
+    """--where: a JSON filter object."""
+    p.add_argument("--where", type=json_object, default=None,
+                   help='JSON filter, e.g. \'{"status": "active", "age": {"$gte": 18}}\' '
+                        "(operators $eq $ne $gt $gte $lt $lte $in $nin $exists $contains "
+                        "$startsWith $and $or $not; dotted paths); default: every document")
+
+
+def _page_flags(p: argparse.ArgumentParser, what: str) -> None:
+    """--limit and --cursor of a paged command."""
+    p.add_argument("--limit", type=int, default=100,
+                   help="page size, 1-10000 (default 100)")
+    p.add_argument("--cursor", default=None,
+                   help=f"the cursor printed by the previous page of the same {what}")
+
+
+def _query_commands(sub: Any) -> None:
+    """find and count."""
+    p = _client_command(sub, "find", cmd_find,
+                        'one page of matching documents; prints {"items", "cursor", "has_more"}')
+    p.add_argument("collection", help="collection name")
+    _where_flag(p)
+    p.add_argument("--sort", type=sort_order, default=None, metavar="FIELD[:asc|desc],...",
+                   help="sort order, e.g. age:desc,name (ties are broken by $id; default $id)")
+    _page_flags(p, "query (same --where, --sort and --shard)")
+    p.add_argument("--shard", default=None,
+                   help="ask only this shard (an id from 'db4 status' or 'db4 shard-for')")
+    p = _client_command(sub, "count", cmd_count, 'count matching documents; prints {"count": N}')
+    p.add_argument("collection", help="collection name")
+    _where_flag(p)
+    p.add_argument("--shard", default=None, help="count only on this shard")
+
+
+def _index_commands(sub: Any) -> None:
+    """create-index, drop-index, indexes, query-range."""
+    p = _client_command(sub, "create-index", cmd_create_index,
+                        "build a range index (progress on stderr); prints the index",
+                        "Build a range index on every shard, over existing documents too. "
+                        "Progress goes to stderr; the index as stored is printed at the end. "
+                        "Idempotent with the same definition.")
+    p.add_argument("name", help="index name: 1-64 characters of [A-Za-z0-9_], letter first")
+    p.add_argument("collection", help="collection to index")
+    p.add_argument("fields", nargs="+", type=field_order, metavar="FIELD[:asc|desc]",
+                   help="index keys in order (at most 8), ascending unless ':desc'")
+    p = _client_command(sub, "drop-index", cmd_drop_index,
+                        'remove a range index; prints {"dropped": NAME}')
+    p.add_argument("name", help="index name")
+    p = _client_command(sub, "indexes", cmd_indexes, "list the range indexes")
+    p.add_argument("--collection", default=None, help="only the indexes of this collection")
+    p = _client_command(sub, "query-range", cmd_query_range,
+                        'one page of an index between two bounds; prints {"items", "cursor", '
+                        '"has_more"}')
+    p.add_argument("index", help="index name")
+    for side, where in (("start", "lower"), ("end", "upper")):
+        p.add_argument(f"--{side}", type=json_value, default=argparse.SUPPRESS,
+                       help=f"{where} bound as JSON: a value ('\"2024-01-01\"', 42) or, for a "
+                            f"composite index, an array of leading key values ('[\"acme\", 7]');"
+                            f" default: open")
+        p.add_argument(f"--{side}-exclusive", action="store_true",
+                       help=f"leave out documents equal to the {where} bound (default: included)")
+    _page_flags(p, "range query")
+
+
 def parser() -> argparse.ArgumentParser:
     """The whole `db4` command line."""
     p = argparse.ArgumentParser(prog="db4", description="db4: a distributed document database.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _server_commands(sub)
     _document_commands(sub)
+    _query_commands(sub)
+    _index_commands(sub)
     return p
 
 

@@ -2,20 +2,49 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import closing
 from typing import Any, TypeVar
 
 import grpc
 
 from db4.v1 import admin_pb2_grpc, router_pb2_grpc
-from db4client import _channel, _wire
+from db4client import _channel, _query, _wire
 from db4client._retry import DEFAULT_POLICY, RetryPolicy
 from db4client.admin import Admin
-from db4client.collection import Collection
-from db4client.errors import from_rpc_error
+from db4client.collection import Collection, _documents
+from db4client.errors import DeadlineExceededError, from_rpc_error
+from db4client.results import Page
 from db4core.names import DEFAULT_PARTITION_KEY
 
 T = TypeVar("T")
+_END = object()  # a stream's end
+
+
+def _next_within(responses: Any, timeout: float | None) -> Any:
+    """The next message of a response stream, `_END` at its end. When nothing arrives within
+    `timeout` seconds the call is cancelled and DeadlineExceededError raised."""
+    if timeout is None:
+        return next(responses, _END)
+    late = threading.Event()
+
+    def expire() -> None:
+        late.set()
+        responses.cancel()
+
+    timer = threading.Timer(timeout, expire)
+    timer.daemon = True
+    timer.start()
+    try:
+        return next(responses, _END)
+    except grpc.RpcError as err:
+        if late.is_set():
+            raise DeadlineExceededError(f"the router sent nothing for {timeout} s") from err
+        raise
+    finally:
+        timer.cancel()
 
 
 class Client:
@@ -66,6 +95,38 @@ class Client:
                 continue
             return call.parse(resp)
 
+    def _stream(self, call: _wire.StreamCall[T]) -> Iterator[T]:
+        """Parsed messages of a server stream, as they arrive (nothing is sent before the
+        first `next`). Each message must come within `timeout` seconds of asking for it: a
+        stream has no overall deadline, since a long scan or index build is not an error.
+        A resumable stream that got UNAVAILABLE is asked again from its last message."""
+        request = call.request
+        attempt = 0
+        while request is not None:
+            method = getattr(self._stubs[call.service], call.method)
+            responses = method(request, metadata=self._metadata)
+            try:
+                while True:
+                    message = _next_within(responses, self.timeout)
+                    if message is _END:
+                        return
+                    item = call.parse(message)
+                    attempt = 0
+                    if call.resume is not None:
+                        request = call.resume(call.request, item)
+                    yield item
+            except grpc.RpcError as err:
+                domain = from_rpc_error(err)
+                if call.resume is not None and request is None:
+                    return  # the last page had arrived: nothing is missing
+                delay = self._retry.delay_for(call, domain, attempt)
+                if delay is None:
+                    raise domain from err
+                time.sleep(delay)
+                attempt += 1
+            finally:
+                responses.cancel()
+
     def create_collection(self, name: str,
                           partition_key: str = DEFAULT_PARTITION_KEY) -> dict[str, Any]:
         """Set a collection's options (idempotent with the same options)."""
@@ -86,3 +147,43 @@ class Client:
     def shard_info(self, collection: str, partition_value: Any) -> dict[str, Any]:
         """Where a partition key value lives: shard_id, node_id, token and ring epoch."""
         return self._invoke(_wire.shard_for(collection, partition_value))
+
+    # ---- range indexes ----
+
+    def create_index(self, name: str, collection: str,
+                     fields: Any = _query.DEFAULT_INDEX_FIELDS,
+                     on_progress: Callable[[dict[str, Any]], Any] | None = None
+                     ) -> dict[str, Any]:
+        """Build a range index on every shard (existing documents too) and return it as
+        stored: {"name", "collection", "fields": [(path, "asc"|"desc"), ...]}.
+
+        `on_progress(p)` is called for every progress message, p holding shards_done,
+        shards_total, documents, done and index. Idempotent with the same definition
+        (ALREADY_EXISTS with another), yet never retried by the client: call it again.
+        """
+        call = _query.create_index(name, collection, fields)
+        build = _query.IndexBuild(call.request.index, on_progress)
+        with closing(self._stream(call)) as stream:  # cancelled at once if on_progress raises
+            for item in stream:
+                build.add(item)
+        return build.result()
+
+    def drop_index(self, name: str) -> None:
+        """Remove a range index from every shard; NotFoundError when it does not exist."""
+        self._invoke(_query.drop_index(name))
+
+    def list_indexes(self, collection: str | None = None) -> list[dict[str, Any]]:
+        """The range indexes (of `collection`, or all), sorted by name."""
+        return self._invoke(_query.list_indexes(collection))
+
+    def query_range(self, index: str, start: Any = None, end: Any = None, limit: int = 100,
+                    cursor: str | None = None) -> Page:
+        """One page of the index's documents from `start` to `end`, in index order (ties by
+        `$id`). A bound is `(value, inclusive)` or None for an open end; the value is a scalar,
+        or for a composite index a list of the first key values (a prefix)."""
+        return self._invoke(_query.query_range(index, start, end, limit, cursor))
+
+    def iterate_range(self, index: str, start: Any = None, end: Any = None,
+                      page_size: int = 50) -> Iterator[dict[str, Any]]:
+        """Every document of a range query, over one stream of pages (IterateRange)."""
+        return _documents(self._stream(_query.iterate_range(index, start, end, page_size)))

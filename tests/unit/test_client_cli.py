@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 
 import pytest
 
 import db4client
-from db4client import cli, errors
+from db4client import Page, cli, commands, errors
 
 SUBCOMMANDS = ["node", "router", "dev", "status", "create-collection", "put", "get", "update",
-               "delete", "shard-for"]
+               "delete", "shard-for", "find", "count", "create-index", "drop-index", "indexes",
+               "query-range"]
 
 
 def subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
@@ -126,6 +128,9 @@ class FakeClient:
     def collection(self, name):
         return FakeCollection(FakeClient.behaviour)
 
+    def __getattr__(self, name):  # client-level calls: create_index, query_range, ...
+        return lambda *a, **kw: FakeClient.behaviour(name, a, kw)
+
 
 @pytest.fixture
 def fake_client(monkeypatch):
@@ -162,3 +167,152 @@ def test_delete_reports_whether_it_deleted(fake_client, capsys):
     fake_client.behaviour = staticmethod(lambda name, a, kw: False)
     assert cli.main(["delete", "users", "u1"]) == 0
     assert json.loads(capsys.readouterr().out) == {"deleted": False}
+
+
+# ---- queries and indexes ----
+
+def test_find_arguments():
+    args = cli.parser().parse_args(
+        ["find", "users", "--where", '{"age": {"$gte": 18}}', "--sort", "age:desc, name,$id:asc",
+         "--limit", "5", "--cursor", "abc", "--shard", "s001"])
+    assert args.where == {"age": {"$gte": 18}}
+    assert args.sort == [("age", "desc"), ("name", "asc"), ("$id", "asc")]
+    assert (args.limit, args.cursor, args.shard) == (5, "abc", "s001")
+    bare = cli.parser().parse_args(["find", "users"])
+    assert (bare.where, bare.sort, bare.limit, bare.cursor, bare.shard) == \
+        (None, None, 100, None, None)
+
+
+def test_index_arguments():
+    args = cli.parser().parse_args(["create-index", "by_t", "orders", "tenant", "total:desc"])
+    assert (args.name, args.collection) == ("by_t", "orders")
+    assert args.fields == [("tenant", "asc"), ("total", "desc")]
+    rng = cli.parser().parse_args(["query-range", "by_t", "--start", '["acme", 3]',
+                                   "--end", "null", "--end-exclusive", "--limit", "9"])
+    assert (rng.start, rng.end, rng.start_exclusive, rng.end_exclusive, rng.limit) == \
+        (["acme", 3], None, False, True, 9)
+    assert "start" not in vars(cli.parser().parse_args(["query-range", "by_t"]))
+
+
+@pytest.mark.parametrize("argv", [
+    ["find", "users", "--sort", "age:up"],
+    ["find", "users", "--sort", "age,"],
+    ["find", "users", "--sort", ":desc"],
+    ["find", "users", "--where", "[1]"],
+    ["find", "users", "--limit", "ten"],
+    ["count", "users", "--where", "{bad"],
+    ["create-index", "ix", "users"],
+    ["create-index", "ix", "users", "age:sideways"],
+    ["query-range", "ix", "--start", "not json"],
+    ["query-range", "ix", "--start-exclusive"],
+    ["query-range", "ix", "--end-exclusive", "--start", "1"],
+    ["drop-index"],
+])
+def test_query_usage_errors_exit_2(argv, capsys, fake_client):
+    with pytest.raises(SystemExit) as done:
+        cli.main(argv)
+    assert done.value.code == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def recorder(answer):
+    calls = []
+
+    def behaviour(name, a, kw):
+        calls.append((name, a, kw))
+        return answer(name) if callable(answer) else answer
+
+    return calls, staticmethod(behaviour)
+
+
+def test_find_prints_the_page(fake_client, capsys):
+    calls, fake_client.behaviour = recorder(Page([{"$id": "u1"}], "c2", True))
+    assert cli.main(["find", "users", "--where", '{"a": 1}', "--sort", "a:desc",
+                     "--limit", "1"]) == 0
+    assert json.loads(capsys.readouterr().out) == \
+        {"items": [{"$id": "u1"}], "cursor": "c2", "has_more": True}
+    assert calls == [("find", (), {"where": {"a": 1}, "sort": [("a", "desc")], "limit": 1,
+                                   "cursor": None})]
+
+
+def test_find_and_count_on_one_shard(fake_client, capsys):
+    calls, fake_client.behaviour = recorder(
+        lambda name: Page() if name == "find_in_shard" else 12)
+    assert cli.main(["find", "users", "--shard", "s003", "--cursor", "c"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"items": [], "cursor": None, "has_more": False}
+    assert cli.main(["count", "users", "--shard", "s003"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"count": 12}
+    assert cli.main(["count", "users", "--where", '{"a": 2}']) == 0
+    assert json.loads(capsys.readouterr().out) == {"count": 12}
+    assert [(n, a) for n, a, _ in calls] == [("find_in_shard", ("s003",)),
+                                             ("count_in_shard", ("s003",)), ("count", ())]
+    assert calls[0][2]["cursor"] == "c" and calls[2][2] == {"where": {"a": 2}}
+
+
+def test_create_index_shows_progress_on_stderr(fake_client, capsys):
+    seen = []
+
+    def build(name, a, kw):
+        seen.append((name, a, kw["fields"]))
+        for done, docs in ((0, 0), (3, 12000), (8, 30000)):
+            kw["on_progress"]({"shards_done": done, "shards_total": 8, "documents": docs,
+                               "done": done == 8, "index": None})
+        return {"name": a[0], "collection": a[1], "fields": kw["fields"]}
+
+    fake_client.behaviour = staticmethod(build)
+    assert cli.main(["create-index", "by_age", "users", "age:desc", "name"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out) == {"name": "by_age", "collection": "users",
+                               "fields": [["age", "desc"], ["name", "asc"]]}
+    assert err.splitlines() == ["indexing by_age: 0/8 shards, 0 documents",
+                                "indexing by_age: 3/8 shards, 12000 documents",
+                                "indexing by_age: 8/8 shards, 30000 documents"]
+    assert seen == [("create_index", ("by_age", "users"), [("age", "desc"), ("name", "asc")])]
+
+
+def test_progress_rewrites_one_line_on_a_terminal():
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    out = Tty()
+    report = commands.progress_reporter("ix", out)
+    report({"shards_done": 1, "shards_total": 2, "documents": 5, "done": False})
+    report({"shards_done": 2, "shards_total": 2, "documents": 9, "done": True})
+    assert out.getvalue() == ("\r\x1b[Kindexing ix: 1/2 shards, 5 documents"
+                              "\r\x1b[Kindexing ix: 2/2 shards, 9 documents\n")
+
+
+def test_index_commands_print_json(fake_client, capsys):
+    index = {"name": "ix", "collection": "users", "fields": [["a", "asc"]]}
+    calls, fake_client.behaviour = recorder(
+        lambda name: [index] if name == "list_indexes" else None)
+    assert cli.main(["indexes", "--collection", "users"]) == 0
+    assert json.loads(capsys.readouterr().out) == [index]
+    assert cli.main(["drop-index", "ix"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"dropped": "ix"}
+    assert calls == [("list_indexes", (), {"collection": "users"}), ("drop_index", ("ix",), {})]
+
+
+def test_query_range_builds_bounds(fake_client, capsys):
+    calls, fake_client.behaviour = recorder(Page([{"$id": "r"}], None, False))
+    assert cli.main(["query-range", "ix", "--start", '"2024-01-01"', "--end", '["acme", 5]',
+                     "--end-exclusive", "--cursor", "c1"]) == 0
+    assert json.loads(capsys.readouterr().out)["items"] == [{"$id": "r"}]
+    assert cli.main(["query-range", "ix", "--start", "null", "--start-exclusive"]) == 0
+    capsys.readouterr()
+    assert calls == [
+        ("query_range", ("ix",), {"start": ("2024-01-01", True), "end": (["acme", 5], False),
+                                  "limit": 100, "cursor": "c1"}),
+        ("query_range", ("ix",), {"start": (None, False), "end": None, "limit": 100,
+                                  "cursor": None})]
+
+
+def test_query_errors_print_code_and_exit_1(fake_client, capsys):
+    def refuse(name, a, kw):
+        raise errors.InvalidArgumentError("cursor does not belong to this query")
+
+    fake_client.behaviour = staticmethod(refuse)
+    assert cli.main(["find", "users", "--cursor", "x"]) == 1
+    assert capsys.readouterr().err == \
+        "error: INVALID_ARGUMENT: cursor does not belong to this query\n"

@@ -96,6 +96,8 @@ def test_client_raises_from_the_rpc_error(monkeypatch):
                 raise FakeRpcError(grpc.StatusCode.PERMISSION_DENIED, "not yours")
             return call
 
+        unary_stream = unary_unary  # the stub also builds its streaming methods
+
         def close(self):
             pass
 

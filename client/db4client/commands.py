@@ -1,0 +1,126 @@
+"""What the client commands of `db4` do; `cli.py` parses the arguments and prints the result.
+
+Each `cmd_*` takes (client, args) and returns what to print as JSON on stdout. Domain errors
+propagate: `cli.run_client_command` prints them as `error: CODE: message` and exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import Any, TextIO
+
+from db4client.errors import NotFoundError
+
+# ---- cluster, collections, documents ----
+
+
+def cmd_status(client: Any, args: argparse.Namespace) -> Any:
+    """The cluster's status."""
+    return client.admin.status(with_stats=args.with_stats)
+
+
+def cmd_create_collection(client: Any, args: argparse.Namespace) -> Any:
+    """Create a collection (or confirm its options)."""
+    return client.create_collection(args.name, partition_key=args.partition_key)
+
+
+def cmd_put(client: Any, args: argparse.Namespace) -> Any:
+    """Create a document."""
+    return client.collection(args.collection).create(args.document)
+
+
+def cmd_get(client: Any, args: argparse.Namespace) -> Any:
+    """Read a document; a missing one is NOT_FOUND here (exit 1), not `null`."""
+    doc = client.collection(args.collection).get(args.id, partition=args.partition)
+    if doc is None:
+        raise NotFoundError(f"document {args.id!r} not found in {args.collection!r}")
+    return doc
+
+
+def cmd_update(client: Any, args: argparse.Namespace) -> Any:
+    """Patch a document."""
+    return client.collection(args.collection).update(
+        args.id, args.patch, expected_version=args.expected_version, partition=args.partition)
+
+
+def cmd_delete(client: Any, args: argparse.Namespace) -> Any:
+    """Delete a document."""
+    deleted = client.collection(args.collection).delete(
+        args.id, expected_version=args.expected_version, partition=args.partition)
+    return {"deleted": deleted}
+
+
+def cmd_shard_for(client: Any, args: argparse.Namespace) -> Any:
+    """Where a partition key value lives."""
+    return client.shard_info(args.collection, args.value)
+
+
+# ---- queries ----
+
+
+def cmd_find(client: Any, args: argparse.Namespace) -> Any:
+    """One page of a query, as {"items": [...], "cursor": ..., "has_more": ...}."""
+    coll = client.collection(args.collection)
+    query = {"where": args.where, "sort": args.sort, "limit": args.limit, "cursor": args.cursor}
+    page = coll.find(**query) if args.shard is None else coll.find_in_shard(args.shard, **query)
+    return page.to_dict()
+
+
+def cmd_count(client: Any, args: argparse.Namespace) -> Any:
+    """How many documents match, as {"count": N}."""
+    coll = client.collection(args.collection)
+    if args.shard is None:
+        return {"count": coll.count(where=args.where)}
+    return {"count": coll.count_in_shard(args.shard, where=args.where)}
+
+
+# ---- range indexes ----
+
+
+def progress_reporter(name: str, out: TextIO) -> Callable[[dict[str, Any]], None]:
+    """An on_progress callback writing "indexing NAME: 3/8 shards, 12000 documents" to `out`:
+    one line per message, or one line rewritten in place on a terminal."""
+    terminal = out.isatty()
+
+    def report(progress: dict[str, Any]) -> None:
+        line = (f"indexing {name}: {progress['shards_done']}/{progress['shards_total']} "
+                f"shards, {progress['documents']} documents")
+        if terminal:
+            out.write("\r\x1b[K" + line + ("\n" if progress["done"] else ""))
+        else:
+            out.write(line + "\n")
+        out.flush()
+
+    return report
+
+
+def cmd_create_index(client: Any, args: argparse.Namespace) -> Any:
+    """Build a range index, progress on stderr; the index as stored."""
+    return client.create_index(args.name, args.collection, fields=args.fields,
+                               on_progress=progress_reporter(args.name, sys.stderr))
+
+
+def cmd_drop_index(client: Any, args: argparse.Namespace) -> Any:
+    """Remove a range index, as {"dropped": NAME}."""
+    client.drop_index(args.name)
+    return {"dropped": args.name}
+
+
+def cmd_indexes(client: Any, args: argparse.Namespace) -> Any:
+    """The range indexes, sorted by name."""
+    return client.list_indexes(collection=args.collection)
+
+
+def cmd_query_range(client: Any, args: argparse.Namespace) -> Any:
+    """One page of a range query, as {"items": [...], "cursor": ..., "has_more": ...}."""
+    given = vars(args)  # --start/--end are absent, not None, when not given: null is a value
+    for side in ("start", "end"):
+        if side not in given and given[f"{side}_exclusive"]:
+            args.parser.error(f"--{side}-exclusive needs --{side}")
+    start = (given["start"], not args.start_exclusive) if "start" in given else None
+    end = (given["end"], not args.end_exclusive) if "end" in given else None
+    page = client.query_range(args.index, start=start, end=end, limit=args.limit,
+                              cursor=args.cursor)
+    return page.to_dict()
