@@ -17,13 +17,13 @@ def percentile(samples: list[float], q: float) -> float:
 
 def sequential(fn: Callable[[int], object], n: int, warmup: int = 200) -> dict:
     """Call fn(i) n times one after another: p50, p99 (ms) and rate (/s)."""
-    for i in range(warmup):
+    for i in range(n, n + warmup):  # indexes the timed run does not use
         fn(i)
     samples = []
     start = time.perf_counter()
     for i in range(n):
         t0 = time.perf_counter()
-        fn(warmup + i)
+        fn(i)
         samples.append((time.perf_counter() - t0) * 1000)
     elapsed = time.perf_counter() - start
     return {"p50": percentile(samples, 50), "p99": percentile(samples, 99),
@@ -40,7 +40,7 @@ async def concurrent(fn: Callable[[int], Awaitable[object]], n: int, in_flight: 
             await fn(i)
             samples.append((time.perf_counter() - t0) * 1000)
 
-    warm = iter(range(min(n, 500)))
+    warm = iter(range(n, n + min(n, 500)))  # indexes the timed run does not use
     await asyncio.gather(*(worker(warm) for _ in range(in_flight)))
     samples.clear()
     counter = iter(range(n))

@@ -12,7 +12,15 @@ from typing import Any
 
 import apsw
 
-from db4core.query import compile_count, compile_find, sort_values, validate_limit
+from db4core.query import (
+    compile_count,
+    compile_find,
+    compile_index_page,
+    index_ddl,
+    index_sql_name,
+    sort_values,
+    validate_limit,
+)
 
 
 @dataclass
@@ -24,11 +32,23 @@ class Page:
 
 
 def find(conn: apsw.Connection, collection: str, where: dict | None, sort: list,
-         limit: int, after: list | None = None) -> Page:
-    """Up to `limit` rows after the position `after`, in sort order."""
+         limit: int, after: list | None = None, until: list | None = None,
+         index: str = "") -> Page:
+    """Up to `limit` rows after the position `after` in sort order.
+
+    With `index`, the rows are a range of that index (no filter), at or before `until`.
+    """
     limit = validate_limit(limit)
-    sql, params = compile_find(collection, where, sort, after, fetch=limit + 1)
-    rows = [(body, _position(body, sort)) for _id, body in conn.execute(sql, params)]
+    if index:
+        statements = compile_index_page(collection, sort, after, until, limit + 1)
+    else:
+        statements = [compile_find(collection, where, sort, after, fetch=limit + 1)]
+    rows: list[tuple[str, str]] = []
+    for sql, params in statements:
+        params[-1] = limit + 1 - len(rows)  # the LIMIT: what is still missing
+        if params[-1] <= 0:
+            break
+        rows += [(body, _position(body, sort)) for _id, body in conn.execute(sql, params)]
     return Page(rows[:limit], len(rows) > limit)
 
 
@@ -41,3 +61,32 @@ def count(conn: apsw.Connection, collection: str, where: dict | None) -> int:
 def _position(body: str, sort: list) -> str:
     doc: Any = json.loads(body)
     return json.dumps(sort_values(doc, sort), separators=(",", ":"))
+
+
+def ensure_index(conn: apsw.Connection, name: str, collection: str,
+                 fields: list[tuple[str, str]]) -> tuple[bool, int]:
+    """Build a range index when absent (over existing rows); (created, documents covered)."""
+    sql_name = index_sql_name(name)
+    existed = conn.execute("SELECT 1 FROM sqlite_schema WHERE type = 'index' AND name = ?",
+                           (sql_name,)).fetchone() is not None
+    if not existed:
+        with conn:
+            conn.execute(index_ddl(name, collection, fields))
+    docs = conn.execute("SELECT COUNT(*) FROM docs WHERE collection = ?", (collection,))
+    return not existed, docs.fetchone()[0]
+
+
+def drop_index(conn: apsw.Connection, name: str) -> bool:
+    """Drop a range index; False when the shard had none."""
+    sql_name = index_sql_name(name)
+    existed = conn.execute("SELECT 1 FROM sqlite_schema WHERE type = 'index' AND name = ?",
+                           (sql_name,)).fetchone() is not None
+    if existed:
+        with conn:
+            conn.execute(f'DROP INDEX "{sql_name}"')
+    return existed
+
+
+def explain(conn: apsw.Connection, sql: str, params: list) -> list[str]:
+    """EXPLAIN QUERY PLAN details of a statement (tests assert which index is used)."""
+    return [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params)]

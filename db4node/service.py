@@ -6,7 +6,7 @@ import grpc
 
 from db4.v1 import node_pb2, node_pb2_grpc
 from db4core import documents
-from db4core.errors import InvalidArgumentError
+from db4core.errors import InvalidArgumentError, WrongShardError
 from db4node import queries
 from db4node.membership import Membership
 from db4node.shard import Op
@@ -110,7 +110,8 @@ class NodeService(node_pb2_grpc.NodeServicer):
         conn = self.store.get(request.shard_id).conn
         page = queries.find(conn, request.collection, decode_where(request.where),
                             decode_sort(request.sort), request.limit,
-                            decode_position(request.after, "after"))
+                            decode_position(request.after, "after"),
+                            decode_position(request.until, "until"), request.index)
         rows = [node_pb2.QueryRow(document=b.encode(), position=p.encode()) for b, p in page.rows]
         return node_pb2.QueryResponse(rows=rows, has_more=page.has_more)
 
@@ -120,3 +121,26 @@ class NodeService(node_pb2_grpc.NodeServicer):
         conn = self.store.get(request.shard_id).conn
         n = queries.count(conn, request.collection, decode_where(request.where))
         return node_pb2.NodeCountResponse(count=n)
+
+    @servicer_method
+    async def EnsureIndex(self, request: node_pb2.EnsureIndexRequest,
+                          context: grpc.aio.ServicerContext):
+        conn = self.store.get(self._hosted(request.shard_id)).conn
+        ix = request.index
+        fields = [(f.path, "desc" if f.descending else "asc") for f in ix.fields]
+        created, docs = queries.ensure_index(conn, ix.name, ix.collection, fields)
+        return node_pb2.EnsureIndexResponse(documents=docs, created=created)
+
+    @servicer_method
+    async def DropShardIndex(self, request: node_pb2.DropShardIndexRequest,
+                             context: grpc.aio.ServicerContext):
+        conn = self.store.get(self._hosted(request.shard_id)).conn
+        return node_pb2.DropShardIndexResponse(dropped=queries.drop_index(conn, request.name))
+
+    def _hosted(self, shard_id: str) -> str:
+        """The shard id when this node hosts it at its epoch, else WrongShardError."""
+        topo = self.membership.topology
+        if topo is None or topo.node_of(shard_id) != self.membership.node_id:
+            raise WrongShardError(f"shard {shard_id} is not hosted on {self.membership.node_id}",
+                                  topo.epoch if topo else 0)
+        return shard_id

@@ -155,9 +155,10 @@ class Queries:
         return router_pb2.FindResponse(documents=page.documents, cursor=self.cursor_for(plan, page),
                                        has_more=page.has_more)
 
-    async def iterate(self, plan: Plan, cursor: str) -> AsyncIterator[router_pb2.FindResponse]:
+    async def iterate(self, plan: Plan, cursor: str, start: list | None = None
+                      ) -> AsyncIterator[router_pb2.FindResponse]:
         """Every page of a query, each with the cursor that resumes after it."""
-        after = self.start_position(plan, cursor)
+        after = self.start_position(plan, cursor) or start
         while True:
             page = await self.page(plan, after)
             yield router_pb2.FindResponse(documents=page.documents,

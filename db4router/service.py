@@ -13,6 +13,7 @@ from db4router.batches import Batches
 from db4router.collections import Collections
 from db4router.dispatch import NODE_TIMEOUT_S, Dispatcher
 from db4router.docops import DocOps
+from db4router.indexes import Indexes
 from db4router.queries import Queries
 from db4router.routing import node_for
 from db4rpc.status import servicer_method, servicer_stream
@@ -34,6 +35,7 @@ class Db4Service(router_pb2_grpc.Db4Servicer):
         self.ops = DocOps(dispatcher, collections)
         self.queries = Queries(dispatcher)
         self.batches = Batches(dispatcher, collections, self.ops)
+        self.indexes = Indexes(dispatcher)
 
     async def count_documents(self, collection: str) -> int:
         """Documents of a collection over every shard (from the nodes' shard stats)."""
@@ -134,3 +136,32 @@ class Db4Service(router_pb2_grpc.Db4Servicer):
     async def DeleteMany(self, request: router_pb2.DeleteManyRequest, context: Ctx):
         deleted = await self.batches.delete_many(request.collection, list(request.ids))
         return router_pb2.DeleteManyResponse(deleted=deleted)
+
+    @servicer_stream
+    async def CreateIndex(self, request: router_pb2.CreateIndexRequest, context: Ctx):
+        async for progress in self.indexes.create(request.index):
+            yield progress
+
+    @servicer_method
+    async def DropIndex(self, request: router_pb2.DropIndexRequest, context: Ctx):
+        await self.indexes.drop(request.name)
+        return router_pb2.DropIndexResponse()
+
+    @servicer_method
+    async def ListIndexes(self, request: router_pb2.ListIndexesRequest, context: Ctx):
+        return router_pb2.ListIndexesResponse(indexes=self.indexes.list(request.collection))
+
+    @servicer_method
+    async def QueryRange(self, request: router_pb2.QueryRangeRequest, context: Ctx):
+        plan, start = self.indexes.plan(request)
+        after = self.queries.start_position(plan, request.cursor) or start
+        page = await self.queries.page(plan, after)
+        return router_pb2.FindResponse(documents=page.documents,
+                                       cursor=self.queries.cursor_for(plan, page),
+                                       has_more=page.has_more)
+
+    @servicer_stream
+    async def IterateRange(self, request: router_pb2.QueryRangeRequest, context: Ctx):
+        plan, start = self.indexes.plan(request)
+        async for page in self.queries.iterate(plan, request.cursor, start):
+            yield page

@@ -1,0 +1,132 @@
+"""Range indexes: the index DDL, range bounds as sort positions, and index-seeking page queries.
+
+An index on fields f1..fn is `CREATE INDEX ix_<name> ON docs(collection, rank(f1), value(f1),
+..., rank(fn), value(fn), id)` over the very sort expressions compile_order emits (paths inlined,
+see sortkey), so an ORDER BY on those fields reads the index in order.
+
+A page after a position p = [[r1, v1], ..., id] runs as two statements, because SQLite seeks on
+`rank(f1) = ? AND value(f1) >= ?` only when rank(f1) is not also in the ORDER BY:
+  A. rows with rank(f1) = r1, ordered by value(f1), rank(f2), ..., id, seeking from v1;
+  B. rows with rank(f1) beyond r1, in the full order.
+The full keyset predicate stays in A for correctness; the extra terms only give SQLite its seek.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from db4core.errors import InvalidArgumentError
+from db4core.query.sortkey import (
+    SortField,
+    SortValues,
+    check_sort_values,
+    keyset_predicate,
+    rank_sql,
+    rank_value,
+    validate_sort,
+    value_sql,
+)
+from db4core.query.values import check_literal
+
+# Ids are [A-Za-z0-9._:@-]: "" sorts before every id and "~" after every id, so a bound position
+# with one of them includes or excludes every document equal to the bound's values.
+BEFORE_EVERY_ID = ""
+AFTER_EVERY_ID = "~"
+
+
+def index_sql_name(name: str) -> str:
+    """The SQLite name of a range index (the name itself was validated by the router)."""
+    if not name.replace("_", "").isalnum() or not name.isascii():
+        raise InvalidArgumentError(f"invalid index name {name!r}")
+    return f"ix_{name}"
+
+
+def index_ddl(name: str, collection: str, sort: Any) -> str:
+    """CREATE INDEX over the collection's sort expressions (the collection is an index key)."""
+    del collection  # every query of the index has `collection = ?`, the first key
+    terms = ["collection"]
+    for field in validate_sort(sort):
+        direction = "DESC" if field.descending else "ASC"
+        terms += [f"{rank_sql('body', field)[0]} {direction}",
+                  f"{value_sql('body', field)[0]} {direction}"]
+    terms.append("id")
+    return f'CREATE INDEX IF NOT EXISTS "{index_sql_name(name)}" ON docs({", ".join(terms)})'
+
+
+def bound_position(sort: Any, values: list[Any], inclusive: bool, side: str) -> SortValues:
+    """A range bound as a sort position over the first len(values) fields.
+
+    `start` gives the position rows must be strictly after; `end` the one they must be at or
+    before. The sentinel id decides whether rows equal to the bound's values are in.
+    """
+    fields = validate_sort(sort)
+    if not 1 <= len(values) <= len(fields):
+        raise InvalidArgumentError(f"a bound holds 1 to {len(fields)} values, got {len(values)}")
+    pairs: SortValues = []
+    for value in values:
+        check_literal(value, f"{side} bound")
+        pairs.append(list(rank_value(value)))
+    if side == "start":
+        sentinel = BEFORE_EVERY_ID if inclusive else AFTER_EVERY_ID
+    else:
+        sentinel = AFTER_EVERY_ID if inclusive else BEFORE_EVERY_ID
+    return [*pairs, sentinel]
+
+
+def _prefix(fields: list[SortField], position: SortValues) -> list[SortField]:
+    """The sort fields a (possibly shorter) position covers; the position is checked."""
+    covered = fields[: len(position) - 1]
+    check_sort_values(position, covered)
+    return covered
+
+
+def _order(fields: list[SortField], skip_first_rank: bool = False) -> str:
+    terms = []
+    for i, field in enumerate(fields):
+        direction = "DESC" if field.descending else "ASC"
+        if not (skip_first_rank and i == 0):
+            terms.append(f"{rank_sql('body', field)[0]} {direction}")
+        terms.append(f"{value_sql('body', field)[0]} {direction}")
+    return ", ".join([*terms, "id ASC"])
+
+
+def _until(fields: list[SortField], until: SortValues | None) -> tuple[list[str], list[Any]]:
+    """Conditions keeping rows at or before `until` (with a seek end on the first field)."""
+    if until is None:
+        return [], []
+    covered = _prefix(fields, until)
+    beyond, params = keyset_predicate(covered, until)
+    first = fields[0]
+    op = ">=" if first.descending else "<="
+    return [f"{rank_sql('body', first)[0]} {op} ?", f"NOT {beyond}"], [until[0][0], *params]
+
+
+def compile_index_page(
+    collection: str, sort: Any, after: SortValues | None, until: SortValues | None, fetch: int
+) -> list[tuple[str, list[Any]]]:
+    """Statements whose rows, concatenated, are the first `fetch` rows after `after`."""
+    fields = validate_sort(sort)
+    until_sql, until_params = _until(fields, until)
+    select = "SELECT id, body FROM docs WHERE "
+    if after is None:
+        where = " AND ".join(["collection = ?", *until_sql])
+        return [(f"{select}{where} ORDER BY {_order(fields)} LIMIT ?",
+                 [collection, *until_params, fetch])]
+    covered = _prefix(fields, after)
+    first, (rank, value) = fields[0], after[0]
+    after_sql, after_params = keyset_predicate(covered, after)
+    seek = [f"{rank_sql('body', first)[0]} = ?"]
+    seek_params: list[Any] = [rank]
+    if value is not None:
+        seek.append(f"{value_sql('body', first)[0]} {'<=' if first.descending else '>='} ?")
+        seek_params.append(value)
+    same = " AND ".join(["collection = ?", *seek, after_sql, *until_sql])
+    beyond = " AND ".join(["collection = ?",
+                           f"{rank_sql('body', first)[0]} {'<' if first.descending else '>'} ?",
+                           *until_sql])
+    return [
+        (f"{select}{same} ORDER BY {_order(fields, skip_first_rank=True)} LIMIT ?",
+         [collection, *seek_params, *after_params, *until_params, fetch]),
+        (f"{select}{beyond} ORDER BY {_order(fields)} LIMIT ?",
+         [collection, rank, *until_params, fetch]),
+    ]

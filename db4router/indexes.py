@@ -1,0 +1,147 @@
+"""Range indexes: definitions in etcd, built on every shard, read through the query path.
+
+A definition is `indexes/<name>` = {"collection", "fields": [[path, "asc"|"desc"], ...]}, written
+with a create-only etcd transaction: creating the same definition again is idempotent (and
+re-ensures every shard), another definition under the name is ALREADY_EXISTS. Each shard builds
+a SQLite expression index over the same sort expressions a Find uses, so a range query is a Find
+whose sort is the index's keys and whose bounds become sort positions: SQLite seeks in the index.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncIterator
+
+from db4.v1 import node_pb2, router_pb2
+from db4core import documents
+from db4core.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
+from db4core.names import validate_collection
+from db4core.query import bound_position, query_fingerprint, validate_limit, validate_sort
+from db4router.dispatch import NODE_TIMEOUT_S, Dispatcher
+from db4router.queries import Plan
+
+INDEX_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
+MAX_INDEX_FIELDS = 8
+
+
+def validate_index(index: router_pb2.Index) -> dict:
+    """A wire index definition as the etcd record, validated."""
+    if not INDEX_NAME.fullmatch(index.name):
+        raise InvalidArgumentError(
+            f"index name must be 1-64 characters of [A-Za-z0-9_] starting with a letter, "
+            f"got {index.name!r}")
+    validate_collection(index.collection)
+    if not 1 <= len(index.fields) <= MAX_INDEX_FIELDS:
+        raise InvalidArgumentError(f"an index has 1 to {MAX_INDEX_FIELDS} fields, "
+                                   f"got {len(index.fields)}")
+    fields = [[f.path, "desc" if f.descending else "asc"] for f in index.fields]
+    validate_sort(fields)
+    return {"collection": index.collection, "fields": fields}
+
+
+def to_wire(name: str, record: dict) -> router_pb2.Index:
+    """An etcd record as a wire Index."""
+    fields = [router_pb2.IndexField(path=p, descending=d == "desc") for p, d in record["fields"]]
+    return router_pb2.Index(name=name, collection=record["collection"], fields=fields)
+
+
+class Indexes:
+    """Create, drop, list and read range indexes."""
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self.dispatcher = dispatcher
+
+    @property
+    def view(self):
+        return self.dispatcher.view
+
+    def get(self, name: str) -> dict:
+        record = self.view.indexes.get(name)
+        if record is None:
+            raise NotFoundError(f"index {name!r} does not exist")
+        return record
+
+    async def create(self, index: router_pb2.Index) -> AsyncIterator[router_pb2.IndexProgress]:
+        """Record the definition, then build it shard by shard, yielding progress."""
+        record = validate_index(index)
+        await self._record(index.name, record)
+        wire = to_wire(index.name, record)
+        shards = sorted(self.view.require().ring.shards)
+        total, docs = len(shards), 0
+
+        async def ensure(stub, shard, epoch):
+            req = node_pb2.EnsureIndexRequest(shard_id=shard, index=wire)
+            return await stub.EnsureIndex(req, timeout=NODE_TIMEOUT_S * 20)
+
+        pending = [asyncio.ensure_future(self.dispatcher.by_shard(s, ensure)) for s in shards]
+        try:
+            for done, next_done in enumerate(asyncio.as_completed(pending), start=1):
+                docs += (await next_done).documents
+                yield router_pb2.IndexProgress(shards_done=done, shards_total=total,
+                                               documents=docs, done=done == total, index=wire)
+        finally:
+            for task in pending:
+                task.cancel()
+
+    async def _record(self, name: str, record: dict) -> None:
+        key = self.view.keys.index(name)
+        tx = self.view.etcd.transactions
+        ok, _ = await self.view.etcd.transaction(
+            compare=[tx.version(key) == 0], success=[tx.put(key, json.dumps(record).encode())],
+            failure=[])
+        await self.view.refresh()
+        if not ok and self.view.indexes.get(name) != record:
+            raise AlreadyExistsError(f"index {name!r} exists with another definition: "
+                                     f"{self.view.indexes.get(name)}")
+
+    async def drop(self, name: str) -> None:
+        """Drop on every shard, then forget the definition."""
+        self.get(name)
+
+        async def drop(stub, shard, epoch):
+            req = node_pb2.DropShardIndexRequest(shard_id=shard, name=name)
+            return await stub.DropShardIndex(req, timeout=NODE_TIMEOUT_S)
+
+        await self.dispatcher.every_shard(drop)
+        await self.view.etcd.delete(self.view.keys.index(name))
+        await self.view.refresh()
+
+    def list(self, collection: str) -> list[router_pb2.Index]:
+        return [to_wire(n, r) for n, r in sorted(self.view.indexes.items())
+                if not collection or r["collection"] == collection]
+
+    def plan(self, request: router_pb2.QueryRangeRequest) -> tuple[Plan, list | None]:
+        """A range query as a query plan over the index's keys, and its start position."""
+        record = self.get(request.index)
+        sort = [(p, d) for p, d in record["fields"]]
+        fields = validate_sort(sort)
+        start = _bound(request, "start", fields)
+        end = _bound(request, "end", fields)
+        extra = {"index": request.index, "start": _bound_json(request, "start"),
+                 "end": _bound_json(request, "end")}
+        plan = Plan(record["collection"], b"", None, sort, validate_limit(request.limit or None),
+                    None, query_fingerprint(record["collection"], None, sort, extra=extra),
+                    index=request.index, until=end, sort_fields=fields)
+        return plan, start
+
+
+def _bound_json(request: router_pb2.QueryRangeRequest, side: str) -> list | None:
+    if not request.HasField(side):
+        return None
+    bound = getattr(request, side)
+    return [documents.decode(bound.value, f"{side} value"), bound.inclusive]
+
+
+def _bound(request: router_pb2.QueryRangeRequest, side: str, fields) -> list | None:
+    """A range bound as a sort position (None for an open end)."""
+    decoded = _bound_json(request, side)
+    if decoded is None:
+        return None
+    value, inclusive = decoded
+    values = value if isinstance(value, list) else [value]
+    if not 1 <= len(values) <= len(fields):
+        raise InvalidArgumentError(f"{side} holds {len(values)} values; the index has "
+                                   f"{len(fields)} fields")
+    return bound_position(fields, values, inclusive, side)
