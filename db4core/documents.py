@@ -65,10 +65,18 @@ def encode(value: Any, where: str = "document") -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def _finite_float(text: str) -> float:
+    """json.loads hook: a literal like 1e999 would parse to infinity."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise InvalidArgumentError(f"number {text[:32]} is out of range (not finite)")
+    return value
+
+
 def decode(raw: bytes | str, where: str = "document") -> Any:
     """Parse strict JSON (no NaN/Infinity); malformed input is InvalidArgumentError."""
     try:
-        return json.loads(raw, parse_constant=_reject_constant)
+        return json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
     except InvalidArgumentError:
         raise
     except (ValueError, UnicodeDecodeError) as err:
@@ -82,7 +90,12 @@ def decode_object(raw: bytes | str, where: str = "document") -> Document:
     obj = decode(raw, where)
     if not isinstance(obj, dict):
         raise InvalidArgumentError(f"{where} must be a JSON object, got {type(obj).__name__}")
-    check_json_value(obj, where)
+    # Parsed JSON has string keys and finite numbers already; only depth is left to check, and
+    # text with at most MAX_DEPTH opening brackets cannot nest deeper, so most skip the walk.
+    opening = raw.count(b"{" if isinstance(raw, bytes) else "{") + raw.count(
+        b"[" if isinstance(raw, bytes) else "[")
+    if opening > MAX_DEPTH:
+        check_json_value(obj, where)
     return obj
 
 
