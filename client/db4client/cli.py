@@ -269,7 +269,12 @@ def main(argv: list[str] | None = None) -> int:
 
         dev.check_arguments(args.parser, args)
         return dev.run(args)
-    return run_client_command(args)
+    try:
+        return run_client_command(args)
+    except BrokenPipeError:
+        # The reader went away (`db4 status | head`): stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
