@@ -30,7 +30,7 @@ log = logging.getLogger("db4.router.batches")
 
 MAX_BATCH = 10_000
 READ_CHUNK = 50  # ids per Read: 50 documents of at most 1 MiB stay under the transport limit
-OP_OVERHEAD = 128  # bytes of a WriteOp besides its body, generously
+OP_OVERHEAD = 64  # bytes of a WriteOp besides its body, id, collection and partition key
 
 
 @dataclass
@@ -41,13 +41,15 @@ class Item:
     id: str
     token: int
     body: bytes
+    chosen_id: bool = True  # False when the router generated the id
 
 
-def pack(items: list[Item], limit: int = MAX_MESSAGE_BYTES) -> list[list[Item]]:
-    """Split items into chunks whose encoded size stays under limit (first-fit decreasing)."""
+def pack(items: list[Item], limit: int = MAX_MESSAGE_BYTES, per_op: int = 0) -> list[list[Item]]:
+    """Split items into chunks whose encoded size stays under limit (first-fit decreasing);
+    per_op counts what every op repeats (collection name, partition key path)."""
     bins: list[tuple[int, list[Item]]] = []
     for item in sorted(items, key=lambda i: len(i.body), reverse=True):
-        size = len(item.body) + len(item.id) + OP_OVERHEAD
+        size = len(item.body) + len(item.id) + OP_OVERHEAD + per_op
         for n, (used, chunk) in enumerate(bins):
             if used + size <= limit:
                 chunk.append(item)
@@ -89,18 +91,29 @@ class Batches:
         info = await self.collections.ensure(collection)
         items = [self._place(info, i, raw) for i, raw in enumerate(raws)]
         self._check_unique(items)
-        existing = await self.get_many_placed(info, items)
-        taken = [it.id for it, found in zip(items, existing, strict=True) if found is not None]
+        taken = await self._taken(info, items)
         if taken:
             raise AlreadyExistsError(f"{len(taken)} documents already exist in {collection!r}, "
                                      f"e.g. {taken[0]!r}; nothing was inserted")
         return await self._write_all(info, items)
 
+    async def _taken(self, info: CollectionInfo, items: list[Item]) -> list[str]:
+        """Ids of the batch that exist already: on their own shard when the collection is
+        partitioned by `$id`, else on any shard (caller-chosen ids only; generated ones are
+        unique by construction)."""
+        if info.partition_key == "$id":
+            existing = await self.get_many_placed(info, items)
+            return [it.id for it, got in zip(items, existing, strict=True) if got is not None]
+        chosen = [it.id for it in items if it.chosen_id]
+        found = await self._lookup_many(info, chosen) if chosen else []
+        return [i for i, got in zip(chosen, found, strict=True) if got is not None]
+
     def _place(self, info: CollectionInfo, index: int, raw: bytes) -> Item:
         try:
             doc = parse_document(raw)
             doc_id = validate_id(doc["$id"]) if "$id" in doc else new_id()
-            return Item(index, doc_id, token_for(partition_value(info, doc, doc_id)), raw)
+            token = token_for(partition_value(info, doc, doc_id))
+            return Item(index, doc_id, token, raw, chosen_id="$id" in doc)
         except InvalidArgumentError as err:
             raise InvalidArgumentError(f"documents[{index}]: {err.message}") from None
 
@@ -114,7 +127,8 @@ class Batches:
             seen.add(item.id)
 
     async def _write_all(self, info: CollectionInfo, items: list[Item]) -> list[bytes]:
-        chunks = [c for group in self._by_shard(items).values() for c in pack(group)]
+        per_op = len(info.name) + len(info.partition_key)
+        chunks = [c for group in self._by_shard(items).values() for c in pack(group, per_op=per_op)]
         results = await asyncio.gather(*(self._write_chunk(info, c) for c in chunks),
                                        return_exceptions=True)
         failed = [r for r in results if isinstance(r, BaseException)]
@@ -217,7 +231,8 @@ class Batches:
             return list(await gather_all(self.ops.delete(collection, i, None, None) for i in ids))
         items = [Item(i, validate_id(d), token_for(d), b"") for i, d in enumerate(ids)]
         out = [False] * len(items)
-        chunks = [c for group in self._by_shard(items).values() for c in pack(group)]
+        per_op = len(info.name) + len(info.partition_key)
+        chunks = [c for group in self._by_shard(items).values() for c in pack(group, per_op=per_op)]
 
         async def run(chunk: list[Item]) -> None:
             async def send(stub, shard, epoch):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from db4.v1 import node_pb2
 from db4core import documents
-from db4core.errors import InvalidArgumentError, NotFoundError
+from db4core.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
 from db4core.hashing import token_for
 from db4core.ids import new_id, validate_id
 from db4router.collections import CollectionInfo, Collections
@@ -108,7 +108,26 @@ class DocOps:
         doc = parse_document(raw)
         doc_id = validate_id(doc["$id"]) if "$id" in doc else new_id()
         token = token_for(partition_value(info, doc, doc_id))
+        if "$id" in doc:
+            await self.check_id_elsewhere(info, doc_id, token, kind)
         return (await self.write(info, kind, doc_id, token, raw)).document
+
+    async def check_id_elsewhere(self, info: CollectionInfo, doc_id: str, token: int,
+                                 kind: str) -> None:
+        """`$id` is unique in a collection. Partitioned by `$id`, the owning shard enforces it;
+        partitioned by another field, a caller-chosen id may already live under another
+        partition value on another shard, so every shard is asked first (generated ids are
+        unique by construction and skip this)."""
+        if info.partition_key == "$id":
+            return
+        hit = await self.lookup(info, doc_id)
+        if hit is None or (kind == "upsert" and hit[1] == token):
+            return
+        if kind == "create" or hit[1] == token:
+            raise AlreadyExistsError(f"document {doc_id!r} already exists in {info.name!r}")
+        raise InvalidArgumentError(
+            f"document {doc_id!r} exists in {info.name!r} under another {info.partition_key!r} "
+            "value; a partition key value cannot change")
 
     async def get(self, collection: str, doc_id: str, partition: bytes | None) -> bytes | None:
         """The stored document, None when missing."""

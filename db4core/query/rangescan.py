@@ -64,6 +64,10 @@ def bound_position(sort: Any, values: list[Any], inclusive: bool, side: str) -> 
         raise InvalidArgumentError(f"a bound holds 1 to {len(fields)} values, got {len(values)}")
     pairs: SortValues = []
     for value in values:
+        if isinstance(value, (dict, list)):
+            raise InvalidArgumentError(
+                f"{side} bound: a bound is a scalar or a list of scalars (a key prefix), "
+                f"got {type(value).__name__}")
         check_literal(value, f"{side} bound")
         pairs.append(list(rank_value(value)))
     if side == "start":

@@ -127,3 +127,19 @@ def test_documents_spread_over_every_shard(client, coll_name, cluster):
     assert len(status["shards"]) == 8
     assert all(s["documents"] > 0 for s in status["shards"])
     assert cluster.doc_count(coll_name) == 200
+
+
+def test_id_is_unique_across_partitions(client, coll_name):
+    client.create_collection(coll_name, partition_key="tenantId")
+    orders = client.collection(coll_name)
+    tenants = [f"t{i}" for i in range(40)]
+    first = orders.create({"$id": "shared", "tenantId": tenants[0]})
+    home = client.shard_for(coll_name, tenants[0])
+    other = next(t for t in tenants if client.shard_for(coll_name, t) != home)
+    with pytest.raises(errors.AlreadyExistsError):
+        orders.create({"$id": "shared", "tenantId": other})
+    with pytest.raises(errors.InvalidArgumentError):
+        orders.upsert({"$id": "shared", "tenantId": other})
+    assert orders.upsert({"$id": "shared", "tenantId": tenants[0], "v": 2})["$version"] == 2
+    assert orders.get("shared")["$createdAt"] == first["$createdAt"]
+    assert orders.count() == 1
