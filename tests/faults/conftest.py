@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from tests.support.cluster import Cluster
-from tests.support.procs import kill_all
 
 
 @pytest.fixture
@@ -15,5 +14,4 @@ def fresh_cluster(tmp_path):
         c.start()
         yield c
     finally:
-        c.stop()
-        kill_all()
+        c.stop()  # by PID: only this cluster's processes

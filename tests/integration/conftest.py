@@ -37,6 +37,17 @@ def client(cluster):
 
 
 @pytest.fixture
+def raw(cluster):
+    """A bare stub of the router's public service: sends what the SDK would refuse."""
+    import grpc
+
+    from db4.v1 import router_pb2_grpc
+
+    with grpc.insecure_channel(cluster.address) as ch:
+        yield router_pb2_grpc.Db4Stub(ch)
+
+
+@pytest.fixture
 def coll_name(request) -> str:
     """A collection name unique to this test."""
     base = "".join(ch for ch in request.node.name if ch.isalnum())[:40]

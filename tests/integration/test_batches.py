@@ -6,14 +6,8 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from db4.v1 import router_pb2, router_pb2_grpc
+from db4.v1 import router_pb2
 from db4client import errors
-
-
-@pytest.fixture
-def raw(cluster):
-    with grpc.insecure_channel(cluster.address) as ch:
-        yield router_pb2_grpc.Db4Stub(ch)
 
 
 class Unchanged:

@@ -13,7 +13,7 @@ import apsw
 import grpc
 import pytest
 
-from db4.v1 import router_pb2, router_pb2_grpc
+from db4.v1 import router_pb2
 from db4client import errors
 
 _n = itertools.count()
@@ -47,11 +47,6 @@ def people(client):
     coll.insert_many(DOCS)
     return coll
 
-
-@pytest.fixture
-def raw(cluster):
-    with grpc.insecure_channel(cluster.address) as ch:
-        yield router_pb2_grpc.Db4Stub(ch)
 
 
 @pytest.fixture
