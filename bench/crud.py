@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Point-operation latency and throughput through a real router, as ratios to a floor.
 
-In one run: measure the floor first (bare Python gRPC echo reached through a Python grpc.aio
-proxy: two hops, ~200-byte payload), then start a db4 cluster of real processes (etcd, nodes,
-router) and measure point read, durable create and update through the router, one at a time and
-64 in flight. Every figure is printed with its ratio to the floor.
+In one run: a bare Python gRPC echo reached through a Python grpc.aio proxy (two hops, ~200-byte
+payload) is the floor; a db4 cluster of real processes (etcd, nodes, router) is measured for
+point read, durable create and update through the router, one at a time and 64 in flight.
+Floor and db4 are measured in alternating rounds, so both see the same machine; every figure is
+printed with its ratio to the floor.
 
 Targets: read p50 <= 1.3x floor p50; durable create p50 <= 1.6x; reads at 64 in flight >= 0.6x
 the floor's rate at 64 in flight.
@@ -17,7 +18,7 @@ import asyncio
 import os
 import sys
 import tempfile
-import time
+from collections import defaultdict
 from pathlib import Path
 
 import grpc
@@ -26,15 +27,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from stats import concurrent, row, sequential  # noqa: E402
+from stats import Series, concurrent, row, sequential  # noqa: E402
 
 from db4client import AsyncClient, Client  # noqa: E402
+from tests.support.cluster import Cluster  # noqa: E402
 from tests.support.procs import Proc, free_port, kill_all, wait_until  # noqa: E402
 
 PAYLOAD = b"x" * 200
 
 
-def start_floor(tmp: Path) -> tuple[int, list[Proc]]:
+def start_floor(tmp: Path) -> int:
     """Echo and proxy processes; returns the proxy port."""
     echo_port, proxy_port = free_port(), free_port()
     script = str(ROOT / "bench" / "floor.py")
@@ -44,20 +46,7 @@ def start_floor(tmp: Path) -> tuple[int, list[Proc]]:
     for p in (echo, proxy):
         p.start()
         wait_until(lambda p=p: "serving" in p.new_log(), 20, p.name)
-    return proxy_port, [echo, proxy]
-
-
-def measure_floor(port: int, n: int, in_flight: int) -> tuple[dict, dict]:
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
-        call = ch.unary_unary("/bench.Echo/Echo")
-        seq = sequential(lambda i: call(PAYLOAD), n)
-
-    async def run() -> dict:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
-            acall = ch.unary_unary("/bench.Echo/Echo")
-            return await concurrent(lambda i: acall(PAYLOAD), n * 2, in_flight)
-
-    return seq, asyncio.run(run())
+    return proxy_port
 
 
 def doc(i: int) -> dict:
@@ -66,64 +55,77 @@ def doc(i: int) -> dict:
             "tags": ["a", "b", "c"], "score": i * 1.5, "bio": "b" * 90}
 
 
-def measure_db4(address: str, n: int, in_flight: int) -> dict[str, dict]:
-    out: dict[str, dict] = {}
-    with Client(address) as client:
+def sequential_rounds(floor_port: int, address: str, n: int, rounds: int) -> dict[str, Series]:
+    out: dict[str, Series] = defaultdict(Series)
+    per = n // rounds
+    with grpc.insecure_channel(f"127.0.0.1:{floor_port}") as ch, Client(address) as client:
+        echo = ch.unary_unary("/bench.Echo/Echo")
         coll = client.collection("bench")
-        for i in range(n + 200):
+        for i in range(n + 400):
             coll.upsert(doc(i))
-        out["read"] = sequential(lambda i: coll.get(f"bench-{i % n}"), n)
-        out["create"] = sequential(lambda i: coll.create({**doc(i), "$id": f"new-{i}"}), n)
-        out["update"] = sequential(lambda i: coll.update(f"bench-{i % n}", {"score": i}), n)
+        for r in range(rounds):
+            base = r * per
+            out["floor"].add(sequential(lambda i: echo(PAYLOAD), per))
+            out["read"].add(sequential(
+                lambda i, b=base: coll.get(f"bench-{(b + i) % n}"), per))
+            out["create"].add(sequential(
+                lambda i, b=base, r=r: coll.create({**doc(i), "$id": f"new-{b + i}-{r}"}), per))
+            out["update"].add(sequential(
+                lambda i, b=base: coll.update(f"bench-{(b + i) % n}", {"score": i}), per))
+    return out
 
-    async def run() -> None:
-        async with AsyncClient(address) as aclient:
-            acoll = aclient.collection("bench")
-            out["read64"] = await concurrent(lambda i: acoll.get(f"bench-{i % n}"), n * 2,
-                                             in_flight)
-            out["create64"] = await concurrent(
-                lambda i: acoll.create({**doc(i), "$id": f"c64-{i}"}), n, in_flight)
 
-    asyncio.run(run())
+async def concurrent_rounds(floor_port: int, address: str, n: int, in_flight: int,
+                            rounds: int) -> dict[str, Series]:
+    out: dict[str, Series] = defaultdict(Series)
+    per = 2 * n // rounds
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{floor_port}") as ch, \
+            AsyncClient(address) as client:
+        echo = ch.unary_unary("/bench.Echo/Echo")
+        coll = client.collection("bench")
+        for r in range(rounds):
+            out["floor"].add(await concurrent(lambda i: echo(PAYLOAD), per, in_flight))
+            out["read"].add(await concurrent(lambda i: coll.get(f"bench-{i % n}"), per,
+                                             in_flight))
+            out["create"].add(await concurrent(
+                lambda i, r=r: coll.create({**doc(i), "$id": f"c64-{r}-{i}"}), per, in_flight))
     return out
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("-n", type=int, default=2000, help="operations per measurement")
+    ap.add_argument("--rounds", type=int, default=5, help="alternating rounds")
     ap.add_argument("--in-flight", type=int, default=64)
     ap.add_argument("--nodes", type=int, default=3)
     ap.add_argument("--shards", type=int, default=8)
     args = ap.parse_args()
-    from tests.support.cluster import Cluster
-
     with tempfile.TemporaryDirectory(prefix="db4-bench-") as tmpdir:
         tmp = Path(tmpdir)
         try:
-            port, procs = start_floor(tmp)
-            floor_seq, floor_conc = measure_floor(port, args.n, args.in_flight)
-            for p in procs:
-                p.stop()
+            port = start_floor(tmp)
             cluster = Cluster(tmp / "cluster", nodes=args.nodes, shards=args.shards).start()
-            time.sleep(0.5)
-            m = measure_db4(cluster.address, args.n, args.in_flight)
+            seq = sequential_rounds(port, cluster.address, args.n, args.rounds)
+            conc = asyncio.run(concurrent_rounds(port, cluster.address, args.n, args.in_flight,
+                                                 args.rounds))
             cluster.stop()
         finally:
             kill_all()
-    print(f"db4 crud benchmark: {args.n} ops each, {args.nodes} nodes, {args.shards} shards, "
-          f"{os.cpu_count()} cores")
-    print(row("floor: echo via aio proxy, 1 by 1", floor_seq, floor_seq))
-    print(row(f"floor: same, {args.in_flight} in flight", floor_conc, floor_conc))
-    print(row("read (get by id), 1 by 1", m["read"], floor_seq, "target p50 <= 1.3x"))
-    print(row("durable create, 1 by 1", m["create"], floor_seq, "target p50 <= 1.6x"))
-    print(row("update, 1 by 1", m["update"], floor_seq))
-    print(row(f"read, {args.in_flight} in flight", m["read64"], floor_conc,
-              "target rate >= 0.6x"))
-    print(row(f"durable create, {args.in_flight} in flight", m["create64"], floor_conc))
+    s = {k: v.summary() for k, v in seq.items()}
+    c = {k: v.summary() for k, v in conc.items()}
+    print(f"db4 crud benchmark: {args.n} ops each in {args.rounds} alternating rounds, "
+          f"{args.nodes} nodes, {args.shards} shards, {os.cpu_count()} cores")
+    print(row("floor: echo via aio proxy, 1 by 1", s["floor"], s["floor"]))
+    print(row(f"floor: same, {args.in_flight} in flight", c["floor"], c["floor"]))
+    print(row("read (get by id), 1 by 1", s["read"], s["floor"], "target p50 <= 1.3x"))
+    print(row("durable create, 1 by 1", s["create"], s["floor"], "target p50 <= 1.6x"))
+    print(row("update, 1 by 1", s["update"], s["floor"]))
+    print(row(f"read, {args.in_flight} in flight", c["read"], c["floor"], "target rate >= 0.6x"))
+    print(row(f"durable create, {args.in_flight} in flight", c["create"], c["floor"]))
     checks = {
-        "read p50": m["read"]["p50"] / floor_seq["p50"] <= 1.3,
-        "create p50": m["create"]["p50"] / floor_seq["p50"] <= 1.6,
-        "read rate at 64": m["read64"]["rate"] / floor_conc["rate"] >= 0.6,
+        "read p50": s["read"]["p50"] / s["floor"]["p50"] <= 1.3,
+        "create p50": s["create"]["p50"] / s["floor"]["p50"] <= 1.6,
+        "read rate at 64": c["read"]["rate"] / c["floor"]["rate"] >= 0.6,
     }
     print("targets: " + ", ".join(f"{k} {'met' if v else 'MISSED'}" for k, v in checks.items()))
     return 0

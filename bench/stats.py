@@ -27,7 +27,8 @@ def sequential(fn: Callable[[int], object], n: int, warmup: int = 200) -> dict:
         samples.append((time.perf_counter() - t0) * 1000)
     elapsed = time.perf_counter() - start
     return {"p50": percentile(samples, 50), "p99": percentile(samples, 99),
-            "mean": statistics.fmean(samples), "rate": n / elapsed}
+            "mean": statistics.fmean(samples), "rate": n / elapsed, "samples": samples,
+            "elapsed": elapsed}
 
 
 async def concurrent(fn: Callable[[int], Awaitable[object]], n: int, in_flight: int) -> dict:
@@ -48,7 +49,26 @@ async def concurrent(fn: Callable[[int], Awaitable[object]], n: int, in_flight: 
     await asyncio.gather(*(worker(counter) for _ in range(in_flight)))
     elapsed = time.perf_counter() - start
     return {"p50": percentile(samples, 50), "p99": percentile(samples, 99),
-            "mean": statistics.fmean(samples), "rate": n / elapsed}
+            "mean": statistics.fmean(samples), "rate": n / elapsed, "samples": samples,
+            "elapsed": elapsed}
+
+
+class Series:
+    """Samples (ms) and busy time gathered over several interleaved rounds."""
+
+    def __init__(self) -> None:
+        self.samples: list[float] = []
+        self.elapsed = 0.0
+        self.ops = 0
+
+    def add(self, m: dict) -> None:
+        self.samples += m["samples"]
+        self.elapsed += m["elapsed"]
+        self.ops += len(m["samples"])
+
+    def summary(self) -> dict:
+        return {"p50": percentile(self.samples, 50), "p99": percentile(self.samples, 99),
+                "mean": statistics.fmean(self.samples), "rate": self.ops / self.elapsed}
 
 
 def row(name: str, m: dict, floor: dict, target: str = "") -> str:
