@@ -36,11 +36,12 @@ def find(conn: apsw.Connection, collection: str, where: dict | None, sort: list,
          index: str = "") -> Page:
     """Up to `limit` rows after the position `after` in sort order.
 
-    With `index`, the rows are a range of that index (no filter), at or before `until`.
+    With `index` (a range index whose keys are `sort`), the statements are shaped to seek in it,
+    and `until` bounds the range.
     """
     limit = validate_limit(limit)
     if index:
-        statements = compile_index_page(collection, sort, after, until, limit + 1)
+        statements = compile_index_page(collection, sort, after, until, limit + 1, where)
     else:
         statements = [compile_find(collection, where, sort, after, fetch=limit + 1)]
     rows: list[tuple[str, str]] = []

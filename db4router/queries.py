@@ -96,7 +96,16 @@ class Queries:
         shards = [self._check_shard(shard)] if shard is not None else None
         fp = query_fingerprint(request.collection, where, sort, extra={"shard": shard})
         return Plan(request.collection, request.where, where, sort, limit, shards, fp,
+                    index=self.index_for(request.collection, sort),
                     sort_fields=validate_sort(sort))
+
+    def index_for(self, collection: str, sort: list[tuple[str, str]]) -> str:
+        """A range index whose keys are exactly this sort, so shards seek instead of sorting."""
+        wanted = [list(pair) for pair in sort]
+        for name, record in sorted(self.dispatcher.view.indexes.items()):
+            if record["collection"] == collection and record["fields"] == wanted:
+                return name
+        return ""
 
     def _check_shard(self, shard_id: str) -> str:
         if shard_id not in self.dispatcher.view.require().ring.shards:

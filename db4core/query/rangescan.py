@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from db4core.errors import InvalidArgumentError
+from db4core.query.filters import compile_where
 from db4core.query.sortkey import (
     SortField,
     SortValues,
@@ -26,6 +27,7 @@ from db4core.query.sortkey import (
     validate_sort,
     value_sql,
 )
+from db4core.query.sqlfrag import Frag
 from db4core.query.values import check_literal
 
 # Ids are [A-Za-z0-9._:@-]: "" sorts before every id and "~" after every id, so a bound position
@@ -106,31 +108,35 @@ def _until(fields: list[SortField], until: SortValues | None) -> tuple[list[str]
 
 
 def compile_index_page(
-    collection: str, sort: Any, after: SortValues | None, until: SortValues | None, fetch: int
+    collection: str, sort: Any, after: SortValues | None, until: SortValues | None, fetch: int,
+    where: dict[str, Any] | None = None,
 ) -> list[tuple[str, list[Any]]]:
     """Statements whose rows, concatenated, are the first `fetch` rows after `after`."""
     fields = validate_sort(sort)
+    base: list[Frag] = [("collection = ?", [collection])]
+    if where:
+        base.append(compile_where(where))
     until_sql, until_params = _until(fields, until)
-    select = "SELECT id, body FROM docs WHERE "
+    if until_sql:
+        base.append((" AND ".join(until_sql), until_params))
     if after is None:
-        where = " AND ".join(["collection = ?", *until_sql])
-        return [(f"{select}{where} ORDER BY {_order(fields)} LIMIT ?",
-                 [collection, *until_params, fetch])]
+        return [_statement(base, _order(fields), fetch)]
     covered = _prefix(fields, after)
     first, (rank, value) = fields[0], after[0]
-    after_sql, after_params = keyset_predicate(covered, after)
-    seek = [f"{rank_sql('body', first)[0]} = ?"]
-    seek_params: list[Any] = [rank]
+    same: list[Frag] = [(f"{rank_sql('body', first)[0]} = ?", [rank])]
     if value is not None:
-        seek.append(f"{value_sql('body', first)[0]} {'<=' if first.descending else '>='} ?")
-        seek_params.append(value)
-    same = " AND ".join(["collection = ?", *seek, after_sql, *until_sql])
-    beyond = " AND ".join(["collection = ?",
-                           f"{rank_sql('body', first)[0]} {'<' if first.descending else '>'} ?",
-                           *until_sql])
+        op = "<=" if first.descending else ">="
+        same.append((f"{value_sql('body', first)[0]} {op} ?", [value]))
+    same.append(keyset_predicate(covered, after))
+    beyond = (f"{rank_sql('body', first)[0]} {'<' if first.descending else '>'} ?", [rank])
     return [
-        (f"{select}{same} ORDER BY {_order(fields, skip_first_rank=True)} LIMIT ?",
-         [collection, *seek_params, *after_params, *until_params, fetch]),
-        (f"{select}{beyond} ORDER BY {_order(fields)} LIMIT ?",
-         [collection, rank, *until_params, fetch]),
+        _statement([*base, *same], _order(fields, skip_first_rank=True), fetch),
+        _statement([*base, beyond], _order(fields), fetch),
     ]
+
+
+def _statement(conditions: list[Frag], order: str, fetch: int) -> tuple[str, list[Any]]:
+    """SELECT id, body WHERE every condition ORDER BY order LIMIT fetch."""
+    where = " AND ".join(f"({sql})" for sql, _ in conditions)
+    params = [p for _, frag_params in conditions for p in frag_params]
+    return f"SELECT id, body FROM docs WHERE {where} ORDER BY {order} LIMIT ?", [*params, fetch]

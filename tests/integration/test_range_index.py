@@ -332,3 +332,26 @@ def test_shard_file_uses_the_index(client, cluster, coll_name, index_name):
             assert small.has_more == (len(local) > 3)
     finally:
         conn.close()
+
+
+def test_find_sorted_like_an_index_reads_it_and_agrees(client, coll_name):
+    coll = client.collection(coll_name)
+    coll.insert_many([{"$id": f"f{i:03d}", "k": (i * 7) % 13, "odd": i % 2 == 1}
+                      for i in range(300)] + [{"$id": "nok"}, {"$id": "strk", "k": "x"}])
+    where = {"odd": True}
+
+    def pages(sort):
+        got, cursor = [], None
+        while True:
+            page = coll.find(where=where, sort=sort, limit=17, cursor=cursor)
+            got += [d["$id"] for d in page.items]
+            if not page.has_more:
+                return got
+            cursor = page.cursor
+
+    for sort in ([("k", "asc")], [("k", "desc")]):
+        before = pages(sort)
+        name = f"ix{coll_name[-20:]}{sort[0][1]}"
+        client.create_index(name, coll_name, sort)
+        assert pages(sort) == before
+        assert len(before) == 150
