@@ -9,11 +9,9 @@ bound to the query's fingerprint.
 
 from __future__ import annotations
 
-import heapq
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from itertools import islice
 
 from db4.v1 import node_pb2, router_pb2
 from db4core import documents
@@ -27,9 +25,10 @@ from db4core.query import (
     query_fingerprint,
     validate_limit,
     validate_sort,
-    values_key,
 )
+from db4router.batches import gather_all
 from db4router.dispatch import NODE_TIMEOUT_S, Dispatcher
+from db4router.merge import merge_page
 
 
 @dataclass
@@ -128,34 +127,25 @@ class Queries:
 
     async def page(self, plan: Plan, after: list | None) -> Page:
         """One merged page after `after`."""
-        after_raw = json.dumps(after).encode() if after is not None else b""
         until_raw = json.dumps(plan.until).encode() if plan.until is not None else b""
 
-        async def ask(stub, shard, epoch):
-            req = node_pb2.QueryRequest(
-                epoch=epoch, shard_id=shard, collection=plan.collection, where=plan.where_raw,
-                sort=plan.wire_sort(), limit=plan.limit, after=after_raw, until=until_raw,
-                index=plan.index)
-            return await stub.Query(req, timeout=NODE_TIMEOUT_S)
+        async def fetch(shard: str, position: list | None, rows: int):
+            after_raw = json.dumps(position).encode() if position is not None else b""
 
-        if plan.shards is not None:
-            answers = {s: await self.dispatcher.by_shard(s, ask) for s in plan.shards}
-        else:
-            answers = await self.dispatcher.every_shard(ask)
-        return self._merge(plan, list(answers.values()))
+            async def ask(stub, shard_id, epoch):
+                req = node_pb2.QueryRequest(
+                    epoch=epoch, shard_id=shard_id, collection=plan.collection,
+                    where=plan.where_raw, sort=plan.wire_sort(), limit=rows, after=after_raw,
+                    until=until_raw, index=plan.index)
+                return await stub.Query(req, timeout=NODE_TIMEOUT_S)
 
-    def _merge(self, plan: Plan, answers: list[node_pb2.QueryResponse]) -> Page:
-        fields = plan.sort_fields
-        streams = [
-            [(values_key(pos, fields), pos, row.document)
-             for row in answer.rows for pos in (json.loads(row.position),)]
-            for answer in answers
-        ]
-        merged = list(islice(heapq.merge(*streams, key=lambda t: t[0]), plan.limit + 1))
-        has_more = len(merged) > plan.limit or any(a.has_more for a in answers)
-        merged = merged[: plan.limit]
-        last = merged[-1][1] if merged else None
-        return Page([doc for _, _, doc in merged], last, has_more)
+            return await self.dispatcher.by_shard(shard, ask)
+
+        shards = plan.shards or sorted(self.dispatcher.view.require().ring.shards)
+        rows, has_more = await merge_page(shards, after, plan.limit, plan.sort_fields, fetch,
+                                          gather_all)
+        last = rows[-1][0] if rows else None
+        return Page([doc for _, doc in rows], last, has_more)
 
     async def find(self, request: router_pb2.FindRequest) -> router_pb2.FindResponse:
         """One page of a Find."""
