@@ -22,7 +22,7 @@ from db4core.errors import AlreadyExistsError, Db4Error, InvalidArgumentError, m
 from db4core.hashing import token_for
 from db4core.ids import new_id, validate_id
 from db4router.collections import CollectionInfo, Collections
-from db4router.dispatch import NODE_TIMEOUT_S, Dispatcher
+from db4router.dispatch import NODE_TIMEOUT_S, Dispatcher, gather_all
 from db4router.docops import KINDS, DocOps, parse_document, partition_value
 from db4rpc.options import MAX_MESSAGE_BYTES
 
@@ -63,16 +63,6 @@ def pack(items: list[Item], limit: int = MAX_MESSAGE_BYTES, per_op: int = 0) -> 
 def check_batch_size(n: int) -> None:
     if n > MAX_BATCH:
         raise InvalidArgumentError(f"a batch holds at most {MAX_BATCH} items, got {n}")
-
-
-async def gather_all(coros) -> list:
-    """Run coroutines in parallel; if any failed, raise the most severe error after all ended."""
-    results = await asyncio.gather(*coros, return_exceptions=True)
-    failures = [r for r in results if isinstance(r, BaseException)]
-    if failures:
-        domain = [f for f in failures if isinstance(f, Db4Error)]
-        raise most_severe(domain) if len(domain) == len(failures) else failures[0]
-    return results
 
 
 class Batches:

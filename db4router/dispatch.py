@@ -45,16 +45,8 @@ class Dispatcher:
     async def every_shard(self, call: ShardCall[T]) -> dict[str, T]:
         """Run call on every shard in parallel; one error reduced from all failures."""
         shards = sorted(self.view.require().ring.shards)
-        results = await asyncio.gather(
-            *(self.by_shard(s, call) for s in shards), return_exceptions=True
-        )
-        failures = [r for r in results if isinstance(r, BaseException)]
-        if failures:
-            domain = [f for f in failures if isinstance(f, Db4Error)]
-            if len(domain) != len(failures):
-                raise next(f for f in failures if not isinstance(f, Db4Error))
-            raise most_severe(domain)
-        return dict(zip(shards, results, strict=True))  # type: ignore[arg-type]
+        results = await gather_all(self.by_shard(s, call) for s in shards)
+        return dict(zip(shards, results, strict=True))
 
     async def _routed(self, pick, call: ShardCall[T]) -> T:
         last: Db4Error | None = None
@@ -70,3 +62,16 @@ class Dispatcher:
                     raise last from None
                 await self.view.refresh_to(last.epoch)
         raise UnavailableError(f"could not route after {MAX_ROUTE_ATTEMPTS} attempts: {last}")
+
+
+async def gather_all(coros) -> list:
+    """Run coroutines in parallel; if any failed, raise the most severe error once all ended
+    (bad input before transient trouble, as vitess reduces scatter errors)."""
+    results = await asyncio.gather(*coros, return_exceptions=True)
+    failures = [r for r in results if isinstance(r, BaseException)]
+    if failures:
+        domain = [f for f in failures if isinstance(f, Db4Error)]
+        if len(domain) != len(failures):
+            raise next(f for f in failures if not isinstance(f, Db4Error))
+        raise most_severe(domain)
+    return results

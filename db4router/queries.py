@@ -26,8 +26,7 @@ from db4core.query import (
     validate_limit,
     validate_sort,
 )
-from db4router.batches import gather_all
-from db4router.dispatch import NODE_TIMEOUT_S, Dispatcher
+from db4router.dispatch import NODE_TIMEOUT_S, Dispatcher, gather_all
 from db4router.merge import merge_page
 
 
