@@ -56,20 +56,12 @@ class Collections:
                 f"collection {name!r} holds {held} documents partitioned by "
                 f"{current.partition_key!r}; its partition key cannot change to {pk!r}"
             )
-        await self.view.etcd.put(self.view.keys.collection(name), _record(pk))
-        await self.view.refresh()
+        await self.view.put(self.view.keys.collection(name), _record(pk))
         return CollectionInfo(name, pk), False
 
     async def _put_if_absent(self, name: str, partition_key: str) -> bool:
-        key = self.view.keys.collection(name)
-        tx = self.view.etcd.transactions
-        created, _ = await self.view.etcd.transaction(
-            compare=[tx.version(key) == 0],
-            success=[tx.put(key, _record(partition_key))],
-            failure=[],
-        )
-        await self.view.refresh()
-        return bool(created)
+        return await self.view.create_only(self.view.keys.collection(name),
+                                           _record(partition_key))
 
 
 def _record(partition_key: str) -> bytes:

@@ -86,13 +86,9 @@ class Indexes:
                 task.cancel()
 
     async def _record(self, name: str, record: dict) -> None:
-        key = self.view.keys.index(name)
-        tx = self.view.etcd.transactions
-        ok, _ = await self.view.etcd.transaction(
-            compare=[tx.version(key) == 0], success=[tx.put(key, json.dumps(record).encode())],
-            failure=[])
-        await self.view.refresh()
-        if not ok and self.view.indexes.get(name) != record:
+        created = await self.view.create_only(self.view.keys.index(name),
+                                              json.dumps(record).encode())
+        if not created and self.view.indexes.get(name) != record:
             raise AlreadyExistsError(f"index {name!r} exists with another definition: "
                                      f"{self.view.indexes.get(name)}")
 
@@ -105,8 +101,7 @@ class Indexes:
             return await stub.DropShardIndex(req, timeout=NODE_TIMEOUT_S)
 
         await self.dispatcher.every_shard(drop)
-        await self.view.etcd.delete(self.view.keys.index(name))
-        await self.view.refresh()
+        await self.view.delete(self.view.keys.index(name))
 
     def list(self, collection: str) -> list[router_pb2.Index]:
         return [to_wire(n, r) for n, r in sorted(self.view.indexes.items())

@@ -7,18 +7,29 @@ transaction, so two routers starting together cannot create two different rings.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import time
 
 import aetcd
+import aetcd.exceptions
 
 from db4core.errors import UnavailableError
 from db4core.ring import DEFAULT_VNODES, Ring
 from db4core.topology import Keys, Topology, parse_node_record, shard_name
 
 log = logging.getLogger("db4.router.topology")
+
+
+@contextlib.contextmanager
+def etcd_errors(what: str):
+    """etcd trouble is UNAVAILABLE to our callers (retriable), never an internal error."""
+    try:
+        yield
+    except aetcd.exceptions.ClientError as err:
+        raise UnavailableError(f"etcd is unavailable ({what}): {err}") from err
 
 
 class ClusterView:
@@ -49,7 +60,8 @@ class ClusterView:
     async def refresh(self) -> None:
         """Re-read everything under the cluster's root in one consistent range read."""
         async with self._lock:
-            kvs = {kv.key: kv.value for kv in await self.etcd.get_prefix(self.keys.root)}
+            with etcd_errors("reading the cluster"):
+                kvs = {kv.key: kv.value for kv in await self.etcd.get_prefix(self.keys.root)}
             topo = Topology.from_kvs(self.keys, kvs)
             if topo is not None and (self.topology is None or topo.epoch >= self.topology.epoch):
                 self.topology = topo
@@ -110,14 +122,30 @@ class ClusterView:
                 await asyncio.sleep(0.2)
             await self.refresh()
 
+    async def create_only(self, key: bytes, value: bytes) -> bool:
+        """Put key unless it exists (one etcd transaction); True when this call created it."""
+        tx = self.etcd.transactions
+        with etcd_errors("create-only write"):
+            created, _ = await self.etcd.transaction(
+                compare=[tx.version(key) == 0], success=[tx.put(key, value)], failure=[])
+        await self.refresh()
+        return bool(created)
+
+    async def put(self, key: bytes, value: bytes) -> None:
+        """Put key, then re-read the view."""
+        with etcd_errors("write"):
+            await self.etcd.put(key, value)
+        await self.refresh()
+
+    async def delete(self, key: bytes) -> None:
+        """Delete key, then re-read the view."""
+        with etcd_errors("delete"):
+            await self.etcd.delete(key)
+        await self.refresh()
+
     async def ensure_secret(self) -> None:
         """Create the cluster's cursor-signing key once; every router then reads the same one."""
-        tx = self.etcd.transactions
-        key = self.keys.cursor_secret
-        await self.etcd.transaction(compare=[tx.version(key) == 0],
-                                    success=[tx.put(key, os.urandom(32).hex().encode())],
-                                    failure=[])
-        await self.refresh()
+        await self.create_only(self.keys.cursor_secret, os.urandom(32).hex().encode())
 
     async def _create(self, shards: int) -> None:
         node_ids = sorted(self.nodes)
