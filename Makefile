@@ -41,8 +41,9 @@ test-integration: deps ## integration tests (real etcd, node and router processe
 test-faults: deps ## fault tests (kill -9, restarts)
 	$(PY) -m pytest -q tests/faults $(ARGS)
 
-lint: deps ## ruff, import-linter contracts
+lint: deps ## ruff, mypy, import-linter contracts
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
 genproto: deps ## regenerate the committed Python code from protos/

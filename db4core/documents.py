@@ -92,9 +92,8 @@ def decode_object(raw: bytes | str, where: str = "document") -> Document:
         raise InvalidArgumentError(f"{where} must be a JSON object, got {type(obj).__name__}")
     # Parsed JSON has string keys and finite numbers already; only depth is left to check, and
     # text with at most MAX_DEPTH opening brackets cannot nest deeper, so most skip the walk.
-    opening = raw.count(b"{" if isinstance(raw, bytes) else "{") + raw.count(
-        b"[" if isinstance(raw, bytes) else "[")
-    if opening > MAX_DEPTH:
+    text = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
+    if text.count("{") + text.count("[") > MAX_DEPTH:
         check_json_value(obj, where)
     return obj
 

@@ -26,7 +26,7 @@ def validate_partition_key(path: object) -> str:
     if path in (None, ""):
         return DEFAULT_PARTITION_KEY
     if path == DEFAULT_PARTITION_KEY:
-        return path
+        return DEFAULT_PARTITION_KEY
     if not isinstance(path, str) or not all(_SEGMENT.fullmatch(p) for p in path.split(".")):
         raise InvalidArgumentError(
             f"partition key must be '$id' or a dotted path of field names, got {path!r}"

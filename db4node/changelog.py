@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import apsw
 import crc32c
 
+from db4node.sql import scalar
+
 
 @dataclass(frozen=True)
 class Change:
@@ -42,7 +44,7 @@ def checksum(c: Change) -> int:
 
 def last_lsn(conn: apsw.Connection) -> int:
     """Highest LSN written, 0 for an empty log."""
-    return conn.execute("SELECT COALESCE(MAX(lsn), 0) FROM changes").fetchone()[0]
+    return int(scalar(conn, "SELECT COALESCE(MAX(lsn), 0) FROM changes"))
 
 
 def append(conn: apsw.Connection, c: Change) -> None:

@@ -7,10 +7,12 @@ from collections.abc import Callable
 
 import apsw
 
+from db4node.sql import scalar
+
 
 def journal_wal(conn: apsw.Connection) -> None:
     """WAL: readers never block the writer, and a commit is one append plus one fsync."""
-    mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+    mode = scalar(conn, "PRAGMA journal_mode=WAL")
     if mode.lower() != "wal":
         raise RuntimeError(f"could not enable WAL (journal_mode={mode})")
 

@@ -21,6 +21,7 @@ from db4core.query import (
     sort_values,
     validate_limit,
 )
+from db4node.sql import scalar
 
 
 @dataclass
@@ -56,7 +57,7 @@ def find(conn: apsw.Connection, collection: str, where: dict | None, sort: list,
 def count(conn: apsw.Connection, collection: str, where: dict | None) -> int:
     """Matching documents of a collection."""
     sql, params = compile_count(collection, where)
-    return conn.execute(sql, params).fetchone()[0]
+    return int(scalar(conn, sql, params))
 
 
 def _position(body: str, sort: list) -> str:
@@ -73,8 +74,8 @@ def ensure_index(conn: apsw.Connection, name: str, collection: str,
     if not existed:
         with conn:
             conn.execute(index_ddl(name, collection, fields))
-    docs = conn.execute("SELECT COUNT(*) FROM docs WHERE collection = ?", (collection,))
-    return not existed, docs.fetchone()[0]
+    docs = scalar(conn, "SELECT COUNT(*) FROM docs WHERE collection = ?", (collection,))
+    return not existed, int(docs)
 
 
 def drop_index(conn: apsw.Connection, name: str) -> bool:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import apsw
 
+from db4node.sql import scalar
+
 MIGRATIONS: tuple[str, ...] = (
     # 1: documents and the change log. `token` is the signed view of the ring token, so a range
     # of the ring is a range of the index (shard split copies by token range).
@@ -35,7 +37,7 @@ MIGRATIONS: tuple[str, ...] = (
 
 def migrate(conn: apsw.Connection) -> None:
     """Apply the migrations not yet applied, each in its own transaction."""
-    done = conn.execute("PRAGMA user_version").fetchone()[0]
+    done = scalar(conn, "PRAGMA user_version")
     for step, sql in enumerate(MIGRATIONS[done:], start=done + 1):
         with conn:
             conn.execute(sql)

@@ -111,7 +111,9 @@ class Shard:
                 results.append(result)
                 if change is not None:
                     lsn += 1
-                    changelog.append(self.conn, changelog.Change(lsn, txid, *change, ts=now))
+                    op_name, collection, doc_id, before, after = change
+                    changelog.append(self.conn, changelog.Change(
+                        lsn, txid, op_name, collection, doc_id, before, after, now))
             self.conn.execute("COMMIT")
         except BaseException:
             self.conn.execute("ROLLBACK")

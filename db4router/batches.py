@@ -130,6 +130,7 @@ class Batches:
             raise most_severe(domain) if len(domain) == len(failed) else failed[0]
         out: list[bytes] = [b""] * len(items)
         for chunk, docs in zip(chunks, results, strict=True):
+            assert not isinstance(docs, BaseException)  # failures were handled above
             for item, doc in zip(chunk, docs, strict=True):
                 out[item.index] = doc
         return out

@@ -103,7 +103,7 @@ class Indexes:
         await self.dispatcher.every_shard(drop)
         await self.view.delete(self.view.keys.index(name))
 
-    def list(self, collection: str) -> list[router_pb2.Index]:
+    def listing(self, collection: str) -> list[router_pb2.Index]:
         return [to_wire(n, r) for n, r in sorted(self.view.indexes.items())
                 if not collection or r["collection"] == collection]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 import grpc
 
 from db4.v1 import node_pb2, router_pb2, router_pb2_grpc
@@ -18,7 +20,7 @@ from db4router.queries import Queries
 from db4router.routing import node_for
 from db4rpc.status import servicer_method, servicer_stream
 
-Ctx = grpc.aio.ServicerContext
+Ctx: TypeAlias = grpc.aio.ServicerContext
 
 
 def _opt(request, field: str):
@@ -149,7 +151,7 @@ class Db4Service(router_pb2_grpc.Db4Servicer):
 
     @servicer_method
     async def ListIndexes(self, request: router_pb2.ListIndexesRequest, context: Ctx):
-        return router_pb2.ListIndexesResponse(indexes=self.indexes.list(request.collection))
+        return router_pb2.ListIndexesResponse(indexes=self.indexes.listing(request.collection))
 
     @servicer_method
     async def QueryRange(self, request: router_pb2.QueryRangeRequest, context: Ctx):

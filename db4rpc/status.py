@@ -18,7 +18,7 @@ T = TypeVar("T")
 def trailers_of(err: grpc.RpcError) -> dict[str, str]:
     """The db4-* trailing metadata of a failed call."""
     try:
-        md = err.trailing_metadata() or ()  # type: ignore[attr-defined]
+        md = err.trailing_metadata() or ()
     except Exception:  # noqa: BLE001 - some errors carry no call object
         return {}
     return {k: v for k, v in md if k.startswith("db4-") and isinstance(v, str)}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
 from typing import Any, TypeVar
 
@@ -69,7 +69,7 @@ class AsyncClient:
                 continue
             return call.parse(resp)
 
-    async def _stream(self, call: _wire.StreamCall[T]) -> AsyncIterator[T]:
+    async def _stream(self, call: _wire.StreamCall[T]) -> AsyncGenerator[T, None]:
         """Parsed messages of a server stream, as `Client._stream` (same timeout and resume
         rules). Close it (`aclose()`, or `contextlib.aclosing`) when you stop early, so the
         stream is cancelled at once rather than when the generator is collected."""

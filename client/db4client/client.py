@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import closing
 from typing import Any, TypeVar
 
@@ -95,7 +95,7 @@ class Client:
                 continue
             return call.parse(resp)
 
-    def _stream(self, call: _wire.StreamCall[T]) -> Iterator[T]:
+    def _stream(self, call: _wire.StreamCall[T]) -> Generator[T, None, None]:
         """Parsed messages of a server stream, as they arrive (nothing is sent before the
         first `next`). Each message must come within `timeout` seconds of asking for it: a
         stream has no overall deadline, since a long scan or index build is not an error.

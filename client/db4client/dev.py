@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import functools
 import json
 import os
 import shutil
@@ -261,7 +262,7 @@ class DevCluster:
             say(f"starting node {node_id} on {HOST}:{port}")
             self.nodes[-1].start()
         for node_id, child in zip(ports.nodes, self.nodes, strict=True):
-            self.wait_for(child.name, lambda c=child, n=node_id: node_serving(c, n))
+            self.wait_for(child.name, functools.partial(node_serving, child, node_id))
             say(f"node {node_id} serving on {HOST}:{ports.nodes[node_id]}")
         argv = router_command(self.args.port, self.args.shards, len(self.nodes), ports, level)
         self.router = Child("router", argv, logs / "router.log")
