@@ -68,9 +68,7 @@ def _position(body: str, sort: list) -> str:
 def ensure_index(conn: apsw.Connection, name: str, collection: str,
                  fields: list[tuple[str, str]]) -> tuple[bool, int]:
     """Build a range index when absent (over existing rows); (created, documents covered)."""
-    sql_name = index_sql_name(name)
-    existed = conn.execute("SELECT 1 FROM sqlite_schema WHERE type = 'index' AND name = ?",
-                           (sql_name,)).fetchone() is not None
+    existed = _index_exists(conn, name)
     if not existed:
         with conn:
             conn.execute(index_ddl(name, collection, fields))
@@ -80,13 +78,16 @@ def ensure_index(conn: apsw.Connection, name: str, collection: str,
 
 def drop_index(conn: apsw.Connection, name: str) -> bool:
     """Drop a range index; False when the shard had none."""
-    sql_name = index_sql_name(name)
-    existed = conn.execute("SELECT 1 FROM sqlite_schema WHERE type = 'index' AND name = ?",
-                           (sql_name,)).fetchone() is not None
+    existed = _index_exists(conn, name)
     if existed:
         with conn:
-            conn.execute(f'DROP INDEX "{sql_name}"')
+            conn.execute(f'DROP INDEX "{index_sql_name(name)}"')
     return existed
+
+
+def _index_exists(conn: apsw.Connection, name: str) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_schema WHERE type = 'index' AND name = ?",
+                        (index_sql_name(name),)).fetchone() is not None
 
 
 def explain(conn: apsw.Connection, sql: str, params: list) -> list[str]:

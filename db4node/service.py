@@ -6,7 +6,8 @@ import grpc
 
 from db4.v1 import node_pb2, node_pb2_grpc
 from db4core import documents
-from db4core.errors import InvalidArgumentError, WrongShardError
+from db4core.errors import InvalidArgumentError
+from db4core.query import decode_where, sort_pairs
 from db4node import queries
 from db4node.membership import Membership
 from db4node.shard import Op
@@ -29,21 +30,6 @@ def decode_op(op: node_pb2.WriteOp) -> Op:
         raise InvalidArgumentError(f"unknown op kind {op.kind}")
     expected = op.expected_version if op.HasField("expected_version") else None
     return Op(kind, op.collection, op.id, op.token, op.body, expected, op.partition_key or "$id")
-
-
-def decode_where(raw: bytes) -> dict | None:
-    """The JSON filter of a request; empty means no filter."""
-    if not raw:
-        return None
-    where = documents.decode(raw, "where")
-    if not isinstance(where, dict):
-        raise InvalidArgumentError("where must be a JSON object")
-    return where
-
-
-def decode_sort(fields) -> list[tuple[str, str]]:
-    """Wire sort fields as (path, 'asc'|'desc') pairs."""
-    return [(f.path, "desc" if f.descending else "asc") for f in fields]
 
 
 def decode_position(raw: bytes, what: str) -> list | None:
@@ -109,7 +95,7 @@ class NodeService(node_pb2_grpc.NodeServicer):
         await self.membership.check_owner(request.shard_id, [], request.epoch)
         conn = self.store.get(request.shard_id).conn
         page = queries.find(conn, request.collection, decode_where(request.where),
-                            decode_sort(request.sort), request.limit,
+                            sort_pairs(request.sort), request.limit,
                             decode_position(request.after, "after"),
                             decode_position(request.until, "until"), request.index)
         rows = [node_pb2.QueryRow(document=b.encode(), position=p.encode()) for b, p in page.rows]
@@ -125,22 +111,15 @@ class NodeService(node_pb2_grpc.NodeServicer):
     @servicer_method
     async def EnsureIndex(self, request: node_pb2.EnsureIndexRequest,
                           context: grpc.aio.ServicerContext):
-        conn = self.store.get(self._hosted(request.shard_id)).conn
+        await self.membership.check_owner(request.shard_id, [], 0)
+        conn = self.store.get(request.shard_id).conn
         ix = request.index
-        fields = [(f.path, "desc" if f.descending else "asc") for f in ix.fields]
-        created, docs = queries.ensure_index(conn, ix.name, ix.collection, fields)
+        created, docs = queries.ensure_index(conn, ix.name, ix.collection, sort_pairs(ix.fields))
         return node_pb2.EnsureIndexResponse(documents=docs, created=created)
 
     @servicer_method
     async def DropShardIndex(self, request: node_pb2.DropShardIndexRequest,
                              context: grpc.aio.ServicerContext):
-        conn = self.store.get(self._hosted(request.shard_id)).conn
+        await self.membership.check_owner(request.shard_id, [], 0)
+        conn = self.store.get(request.shard_id).conn
         return node_pb2.DropShardIndexResponse(dropped=queries.drop_index(conn, request.name))
-
-    def _hosted(self, shard_id: str) -> str:
-        """The shard id when this node hosts it at its epoch, else WrongShardError."""
-        topo = self.membership.topology
-        if topo is None or topo.node_of(shard_id) != self.membership.node_id:
-            raise WrongShardError(f"shard {shard_id} is not hosted on {self.membership.node_id}",
-                                  topo.epoch if topo else 0)
-        return shard_id

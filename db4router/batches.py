@@ -18,18 +18,23 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from db4.v1 import node_pb2
-from db4core.errors import AlreadyExistsError, Db4Error, InvalidArgumentError, most_severe
+from db4core.errors import AlreadyExistsError, Db4Error, InvalidArgumentError
 from db4core.hashing import token_for
 from db4core.ids import new_id, validate_id
 from db4router.collections import CollectionInfo, Collections
-from db4router.dispatch import NODE_TIMEOUT_S, Dispatcher, gather_all
-from db4router.docops import KINDS, DocOps, parse_document, partition_value
+from db4router.dispatch import NODE_TIMEOUT_S, Dispatcher, gather_all, raise_most_severe
+from db4router.docops import (
+    LOOKUP_CHUNK,
+    DocOps,
+    parse_document,
+    partition_value,
+    write_op,
+)
 from db4rpc.options import MAX_MESSAGE_BYTES
 
 log = logging.getLogger("db4.router.batches")
 
 MAX_BATCH = 10_000
-READ_CHUNK = 50  # ids per Read: 50 documents of at most 1 MiB stay under the transport limit
 OP_OVERHEAD = 64  # bytes of a WriteOp besides its body, id, collection and partition key
 
 
@@ -95,8 +100,8 @@ class Batches:
             existing = await self.get_many_placed(info, items)
             return [it.id for it, got in zip(items, existing, strict=True) if got is not None]
         chosen = [it.id for it in items if it.chosen_id]
-        found = await self._lookup_many(info, chosen) if chosen else []
-        return [i for i, got in zip(chosen, found, strict=True) if got is not None]
+        found = await self.ops.lookup_many(info, chosen) if chosen else {}
+        return [i for i in chosen if i in found]
 
     def _place(self, info: CollectionInfo, index: int, raw: bytes) -> Item:
         try:
@@ -117,8 +122,7 @@ class Batches:
             seen.add(item.id)
 
     async def _write_all(self, info: CollectionInfo, items: list[Item]) -> list[bytes]:
-        per_op = len(info.name) + len(info.partition_key)
-        chunks = [c for group in self._by_shard(items).values() for c in pack(group, per_op=per_op)]
+        chunks = self._chunks(info, items)
         results = await asyncio.gather(*(self._write_chunk(info, c) for c in chunks),
                                        return_exceptions=True)
         failed = [r for r in results if isinstance(r, BaseException)]
@@ -126,14 +130,18 @@ class Batches:
             done = [c for c, r in zip(chunks, results, strict=True)
                     if not isinstance(r, BaseException)]
             await self._undo(info, done)
-            domain = [f for f in failed if isinstance(f, Db4Error)]
-            raise most_severe(domain) if len(domain) == len(failed) else failed[0]
+            raise_most_severe(failed)
         out: list[bytes] = [b""] * len(items)
-        for chunk, docs in zip(chunks, results, strict=True):
-            assert not isinstance(docs, BaseException)  # failures were handled above
-            for item, doc in zip(chunk, docs, strict=True):
-                out[item.index] = doc
+        for chunk, written in zip(chunks, results, strict=True):
+            assert not isinstance(written, BaseException)  # failures were handled above
+            for item, result in zip(chunk, written, strict=True):
+                out[item.index] = result.document
         return out
+
+    def _chunks(self, info: CollectionInfo, items: list[Item]) -> list[list[Item]]:
+        """Items grouped by owning shard, each group packed under the message limit."""
+        per_op = len(info.name) + len(info.partition_key)
+        return [c for group in self._by_shard(items).values() for c in pack(group, per_op=per_op)]
 
     def _by_shard(self, items: list[Item]) -> dict[str, list[Item]]:
         topo = self.dispatcher.view.require()
@@ -143,18 +151,12 @@ class Batches:
         return groups
 
     async def _write_chunk(self, info: CollectionInfo, chunk: list[Item], kind: str = "create",
-                           expected: int | None = None) -> list[bytes]:
-        ops = [node_pb2.WriteOp(kind=KINDS[kind], collection=info.name, id=it.id, token=it.token,
-                                body=it.body if kind != "delete" else b"",
-                                expected_version=expected, partition_key=info.partition_key)
+                           expected: int | None = None) -> list[node_pb2.WriteResult]:
+        """One chunk (all on one shard) in one Write."""
+        body = kind != "delete"
+        ops = [write_op(info, kind, it.id, it.token, it.body if body else b"", expected)
                for it in chunk]
-
-        async def send(stub, shard, epoch):
-            req = node_pb2.WriteRequest(epoch=epoch, shard_id=shard, ops=ops)
-            return await stub.Write(req, timeout=NODE_TIMEOUT_S)
-
-        resp = await self.dispatcher.by_token(chunk[0].token, send)
-        return [r.document for r in resp.results]
+        return await self.ops.send_ops(chunk[0].token, ops)
 
     async def _undo(self, info: CollectionInfo, chunks: list[list[Item]]) -> None:
         """Delete what a failed batch did write (only documents still at version 1)."""
@@ -174,15 +176,16 @@ class Batches:
         for doc_id in ids:
             validate_id(doc_id)
         if info.partition_key != "$id":
-            return await self._lookup_many(info, ids)
+            found = await self.ops.lookup_many(info, ids)
+            return [found[i][0] if i in found else None for i in ids]
         items = [Item(i, d, token_for(d), b"") for i, d in enumerate(ids)]
         return await self.get_many_placed(info, items)
 
     async def get_many_placed(self, info: CollectionInfo, items: list[Item]) -> list[bytes | None]:
-        """Read placed items, READ_CHUNK ids per request, every shard in parallel."""
+        """Read placed items, LOOKUP_CHUNK ids per request, every shard in parallel."""
         out: list[bytes | None] = [None] * len(items)
-        chunks = [g[i:i + READ_CHUNK] for g in self._by_shard(items).values()
-                  for i in range(0, len(g), READ_CHUNK)]
+        chunks = [g[i:i + LOOKUP_CHUNK] for g in self._by_shard(items).values()
+                  for i in range(0, len(g), LOOKUP_CHUNK)]
 
         async def read(chunk: list[Item]) -> None:
             async def send(stub, shard, epoch):
@@ -198,44 +201,23 @@ class Batches:
         await gather_all(read(c) for c in chunks)
         return out
 
-    async def _lookup_many(self, info: CollectionInfo, ids: list[str]) -> list[bytes | None]:
-        """Ids of a collection not partitioned by $id: ask every shard for all of them."""
-        found: dict[str, bytes] = {}
-        for start in range(0, len(ids), READ_CHUNK):
-            part = ids[start:start + READ_CHUNK]
-
-            async def read(stub, shard, epoch, part=part):
-                req = node_pb2.ReadRequest(epoch=epoch, shard_id=shard, collection=info.name,
-                                           ids=part)
-                return await stub.Read(req, timeout=NODE_TIMEOUT_S)
-
-            for resp in (await self.dispatcher.every_shard(read)).values():
-                found.update((i, it.document) for i, it in zip(part, resp.items, strict=True)
-                             if it.found)
-        return [found.get(i) for i in ids]
-
     async def delete_many(self, collection: str, ids: list[str]) -> list[bool]:
         """Delete by id; per id whether a document was removed, in input order."""
         check_batch_size(len(ids))
         info = self.collections.lookup(collection)
-        if info.partition_key != "$id":
-            return list(await gather_all(self.ops.delete(collection, i, None, None) for i in ids))
-        items = [Item(i, validate_id(d), token_for(d), b"") for i, d in enumerate(ids)]
-        out = [False] * len(items)
-        per_op = len(info.name) + len(info.partition_key)
-        chunks = [c for group in self._by_shard(items).values() for c in pack(group, per_op=per_op)]
+        for doc_id in ids:
+            validate_id(doc_id)
+        if info.partition_key == "$id":
+            items = [Item(i, d, token_for(d), b"") for i, d in enumerate(ids)]
+        else:  # where each id lives is known only to the shards: one lookup for all of them
+            found = await self.ops.lookup_many(info, ids)
+            items = [Item(i, d, found[d][1], b"") for i, d in enumerate(ids) if d in found]
+        out = [False] * len(ids)
 
         async def run(chunk: list[Item]) -> None:
-            async def send(stub, shard, epoch):
-                ops = [node_pb2.WriteOp(kind=KINDS["delete"], collection=info.name, id=it.id,
-                                        token=it.token, partition_key=info.partition_key)
-                       for it in chunk]
-                return await stub.Write(node_pb2.WriteRequest(epoch=epoch, shard_id=shard,
-                                                              ops=ops), timeout=NODE_TIMEOUT_S)
-
-            resp = await self.dispatcher.by_token(chunk[0].token, send)
-            for item, result in zip(chunk, resp.results, strict=True):
+            for item, result in zip(chunk, await self._write_chunk(info, chunk, "delete"),
+                                    strict=True):
                 out[item.index] = result.found
 
-        await gather_all(run(c) for c in chunks)
+        await gather_all(run(c) for c in self._chunks(info, items))
         return out

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import grpc
 
@@ -70,8 +70,14 @@ async def gather_all(coros) -> list:
     results = await asyncio.gather(*coros, return_exceptions=True)
     failures = [r for r in results if isinstance(r, BaseException)]
     if failures:
-        domain = [f for f in failures if isinstance(f, Db4Error)]
-        if len(domain) != len(failures):
-            raise next(f for f in failures if not isinstance(f, Db4Error))
-        raise most_severe(domain)
+        raise_most_severe(failures)
     return results
+
+
+def raise_most_severe(failures: list[BaseException]) -> NoReturn:
+    """Raise one error for several: anything unexpected first, then bad input before transient
+    trouble."""
+    domain = [f for f in failures if isinstance(f, Db4Error)]
+    if len(domain) != len(failures):
+        raise next(f for f in failures if not isinstance(f, Db4Error))
+    raise most_severe(domain)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from db4.v1 import node_pb2
@@ -12,6 +11,8 @@ from db4core.hashing import token_for
 from db4core.ids import new_id, validate_id
 from db4router.collections import CollectionInfo, Collections
 from db4router.dispatch import NODE_TIMEOUT_S, Dispatcher
+
+LOOKUP_CHUNK = 50  # ids per Read: 50 documents of at most 1 MiB stay under the transport limit
 
 KINDS = {
     "create": node_pb2.OP_KIND_CREATE,
@@ -51,6 +52,14 @@ def partition_value(info: CollectionInfo, doc: documents.Document, doc_id: str) 
     return value
 
 
+def write_op(info: CollectionInfo, kind: str, doc_id: str, token: int, body: bytes = b"",
+             expected: int | None = None) -> node_pb2.WriteOp:
+    """One wire op; the node checks the result still hashes to `token` under the partition key."""
+    return node_pb2.WriteOp(kind=KINDS[kind], collection=info.name, id=doc_id, token=token,
+                            body=body, expected_version=expected,
+                            partition_key=info.partition_key)
+
+
 class DocOps:
     """create/get/update/replace/upsert/delete through the dispatcher."""
 
@@ -71,15 +80,25 @@ class DocOps:
 
     async def lookup(self, info: CollectionInfo, doc_id: str) -> tuple[bytes, int] | None:
         """Find a document on every shard by id: (body, token), None when nowhere."""
+        return (await self.lookup_many(info, [doc_id])).get(doc_id)
 
-        async def read(stub, shard, epoch):
-            req = node_pb2.ReadRequest(epoch=epoch, shard_id=shard, collection=info.name,
-                                       ids=[doc_id])
-            return (await stub.Read(req, timeout=NODE_TIMEOUT_S)).items[0]
+    async def lookup_many(self, info: CollectionInfo, ids: list[str]
+                          ) -> dict[str, tuple[bytes, int]]:
+        """Find documents by id on every shard, LOOKUP_CHUNK ids per request: id -> (body,
+        token) for those found (for collections not partitioned by `$id`)."""
+        found: dict[str, tuple[bytes, int]] = {}
+        for start in range(0, len(ids), LOOKUP_CHUNK):
+            part = ids[start:start + LOOKUP_CHUNK]
 
-        items = await self.dispatcher.every_shard(read)
-        found = [item for item in items.values() if item.found]
-        return (found[0].document, found[0].token) if found else None
+            async def read(stub, shard, epoch, part=part):
+                req = node_pb2.ReadRequest(epoch=epoch, shard_id=shard, collection=info.name,
+                                           ids=part)
+                return await stub.Read(req, timeout=NODE_TIMEOUT_S)
+
+            for resp in (await self.dispatcher.every_shard(read)).values():
+                found.update((i, (it.document, it.token))
+                             for i, it in zip(part, resp.items, strict=True) if it.found)
+        return found
 
     async def _token(self, info: CollectionInfo, loc: Located) -> int | None:
         if loc.token is not None:
@@ -89,18 +108,21 @@ class DocOps:
 
     # ---- operations --------------------------------------------------------------------------
 
+    async def send_ops(self, token: int, ops: list[node_pb2.WriteOp]
+                       ) -> list[node_pb2.WriteResult]:
+        """Ops of one shard (the owner of `token`) in one Write: one SQLite transaction."""
+
+        async def send(stub, shard, epoch):
+            req = node_pb2.WriteRequest(epoch=epoch, shard_id=shard, ops=ops)
+            return (await stub.Write(req, timeout=NODE_TIMEOUT_S)).results
+
+        return list(await self.dispatcher.by_token(token, send))
+
     async def write(self, info: CollectionInfo, kind: str, doc_id: str, token: int,
                     body: bytes = b"", expected: int | None = None) -> node_pb2.WriteResult:
         """One op in one Write request to the owning shard."""
-        op = node_pb2.WriteOp(kind=KINDS[kind], collection=info.name, id=doc_id, token=token,
-                              body=body, expected_version=expected,
-                              partition_key=info.partition_key)
-
-        async def send(stub, shard, epoch):
-            req = node_pb2.WriteRequest(epoch=epoch, shard_id=shard, ops=[op])
-            return (await stub.Write(req, timeout=NODE_TIMEOUT_S)).results[0]
-
-        return await self.dispatcher.by_token(token, send)
+        op = write_op(info, kind, doc_id, token, body, expected)
+        return (await self.send_ops(token, [op]))[0]
 
     async def create(self, collection: str, raw: bytes, kind: str = "create") -> bytes:
         """Insert (or upsert) a document; `$id` is generated when absent."""
@@ -164,10 +186,9 @@ class DocOps:
         if doc.get("$id", doc_id) != doc_id:
             raise InvalidArgumentError(f"replace of {doc_id!r} with a document whose $id is "
                                        f"{doc['$id']!r}")
-        if partition is None and info.partition_key != "$id":
-            partition = json.dumps(partition_value(info, doc, doc_id)).encode()
-        token = await self._token(info, self.locate(info, doc_id, partition))
-        assert token is not None
+        token: int | None = self.locate(info, doc_id, partition).token
+        if token is None:  # partitioned by a field and no value given: route by the new body
+            token = token_for(partition_value(info, doc, doc_id))
         return (await self.write(info, "replace", doc_id, token, raw, expected)).document
 
     async def delete(self, collection: str, doc_id: str, expected: int | None,

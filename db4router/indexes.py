@@ -18,7 +18,13 @@ from db4.v1 import node_pb2, router_pb2
 from db4core import documents
 from db4core.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
 from db4core.names import validate_collection
-from db4core.query import bound_position, query_fingerprint, validate_limit, validate_sort
+from db4core.query import (
+    bound_position,
+    query_fingerprint,
+    sort_pairs,
+    validate_limit,
+    validate_sort,
+)
 from db4router.dispatch import NODE_TIMEOUT_S, Dispatcher
 from db4router.queries import Plan
 
@@ -36,9 +42,8 @@ def validate_index(index: router_pb2.Index) -> dict:
     if not 1 <= len(index.fields) <= MAX_INDEX_FIELDS:
         raise InvalidArgumentError(f"an index has 1 to {MAX_INDEX_FIELDS} fields, "
                                    f"got {len(index.fields)}")
-    fields = [[f.path, "desc" if f.descending else "asc"] for f in index.fields]
-    validate_sort(fields)
-    return {"collection": index.collection, "fields": fields}
+    return {"collection": index.collection,
+            "fields": [list(pair) for pair in sort_pairs(index.fields)]}
 
 
 def to_wire(name: str, record: dict) -> router_pb2.Index:
@@ -112,13 +117,13 @@ class Indexes:
         record = self.get(request.index)
         sort = [(p, d) for p, d in record["fields"]]
         fields = validate_sort(sort)
-        start = _bound(request, "start", fields)
-        end = _bound(request, "end", fields)
-        extra = {"index": request.index, "start": _bound_json(request, "start"),
-                 "end": _bound_json(request, "end")}
-        plan = Plan(record["collection"], b"", None, sort, validate_limit(request.limit or None),
+        bounds = {side: _bound_json(request, side) for side in ("start", "end")}
+        start = _bound(bounds["start"], "start", fields)
+        end = _bound(bounds["end"], "end", fields)
+        extra = {"index": request.index, **bounds}
+        plan = Plan(record["collection"], b"", sort, validate_limit(request.limit or None),
                     None, query_fingerprint(record["collection"], None, sort, extra=extra),
-                    index=request.index, until=end, sort_fields=fields)
+                    index=request.index, until=end)
         return plan, start
 
 
@@ -129,14 +134,10 @@ def _bound_json(request: router_pb2.QueryRangeRequest, side: str) -> list | None
     return [documents.decode(bound.value, f"{side} value"), bound.inclusive]
 
 
-def _bound(request: router_pb2.QueryRangeRequest, side: str, fields) -> list | None:
-    """A range bound as a sort position (None for an open end)."""
-    decoded = _bound_json(request, side)
+def _bound(decoded: list | None, side: str, fields) -> list | None:
+    """A decoded range bound as a sort position (None for an open end)."""
     if decoded is None:
         return None
     value, inclusive = decoded
     values = value if isinstance(value, list) else [value]
-    if not 1 <= len(values) <= len(fields):
-        raise InvalidArgumentError(f"{side} holds {len(values)} values; the index has "
-                                   f"{len(fields)} fields")
     return bound_position(fields, values, inclusive, side)

@@ -1,10 +1,9 @@
 """Find, Iterate and Count across shards: validate once, fan out, k-way merge by sort position.
 
-Each shard returns at most `limit` rows strictly after the global position of the previous page
-(keyset pagination, no OFFSET), each with its sort position. The router merges the shard streams
-with heapq.merge and keeps the first `limit`: memory is O(shards x limit) and page 1,000 costs
-what page 1 costs. The cursor carries only the last position, signed with the cluster's key and
-bound to the query's fingerprint.
+Shards return rows strictly after the global position of the previous page (keyset pagination,
+no OFFSET), each with its sort position; `merge.py` merges them and keeps the first `limit`. The
+cursor carries only the last position, signed with the cluster's key and bound to the query's
+fingerprint.
 """
 
 from __future__ import annotations
@@ -14,15 +13,15 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from db4.v1 import node_pb2, router_pb2
-from db4core import documents
 from db4core.errors import InvalidArgumentError
 from db4core.names import validate_collection
 from db4core.query import (
     check_sort_values,
     decode_cursor,
+    decode_where,
     encode_cursor,
-    parse_where,
     query_fingerprint,
+    sort_pairs,
     validate_limit,
     validate_sort,
 )
@@ -36,14 +35,16 @@ class Plan:
 
     collection: str
     where_raw: bytes
-    where: dict | None
     sort: list[tuple[str, str]]
     limit: int
     shards: list[str] | None
     fingerprint: str
     index: str = ""
     until: list | None = None
-    sort_fields: list = field(default_factory=list)
+    sort_fields: list = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sort_fields = validate_sort(self.sort)
 
     def wire_sort(self) -> list[router_pb2.SortField]:
         return [router_pb2.SortField(path=p, descending=d == "desc") for p, d in self.sort]
@@ -56,22 +57,6 @@ class Page:
     documents: list[bytes]
     last: list | None
     has_more: bool
-
-
-def parse_where_bytes(raw: bytes) -> dict | None:
-    """A request's JSON filter, validated (unknown operators, bad paths: INVALID_ARGUMENT)."""
-    if not raw:
-        return None
-    where = documents.decode(raw, "where")
-    parse_where(where)
-    return where
-
-
-def sort_pairs(fields) -> list[tuple[str, str]]:
-    """Wire sort fields as (path, direction) pairs, validated."""
-    pairs = [(f.path, "desc" if f.descending else "asc") for f in fields]
-    validate_sort(pairs)
-    return pairs
 
 
 class Queries:
@@ -87,15 +72,14 @@ class Queries:
     def plan(self, request: router_pb2.FindRequest) -> Plan:
         """Validate a FindRequest into a Plan."""
         validate_collection(request.collection)
-        where = parse_where_bytes(request.where)
+        where = decode_where(request.where)
         sort = sort_pairs(request.sort)
         limit = validate_limit(request.limit or None)
         shard = request.shard_id if request.HasField("shard_id") else None
         shards = [self._check_shard(shard)] if shard is not None else None
         fp = query_fingerprint(request.collection, where, sort, extra={"shard": shard})
-        return Plan(request.collection, request.where, where, sort, limit, shards, fp,
-                    index=self.index_for(request.collection, sort),
-                    sort_fields=validate_sort(sort))
+        return Plan(request.collection, request.where, sort, limit, shards, fp,
+                    index=self.index_for(request.collection, sort))
 
     def index_for(self, collection: str, sort: list[tuple[str, str]]) -> str:
         """A range index whose keys are exactly this sort, so shards seek instead of sorting."""
@@ -127,6 +111,7 @@ class Queries:
     async def page(self, plan: Plan, after: list | None) -> Page:
         """One merged page after `after`."""
         until_raw = json.dumps(plan.until).encode() if plan.until is not None else b""
+        wire_sort = plan.wire_sort()
 
         async def fetch(shard: str, position: list | None, rows: int):
             after_raw = json.dumps(position).encode() if position is not None else b""
@@ -134,7 +119,7 @@ class Queries:
             async def ask(stub, shard_id, epoch):
                 req = node_pb2.QueryRequest(
                     epoch=epoch, shard_id=shard_id, collection=plan.collection,
-                    where=plan.where_raw, sort=plan.wire_sort(), limit=rows, after=after_raw,
+                    where=plan.where_raw, sort=wire_sort, limit=rows, after=after_raw,
                     until=until_raw, index=plan.index)
                 return await stub.Query(req, timeout=NODE_TIMEOUT_S)
 
@@ -169,7 +154,7 @@ class Queries:
     async def count(self, request: router_pb2.CountRequest) -> int:
         """Matching documents over every shard (or one)."""
         validate_collection(request.collection)
-        parse_where_bytes(request.where)
+        decode_where(request.where)
 
         async def ask(stub, shard, epoch):
             req = node_pb2.NodeCountRequest(epoch=epoch, shard_id=shard,

@@ -20,8 +20,11 @@ from db4core.query.sortkey import (
     validate_sort,
     values_key,
 )
+from db4core.query.wire import decode_where, sort_pairs
 
 __all__ = [
+    "decode_where",
+    "sort_pairs",
     "bound_position",
     "compile_index_page",
     "index_ddl",
