@@ -12,6 +12,7 @@ REASON_KEY = "db4-reason"
 EPOCH_KEY = "db4-epoch"
 EXPECTED_VERSION_KEY = "db4-expected-version"
 ACTUAL_VERSION_KEY = "db4-actual-version"
+OP_INDEX_KEY = "db4-op-index"  # 0-based index of the failing op within a node WriteRequest
 
 # Reasons that share a status code with other errors.
 REASON_CONFLICT = "conflict"
@@ -28,10 +29,12 @@ class Db4Error(Exception):
     def __init__(self, message: str = "") -> None:
         super().__init__(message)
         self.message = message
+        self.extra_trailers: dict[str, str] = {}  # facts added where the error passes by
 
     def trailers(self) -> dict[str, str]:
         """Facts to send next to the status as trailing metadata."""
-        return {REASON_KEY: self.reason} if self.reason else {}
+        out = {REASON_KEY: self.reason} if self.reason else {}
+        return {**out, **self.extra_trailers}
 
 
 class InvalidArgumentError(Db4Error):
@@ -175,6 +178,18 @@ def _int_or_none(value: str | None) -> int | None:
 
 def from_status(code: str, message: str, trailers: dict[str, str]) -> Db4Error:
     """Rebuild the domain error that a server sent as a gRPC status."""
+    err = _rebuild(code, message, trailers)
+    if OP_INDEX_KEY in trailers:
+        err.extra_trailers[OP_INDEX_KEY] = trailers[OP_INDEX_KEY]
+    return err
+
+
+def op_index(err: Db4Error) -> int | None:
+    """Which op of a node write failed, when the node said so."""
+    return _int_or_none(err.extra_trailers.get(OP_INDEX_KEY))
+
+
+def _rebuild(code: str, message: str, trailers: dict[str, str]) -> Db4Error:
     reason = trailers.get(REASON_KEY, "")
     if code == "ABORTED" and reason == REASON_CONFLICT:
         return ConflictError(
