@@ -2,6 +2,10 @@
 
 Every write request runs in one IMMEDIATE transaction: either all of its ops and their change-log
 records commit, or nothing does. Commit returns only after the WAL is fsynced (synchronous=FULL).
+
+A partition value is a boundary. Documents of two partition values that hash onto one shard share
+the `docs` table, told apart only by the stored ring token: an op or read whose token differs from
+the stored row's sees no document there, and no write changes a document's partition value.
 """
 
 from __future__ import annotations
@@ -16,12 +20,14 @@ import apsw
 
 from db4core import documents
 from db4core.errors import (
+    OP_INDEX_KEY,
     AlreadyExistsError,
     ConflictError,
+    Db4Error,
     InvalidArgumentError,
     NotFoundError,
 )
-from db4core.hashing import from_signed, to_signed, token_for
+from db4core.hashing import canonical_json, from_signed, to_signed, token_for
 from db4node import changelog, pragmas, schema
 
 
@@ -45,6 +51,7 @@ class Current:
     doc: documents.Document
     version: int
     raw: str
+    token: int  # unsigned: the partition value the document was stored under
 
 
 @dataclass
@@ -80,21 +87,29 @@ class Shard:
 
     # ---- reads -------------------------------------------------------------------------------
 
-    def read(self, collection: str, ids: list[str]) -> list[tuple[str, int] | None]:
-        """(body, unsigned token) per id, None where missing."""
+    def read(self, collection: str, ids: list[str], tokens: list[int] | None = None
+             ) -> list[tuple[str, int] | None]:
+        """(body, unsigned token) per id, None where missing. With tokens (one per id; empty
+        means none, as on the wire), a row stored under another token is missing too."""
+        if tokens and len(tokens) != len(ids):
+            raise InvalidArgumentError("tokens must be empty or one per id")
+        wanted: list[int | None] = list(tokens) if tokens else [None] * len(ids)
         out: list[tuple[str, int] | None] = []
-        for doc_id in ids:
+        for doc_id, token in zip(ids, wanted, strict=True):
             row = self.conn.execute(
                 "SELECT body, token FROM docs WHERE collection = ? AND id = ?", (collection, doc_id)
             ).fetchone()
-            out.append((row[0], from_signed(row[1])) if row else None)
+            stored = from_signed(row[1]) if row else None
+            visible = row is not None and token in (None, stored)
+            out.append((row[0], stored) if visible else None)
         return out
 
     def _current(self, collection: str, doc_id: str) -> Current | None:
         row = self.conn.execute(
-            "SELECT body, version FROM docs WHERE collection = ? AND id = ?", (collection, doc_id)
+            "SELECT body, version, token FROM docs WHERE collection = ? AND id = ?",
+            (collection, doc_id),
         ).fetchone()
-        return Current(json.loads(row[0]), row[1], row[0]) if row else None
+        return Current(json.loads(row[0]), row[1], row[0], from_signed(row[2])) if row else None
 
     # ---- writes ------------------------------------------------------------------------------
 
@@ -106,8 +121,8 @@ class Shard:
         results: list[OpResult] = []
         self.conn.execute("BEGIN IMMEDIATE")
         try:
-            for op in ops:
-                result, change = self._apply(op, now)
+            for index, op in enumerate(ops):
+                result, change = self._apply_at(index, op, now)
                 results.append(result)
                 if change is not None:
                     lsn += 1
@@ -121,9 +136,18 @@ class Shard:
         self.last_lsn = lsn
         return results, txid
 
+    def _apply_at(self, index: int, op: Op, now: int) -> tuple[OpResult, tuple | None]:
+        """_apply, with the op's index in the request on any error so a batch can say which
+        document failed (the router maps it to `documents[i]`)."""
+        try:
+            return self._apply(op, now)
+        except Db4Error as err:
+            err.extra_trailers[OP_INDEX_KEY] = str(index)
+            raise
+
     def _apply(self, op: Op, now: int) -> tuple[OpResult, tuple | None]:
         """Apply one op inside the open transaction; return its result and change fields."""
-        current = self._current(op.collection, op.id)
+        current = self._visible(op, self._current(op.collection, op.id))
         self._check_version(op, current)
         if op.kind == "delete":
             return self._delete(op, current)
@@ -137,10 +161,27 @@ class Shard:
         else:
             created = current.doc["$createdAt"]
             doc = documents.stamp(fields, op.id, current.version + 1, created, now)
+        self._check_partition(op, doc, current)
         body = self._store(op, doc)
         before = current.raw if current else None
         change = ("insert" if current is None else "update", op.collection, op.id, before, body)
         return OpResult(True, body.encode()), change
+
+    @staticmethod
+    def _visible(op: Op, current: Current | None) -> Current | None:
+        """The stored row as the op may see it. A row stored under another token belongs to
+        another partition value: for ops on an existing document it is not there (NotFound, not
+        a ConflictError that would give its version away). create and upsert cannot pretend so,
+        since the id is taken; their errors name neither the other value nor the document."""
+        if current is None or current.token == op.token:
+            return current
+        if op.kind == "create":
+            raise AlreadyExistsError(f"document {op.id!r} already exists in {op.collection!r}")
+        if op.kind == "upsert":
+            raise InvalidArgumentError(
+                f"document {op.id!r} exists in {op.collection!r} under another "
+                f"{op.partition_key!r} value; a partition key value cannot change")
+        return None
 
     @staticmethod
     def _check_version(op: Op, current: Current | None) -> None:
@@ -168,14 +209,27 @@ class Shard:
         documents.check_field_names(given)
         return documents.user_fields(given)
 
-    def _store(self, op: Op, doc: documents.Document) -> str:
-        """Write the document row after checking size and that its partition key stays put."""
+    @staticmethod
+    def _check_partition(op: Op, doc: documents.Document, current: Current | None) -> None:
+        """The new document has a partition value: the stored one, exactly (compared as the
+        hash sees it, so 1 and 1.0 differ), or for a new document one hashing to op.token."""
         found, value = documents.get_path(doc, op.partition_key)
-        if not found or token_for(value) != op.token:
+        if not found or value is None:
             raise InvalidArgumentError(
-                f"document {op.id!r}: partition key {op.partition_key!r} is missing or would move "
-                "the document to another shard (a partition key value cannot change)"
-            )
+                f"document {op.id!r} lacks the partition key field {op.partition_key!r}")
+        if current is not None:
+            _, before = documents.get_path(current.doc, op.partition_key)
+            if canonical_json(value) != canonical_json(before):
+                raise InvalidArgumentError(
+                    f"document {op.id!r}: {op.partition_key!r} differs from the stored value; a "
+                    "partition key value cannot change")
+        elif token_for(value) != op.token:
+            raise InvalidArgumentError(
+                f"document {op.id!r}: its partition key {op.partition_key!r} is not the value "
+                "the request names")
+
+    def _store(self, op: Op, doc: documents.Document) -> str:
+        """Write the document row (its partition value checked) after checking its size."""
         body = _encode(doc)
         documents.check_size(body.encode())
         self.conn.execute(
