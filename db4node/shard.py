@@ -99,9 +99,8 @@ class Shard:
             row = self.conn.execute(
                 "SELECT body, token FROM docs WHERE collection = ? AND id = ?", (collection, doc_id)
             ).fetchone()
-            stored = from_signed(row[1]) if row else None
-            visible = row is not None and token in (None, stored)
-            out.append((row[0], stored) if visible else None)
+            stored = (row[0], from_signed(row[1])) if row else None
+            out.append(stored if stored and token in (None, stored[1]) else None)
         return out
 
     def _current(self, collection: str, doc_id: str) -> Current | None:
