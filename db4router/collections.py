@@ -1,4 +1,11 @@
-"""Collection options in etcd: created on first write, changed only while empty."""
+"""Collection options in etcd: fixed by one create-only write, explicit or on the first write.
+
+Options never change once the record exists. A change, even of an empty collection, would race
+writes already on their way with the old options (the router's count of documents cannot see
+them), and a document placed by the old partition key is stranded: unreadable by partition,
+refused by update. So whoever creates the record first wins, every router obeys that record, and
+the loser of a race learns the winner's options from the same etcd transaction.
+"""
 
 from __future__ import annotations
 
@@ -26,43 +33,61 @@ class Collections:
         self.view = view
 
     def lookup(self, name: str) -> CollectionInfo:
-        """Options of a collection; defaults when it does not exist yet (reads need no write)."""
+        """Options from the view; defaults when it holds none (reads of a missing collection
+        find nothing either way). Cached options are never stale: they cannot change."""
         validate_collection(name)
         opts = self.view.collections.get(name)
         pk = opts["partition_key"] if opts else DEFAULT_PARTITION_KEY
         return CollectionInfo(name, pk)
 
-    async def ensure(self, name: str) -> CollectionInfo:
-        """Options of a collection, creating it with defaults on its first write."""
+    async def current(self, name: str) -> CollectionInfo:
+        """Options as `lookup`, but a name missing from the view is read from etcd: another
+        router may have created it moments ago, before our watch told us."""
         validate_collection(name)
-        if name not in self.view.collections:
-            await self._put_if_absent(name, DEFAULT_PARTITION_KEY)
-        return self.lookup(name)
+        if name in self.view.collections:
+            return self.lookup(name)
+        raw = await self.view.get(self.view.keys.collection(name))
+        return _info(name, raw) if raw is not None else CollectionInfo(name)
+
+    async def ensure(self, name: str) -> CollectionInfo:
+        """Options of a collection, creating it with defaults on its first write; when a
+        create_collection won the race, its options."""
+        validate_collection(name)
+        if name in self.view.collections:
+            return self.lookup(name)
+        info, _created = await self._create_or_get(name, DEFAULT_PARTITION_KEY)
+        return info
 
     async def create(
-        self, name: str, partition_key: str, count_docs: Callable[[str], Awaitable[int]]
+        self, name: str, partition_key: str,
+        count_docs: Callable[[str], Awaitable[int]] | None = None,
     ) -> tuple[CollectionInfo, bool]:
-        """Idempotent create; changing the partition key needs an empty collection."""
+        """Create with these options, or accept them when the collection already has them;
+        other options already in etcd are FAILED_PRECONDITION. (`count_docs` is unused:
+        options are fixed however many documents the collection holds.)"""
         validate_collection(name)
         pk = validate_partition_key(partition_key)
-        if await self._put_if_absent(name, pk):
-            return CollectionInfo(name, pk), True
-        current = self.lookup(name)
-        if current.partition_key == pk:
-            return current, False
-        held = await count_docs(name)
-        if held:
+        info, created = await self._create_or_get(name, pk)
+        if info.partition_key != pk:
             raise FailedPreconditionError(
-                f"collection {name!r} holds {held} documents partitioned by "
-                f"{current.partition_key!r}; its partition key cannot change to {pk!r}"
+                f"collection {name!r} already exists partitioned by {info.partition_key!r} "
+                f"(set by its first write or an earlier create_collection); a partition key "
+                f"is fixed when a collection is created, so it cannot become {pk!r}"
             )
-        await self.view.put(self.view.keys.collection(name), _record(pk))
-        return CollectionInfo(name, pk), False
+        return info, created
 
-    async def _put_if_absent(self, name: str, partition_key: str) -> bool:
-        return await self.view.create_only(self.view.keys.collection(name),
-                                           _record(partition_key))
+    async def _create_or_get(self, name: str, partition_key: str
+                             ) -> tuple[CollectionInfo, bool]:
+        """The one create-only step: our options if we created the record, else the winner's."""
+        created, raw = await self.view.create_or_get(self.view.keys.collection(name),
+                                                     _record(partition_key))
+        return _info(name, raw), created
 
 
 def _record(partition_key: str) -> bytes:
     return json.dumps({"partition_key": partition_key}).encode()
+
+
+def _info(name: str, raw: bytes) -> CollectionInfo:
+    """Options from an etcd record."""
+    return CollectionInfo(name, json.loads(raw)["partition_key"])

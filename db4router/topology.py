@@ -131,6 +131,25 @@ class ClusterView:
         await self.refresh()
         return bool(created)
 
+    async def create_or_get(self, key: bytes, value: bytes) -> tuple[bool, bytes]:
+        """Put key unless it exists, in one etcd transaction that reads the existing value
+        otherwise: (True, value) when this call created it, else (False, what etcd holds)."""
+        tx = self.etcd.transactions
+        with etcd_errors("create-only write"):
+            created, responses = await self.etcd.transaction(
+                compare=[tx.version(key) == 0], success=[tx.put(key, value)],
+                failure=[tx.get(key)])
+        await self.refresh()
+        if created:
+            return True, value
+        return False, responses[0][0][0]  # [first op][first kv][value]
+
+    async def get(self, key: bytes) -> bytes | None:
+        """One key's value straight from etcd (not the view), None when absent."""
+        with etcd_errors("read"):
+            value, _meta = await self.etcd.get(key)
+        return value
+
     async def put(self, key: bytes, value: bytes) -> None:
         """Put key, then re-read the view."""
         with etcd_errors("write"):
