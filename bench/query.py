@@ -7,6 +7,12 @@ fetched with a cursor, never OFFSET), sorted on a field without an index and the
 is printed with p50/p99 and its ratio to the same query on a 1-shard cluster. insert_many
 throughput is printed against raw apsw batch inserts (10k rows per transaction, WAL,
 synchronous=FULL) measured in the same run: target >= 0.3x.
+
+Node isolation (a 1-node, 4-shard cluster): point-read p99 on the node's other shards while a heavy
+query (a filter of 299 object literals) runs on one shard, as a ratio to the same reads idle
+(target <= 3x); and a range index built on a 15-document collection beside a 200k-document one,
+as a ratio to the same build on a shard holding nothing else (target ~1x: independent of the other
+collection).
 """
 
 from __future__ import annotations
@@ -118,15 +124,93 @@ def run_cluster(root: Path, shards: int, n: int, batch: int, repeat: int) -> tup
         cluster.stop()
 
 
+HEAVY_WHERE = {"$or": [{"obj": {"k": j, "s": "never"}} for j in range(299)]}
+
+
+def point_reads(coll, ids: list[str], tenant: str, n: int) -> list[float]:
+    samples = []
+    for i in range(n):
+        t0 = time.perf_counter()
+        coll.get(ids[i % len(ids)], partition=tenant)
+        samples.append((time.perf_counter() - t0) * 1000)
+    return samples
+
+
+def build_small_index(client: Client, name: str) -> float:
+    """Seconds to build a range index on a fresh 15-document collection."""
+    coll = client.collection(name)
+    coll.insert_many([{"k": i} for i in range(15)])
+    t0 = time.perf_counter()
+    client.create_index(f"{name}_by_k", name, [("k", "asc")])
+    return time.perf_counter() - t0
+
+
+def isolation(root: Path, n: int, repeat: int) -> dict:
+    """Point-read p99 beside a heavy query, and a small index build beside a large collection."""
+    cluster = Cluster(root, nodes=1, shards=4).start()
+    try:
+        with Client(cluster.address, timeout=300) as client:
+            alone = min(build_small_index(client, f"alone{i}") for i in range(3))
+            client.create_collection("big", partition_key="tenant")
+            client.create_collection("small", partition_key="tenant")
+            heavy_shard = client.shard_for("big", "heavy")
+            tenant = next(f"t{i}" for i in range(1000)
+                          if client.shard_for("small", f"t{i}") != heavy_shard)
+            big = client.collection("big")
+            for k in range(0, n, 2000):
+                big.insert_many([{"tenant": "heavy", "n": i, "obj": {"k": i, "s": "x" * 20}}
+                                 for i in range(k, min(n, k + 2000))])
+            beside = min(build_small_index(client, f"beside{i}") for i in range(3))
+            small = client.collection("small")
+            ids = [small.create({"tenant": tenant, "i": i})["$id"] for i in range(20)]
+            point_reads(small, ids, tenant, 100)
+            idle = point_reads(small, ids, tenant, repeat * 20)
+            with ThreadPoolExecutor(1) as pool:
+                running = pool.submit(lambda: _heavy(big))
+                time.sleep(0.3)
+                busy = point_reads(small, ids, tenant, repeat * 20)
+                heavy_s = running.result()
+    finally:
+        cluster.stop()
+    return {"idle_p99": percentile(idle, 99), "busy_p99": percentile(busy, 99),
+            "heavy_s": heavy_s, "build_alone": alone, "build_beside": beside}
+
+
+def _heavy(coll) -> float:
+    t0 = time.perf_counter()
+    try:
+        coll.find(where=HEAVY_WHERE, limit=10)
+    except Exception:  # noqa: BLE001 - the node's query ceiling ends it: that is expected
+        pass
+    return time.perf_counter() - t0
+
+
+def print_isolation(iso: dict, n: int) -> None:
+    print(f"node isolation: point-read p99 on other shards {iso['busy_p99']:.2f} ms while a "
+          f"heavy query ran {iso['heavy_s']:.1f} s on one shard ({n} docs), idle "
+          f"{iso['idle_p99']:.2f} ms: ratio {iso['busy_p99'] / iso['idle_p99']:.2f}x "
+          "(target <= 3x)")
+    print(f"index build on 15 docs beside {n} docs: {iso['build_beside'] * 1000:.1f} ms, alone "
+          f"{iso['build_alone'] * 1000:.1f} ms: ratio "
+          f"{iso['build_beside'] / iso['build_alone']:.2f}x (target ~1x)")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("-n", type=int, default=100_000, help="documents")
     ap.add_argument("--batch", type=int, default=1000, help="documents per insert_many")
     ap.add_argument("--repeat", type=int, default=30, help="timed runs per query")
+    ap.add_argument("--isolation-docs", type=int, default=200_000,
+                    help="documents of the heavy tenant in the node-isolation run")
+    ap.add_argument("--only-isolation", action="store_true", help="run only node isolation")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="db4-qbench-") as tmpdir:
         tmp = Path(tmpdir)
         try:
+            iso = isolation(tmp / "iso", args.isolation_docs, args.repeat)
+            if args.only_isolation:
+                print_isolation(iso, args.isolation_docs)
+                return 0
             raw_rate = raw_batch_insert_rate(tmp, args.n)
             rate8, m8 = run_cluster(tmp / "c8", 8, args.n, args.batch, args.repeat)
             rate1, m1 = run_cluster(tmp / "c1", 1, args.n, args.batch, args.repeat)
@@ -145,6 +229,7 @@ def main() -> int:
     print(f"insert_many: 8 shards {rate8:8.0f} docs/s ({rate8 / raw_rate:.2f}x raw apsw), "
           f"1 shard {rate1:8.0f} docs/s ({rate1 / raw_rate:.2f}x); raw apsw batch insert "
           f"{raw_rate:8.0f} rows/s; target >= 0.3x")
+    print_isolation(iso, args.isolation_docs)
     return 0
 
 

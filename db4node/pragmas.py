@@ -47,6 +47,11 @@ def recursive_triggers(conn: apsw.Connection) -> None:
     conn.execute("PRAGMA recursive_triggers=ON")
 
 
+def query_only(conn: apsw.Connection) -> None:
+    """Reader connections refuse writes: the shard's one writer thread owns every change."""
+    conn.execute("PRAGMA query_only=ON")
+
+
 ALL: tuple[Callable[[apsw.Connection], None], ...] = (
     journal_wal,
     synchronous_full,
@@ -58,7 +63,22 @@ ALL: tuple[Callable[[apsw.Connection], None], ...] = (
 )
 
 
+# A reader thread's connection: the journal mode and synchronous setting belong to the writer.
+READER: tuple[Callable[[apsw.Connection], None], ...] = (
+    busy_timeout,
+    temp_store_memory,
+    cache_size,
+    query_only,
+)
+
+
 def apply_all(conn: apsw.Connection) -> None:
     """Apply every setting in ALL."""
     for setting in ALL:
+        setting(conn)
+
+
+def apply_reader(conn: apsw.Connection) -> None:
+    """Apply every setting in READER."""
+    for setting in READER:
         setting(conn)

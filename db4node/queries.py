@@ -22,6 +22,12 @@ from db4core.query import (
     validate_limit,
 )
 from db4node.sql import scalar
+from db4rpc.options import MAX_MESSAGE_BYTES
+
+# A node's answer stays far below the 64 MiB transport limit: a page or a point read stops
+# before its documents pass this many bytes (always holding at least one document) and says so,
+# with has_more or a shorter prefix of the ids, so the router asks again for the rest.
+PAGE_BYTES = READ_BYTES = MAX_MESSAGE_BYTES
 
 
 @dataclass
@@ -46,11 +52,17 @@ def find(conn: apsw.Connection, collection: str, where: dict | None, sort: list,
     else:
         statements = [compile_find(collection, where, sort, after, fetch=limit + 1)]
     rows: list[tuple[str, str]] = []
+    size = 0
     for sql, params in statements:
         params[-1] = limit + 1 - len(rows)  # the LIMIT: what is still missing
         if params[-1] <= 0:
             break
-        rows += [(body, _position(body, sort)) for _id, body in conn.execute(sql, params)]
+        for _id, body in conn.execute(sql, params):
+            row = (body, _position(body, sort))
+            size += len(row[0]) + len(row[1])
+            if rows and size > PAGE_BYTES:
+                return Page(rows, True)  # the next row would not fit: the router asks again
+            rows.append(row)
     return Page(rows[:limit], len(rows) > limit)
 
 

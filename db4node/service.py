@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import grpc
 
 from db4.v1 import node_pb2, node_pb2_grpc
@@ -10,7 +12,8 @@ from db4core.errors import InvalidArgumentError
 from db4core.query import decode_where, sort_pairs
 from db4node import queries
 from db4node.membership import Membership
-from db4node.shard import Op
+from db4node.queries import READ_BYTES
+from db4node.shard import Op, Shard
 from db4node.store import ShardStore
 from db4rpc.status import servicer_method
 
@@ -42,8 +45,30 @@ def decode_position(raw: bytes, what: str) -> list | None:
     return position
 
 
+def deadline_of(context: grpc.aio.ServicerContext) -> float | None:
+    """The caller's deadline as a time.monotonic() value (None when it set none)."""
+    remaining = context.time_remaining()
+    return None if remaining is None else time.monotonic() + remaining
+
+
+def bounded_items(rows: list[tuple[str, int] | None]) -> list[node_pb2.ReadItem]:
+    """ReadItems for a prefix of rows that fits READ_BYTES (at least one item)."""
+    items: list[node_pb2.ReadItem] = []
+    size = 0
+    for row in rows:
+        if row is None:
+            items.append(node_pb2.ReadItem(found=False))
+            continue
+        body = row[0].encode()
+        size += len(body)
+        if items and size > READ_BYTES:
+            break  # the router asks again for the ids after this prefix
+        items.append(node_pb2.ReadItem(found=True, document=body, token=row[1]))
+    return items
+
+
 class NodeService(node_pb2_grpc.NodeServicer):
-    """Serves the shards placed on this node."""
+    """Serves the shards placed on this node; SQLite work runs on each shard's own threads."""
 
     def __init__(self, store: ShardStore, membership: Membership) -> None:
         self.store = store
@@ -53,11 +78,16 @@ class NodeService(node_pb2_grpc.NodeServicer):
     async def Write(self, request: node_pb2.WriteRequest, context: grpc.aio.ServicerContext):
         ops = [decode_op(op) for op in request.ops]
         await self.membership.check_owner(request.shard_id, [op.token for op in ops], request.epoch)
-        shard = self.store.get(request.shard_id)
-        results, txid = shard.write(ops, request.txid)
+
+        def write(shard: Shard) -> tuple[list, str, int]:
+            results, txid = shard.write(ops, request.txid)
+            return results, txid, shard.last_lsn
+
+        results, txid, last_lsn = await self.store.get(request.shard_id).write(
+            write, deadline_of(context), "write")
         return node_pb2.WriteResponse(
             results=[node_pb2.WriteResult(found=r.found, document=r.document) for r in results],
-            last_lsn=shard.last_lsn,
+            last_lsn=last_lsn,
             txid=txid,
         )
 
@@ -66,13 +96,10 @@ class NodeService(node_pb2_grpc.NodeServicer):
         if request.tokens and len(request.tokens) != len(request.ids):
             raise InvalidArgumentError("tokens must be empty or one per id")
         await self.membership.check_owner(request.shard_id, list(request.tokens), request.epoch)
-        rows = self.store.get(request.shard_id).read(request.collection, list(request.ids))
-        items = [
-            node_pb2.ReadItem(found=True, document=row[0].encode(), token=row[1])
-            if row else node_pb2.ReadItem(found=False)
-            for row in rows
-        ]
-        return node_pb2.ReadResponse(items=items)
+        ids, tokens = list(request.ids), list(request.tokens)
+        rows = await self.store.get(request.shard_id).write(
+            lambda shard: shard.read(request.collection, ids, tokens), deadline_of(context), "read")
+        return node_pb2.ReadResponse(items=bounded_items(rows))
 
     @servicer_method
     async def ShardStats(
@@ -84,7 +111,8 @@ class NodeService(node_pb2_grpc.NodeServicer):
         wanted = [s for s in request.shard_ids if s in hosted] if request.shard_ids else hosted
         stats = []
         for shard_id in wanted:
-            s = self.store.get(shard_id).stats()
+            s = await self.store.get(shard_id).write(
+                Shard.stats, deadline_of(context), "shard statistics")
             stats.append(node_pb2.ShardStat(shard_id=shard_id, documents=s["documents"],
                                              bytes=s["bytes"], last_lsn=s["last_lsn"],
                                              collections=s["collections"]))
@@ -93,33 +121,41 @@ class NodeService(node_pb2_grpc.NodeServicer):
     @servicer_method
     async def Query(self, request: node_pb2.QueryRequest, context: grpc.aio.ServicerContext):
         await self.membership.check_owner(request.shard_id, [], request.epoch)
-        conn = self.store.get(request.shard_id).conn
-        page = queries.find(conn, request.collection, decode_where(request.where),
-                            sort_pairs(request.sort), request.limit,
-                            decode_position(request.after, "after"),
-                            decode_position(request.until, "until"), request.index)
+        where, sort = decode_where(request.where), sort_pairs(request.sort)
+        after = decode_position(request.after, "after")
+        until = decode_position(request.until, "until")
+        page = await self.store.get(request.shard_id).read(
+            lambda conn: queries.find(conn, request.collection, where, sort, request.limit,
+                                      after, until, request.index),
+            deadline_of(context), f"query on {request.collection!r}", query=True)
         rows = [node_pb2.QueryRow(document=b.encode(), position=p.encode()) for b, p in page.rows]
         return node_pb2.QueryResponse(rows=rows, has_more=page.has_more)
 
     @servicer_method
     async def Count(self, request: node_pb2.NodeCountRequest, context: grpc.aio.ServicerContext):
         await self.membership.check_owner(request.shard_id, [], request.epoch)
-        conn = self.store.get(request.shard_id).conn
-        n = queries.count(conn, request.collection, decode_where(request.where))
+        where = decode_where(request.where)
+        n = await self.store.get(request.shard_id).read(
+            lambda conn: queries.count(conn, request.collection, where),
+            deadline_of(context), f"count on {request.collection!r}", query=True)
         return node_pb2.NodeCountResponse(count=n)
 
     @servicer_method
     async def EnsureIndex(self, request: node_pb2.EnsureIndexRequest,
                           context: grpc.aio.ServicerContext):
         await self.membership.check_owner(request.shard_id, [], 0)
-        conn = self.store.get(request.shard_id).conn
         ix = request.index
-        created, docs = queries.ensure_index(conn, ix.name, ix.collection, sort_pairs(ix.fields))
+        fields = sort_pairs(ix.fields)
+        created, docs = await self.store.get(request.shard_id).write(
+            lambda shard: queries.ensure_index(shard.conn, ix.name, ix.collection, fields),
+            deadline_of(context), f"index build {ix.name!r}")
         return node_pb2.EnsureIndexResponse(documents=docs, created=created)
 
     @servicer_method
     async def DropShardIndex(self, request: node_pb2.DropShardIndexRequest,
                              context: grpc.aio.ServicerContext):
         await self.membership.check_owner(request.shard_id, [], 0)
-        conn = self.store.get(request.shard_id).conn
-        return node_pb2.DropShardIndexResponse(dropped=queries.drop_index(conn, request.name))
+        dropped = await self.store.get(request.shard_id).write(
+            lambda shard: queries.drop_index(shard.conn, request.name),
+            deadline_of(context), f"index drop {request.name!r}")
+        return node_pb2.DropShardIndexResponse(dropped=dropped)

@@ -8,36 +8,36 @@ import re
 
 from db4core.errors import InvalidArgumentError
 from db4node.shard import Shard
+from db4node.worker import DEFAULT_QUERY_CEILING_S, ShardWorker
 
 _SHARD_ID = re.compile(r"[a-z0-9_-]{1,64}")
 
 
 class ShardStore:
-    """Opens shard databases on first use and keeps them open."""
+    """Opens shard databases on first use, each with its worker threads, and keeps them open."""
 
-    def __init__(self, data_dir: str) -> None:
+    def __init__(self, data_dir: str,
+                 query_ceiling_s: float | None = DEFAULT_QUERY_CEILING_S) -> None:
         self.dir = os.path.join(data_dir, "shards")
+        self.query_ceiling_s = query_ceiling_s
         os.makedirs(self.dir, exist_ok=True)
-        self._shards: dict[str, Shard] = {}
+        self._shards: dict[str, ShardWorker] = {}
 
-    def get(self, shard_id: str) -> Shard:
-        """The open shard, opening (and creating) its file when needed."""
-        shard = self._shards.get(shard_id)
-        if shard is None:
+    def get(self, shard_id: str) -> ShardWorker:
+        """The open shard's worker, opening (and creating) its file when needed."""
+        worker = self._shards.get(shard_id)
+        if worker is None:
             if not _SHARD_ID.fullmatch(shard_id):
                 raise InvalidArgumentError(f"invalid shard id {shard_id!r}")
             shard = Shard(shard_id, os.path.join(self.dir, f"{shard_id}.db"))
-            self._shards[shard_id] = shard
-        return shard
-
-    def on_disk(self) -> list[str]:
-        """Shard ids with a database file here."""
-        return sorted(f[:-3] for f in os.listdir(self.dir) if f.endswith(".db"))
+            worker = ShardWorker(shard, query_ceiling_s=self.query_ceiling_s)
+            self._shards[shard_id] = worker
+        return worker
 
     def close(self) -> None:
-        """Close every open shard."""
-        for shard in self._shards.values():
-            shard.close()
+        """Close every open shard once its running work is done."""
+        for worker in self._shards.values():
+            worker.close()
         self._shards.clear()
 
 

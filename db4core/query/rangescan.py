@@ -1,8 +1,9 @@
 """Range indexes: the index DDL, range bounds as sort positions, and index-seeking page queries.
 
 An index on fields f1..fn is `CREATE INDEX ix_<name> ON docs(collection, rank(f1), value(f1),
-..., rank(fn), value(fn), id)` over the very sort expressions compile_order emits (paths inlined,
-see sortkey), so an ORDER BY on those fields reads the index in order.
+..., rank(fn), value(fn), id) WHERE collection = '<collection>'` over the very sort expressions
+compile_order emits (paths inlined, see sortkey), so an ORDER BY on those fields reads the index
+in order, and the index holds only its own collection's rows.
 
 A page after a position p = [[r1, v1], ..., id] runs as two statements, because SQLite seeks on
 `rank(f1) = ? AND value(f1) >= ?` only when rank(f1) is not also in the ORDER BY:
@@ -16,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from db4core.errors import InvalidArgumentError
+from db4core.names import validate_collection
 from db4core.query.filters import compile_where
 from db4core.query.sortkey import (
     SortField,
@@ -44,15 +46,22 @@ def index_sql_name(name: str) -> str:
 
 
 def index_ddl(name: str, collection: str, sort: Any) -> str:
-    """CREATE INDEX over the collection's sort expressions (the collection is an index key)."""
-    del collection  # every query of the index has `collection = ?`, the first key
+    """CREATE INDEX over the collection's sort expressions, holding that collection's rows only.
+
+    The index is partial (`WHERE collection = '<name>'`, a validated literal), so building it and
+    keeping it current costs in proportion to its own collection, not to every collection on the
+    shard. `collection` stays the first key: SQLite then prefers the index over the primary key's
+    `collection = ?` prefix, and matches the bound `collection = ?` of a query to the literal.
+    """
+    literal = validate_collection(collection)  # [A-Za-z0-9_-]: safe inside single quotes
     terms = ["collection"]
     for field in validate_sort(sort):
         direction = "DESC" if field.descending else "ASC"
         terms += [f"{rank_sql('body', field)[0]} {direction}",
                   f"{value_sql('body', field)[0]} {direction}"]
     terms.append("id")
-    return f'CREATE INDEX IF NOT EXISTS "{index_sql_name(name)}" ON docs({", ".join(terms)})'
+    return (f'CREATE INDEX IF NOT EXISTS "{index_sql_name(name)}" ON docs({", ".join(terms)}) '
+            f"WHERE collection = '{literal}'")
 
 
 def bound_position(sort: Any, values: list[Any], inclusive: bool, side: str) -> SortValues:

@@ -1,0 +1,164 @@
+"""SQLite work of one shard, on threads of the shard's own, bounded by deadlines.
+
+The event loop serves gRPC for every shard of the node and keeps its etcd lease alive, so it must
+never wait on SQLite: one slow query would otherwise stall every other shard and let the lease
+lapse. Each shard gets one writer thread, which owns the shard's read-write connection (SQLite
+allows one writer per file anyway), and a few reader threads with read-only connections of their
+own (WAL lets them run beside the writer and see each committed write).
+
+Every statement runs under a `Job`: the request's deadline, a cancel flag the loop sets when the
+caller goes away, and for queries the node's ceiling. SQLite's progress handler checks the job
+every few thousand virtual-machine steps and interrupts the statement once any of them is reached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import apsw
+
+from db4core.errors import DeadlineExceededError, ResourceExhaustedError
+from db4node import pragmas
+from db4node.shard import Shard
+
+T = TypeVar("T")
+
+# SQLite virtual-machine steps between two looks at the job: small enough to stop within a
+# millisecond or so, large enough that taking the GIL to look costs nothing measurable.
+PROGRESS_STEPS = 20_000
+READER_THREADS = 3
+DEFAULT_QUERY_CEILING_S = 10.0
+
+
+class CancelledByCaller(Exception):
+    """The caller went away; nobody reads the answer (the loop raises CancelledError itself)."""
+
+
+@dataclass
+class Job:
+    """The limits of one unit of SQLite work."""
+
+    what: str
+    deadline: float | None = None  # time.monotonic() value; the request's deadline
+    ceiling_s: float | None = None  # the node's ceiling for one query
+    started: float = field(default_factory=time.monotonic)
+    cancelled: bool = False
+    stopped_by: str = ""
+
+    def check(self) -> bool:
+        """True to interrupt the running statement (SQLite's progress handler)."""
+        if self.cancelled:
+            self.stopped_by = "cancelled"
+        else:
+            now = time.monotonic()
+            if self.deadline is not None and now >= self.deadline:
+                self.stopped_by = "deadline"
+            elif self.ceiling_s is not None and now - self.started >= self.ceiling_s:
+                self.stopped_by = "ceiling"
+        return bool(self.stopped_by)
+
+    def error(self) -> Exception:
+        """The error an interrupted statement answers with."""
+        if self.stopped_by == "ceiling":
+            return ResourceExhaustedError(
+                f"{self.what} ran past the node's query ceiling of {self.ceiling_s:g} s "
+                "(db4 node --max-query-seconds); narrow the filter or query a range index"
+            )
+        if self.stopped_by == "deadline":
+            return DeadlineExceededError(f"{self.what} passed the request's deadline")
+        return CancelledByCaller(f"{self.what} was cancelled by its caller")
+
+
+class _Guard:
+    """The job currently running on one connection, watched by SQLite's progress handler."""
+
+    def __init__(self, conn: apsw.Connection) -> None:
+        self.job: Job | None = None
+        conn.set_progress_handler(self._check, PROGRESS_STEPS)
+
+    def _check(self) -> bool:
+        job = self.job
+        return job is not None and job.check()
+
+
+class ShardWorker:
+    """Runs one shard's reads and writes on its own threads."""
+
+    def __init__(self, shard: Shard, readers: int = READER_THREADS,
+                 query_ceiling_s: float | None = DEFAULT_QUERY_CEILING_S) -> None:
+        self.shard = shard
+        self.query_ceiling_s = query_ceiling_s
+        self._writer_guard = _Guard(shard.conn)
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix=f"{shard.shard_id}-w")
+        self._readers = ThreadPoolExecutor(readers, thread_name_prefix=f"{shard.shard_id}-r")
+        self._local = threading.local()
+        self._reader_conns: list[apsw.Connection] = []
+        self._lock = threading.Lock()
+
+    async def write(self, fn: Callable[[Shard], T], deadline: float | None, what: str) -> T:
+        """Run fn(shard) on the writer thread (fn owns shard.conn while it runs)."""
+        job = Job(what, deadline)
+        return await self._submit(self._writer, job, lambda: self._on_writer(job, fn))
+
+    async def read(self, fn: Callable[[apsw.Connection], T], deadline: float | None,
+                   what: str, query: bool = False) -> T:
+        """Run fn(conn) on a reader thread's read-only connection; queries get the ceiling."""
+        job = Job(what, deadline, self.query_ceiling_s if query else None)
+        return await self._submit(self._readers, job, lambda: self._on_reader(job, fn))
+
+    async def _submit(self, pool: ThreadPoolExecutor, job: Job, call: Callable[[], T]) -> T:
+        if job.check():  # already past its deadline: do not start it at all
+            raise job.error()
+        future = asyncio.get_running_loop().run_in_executor(pool, call)
+        try:
+            return await future
+        except asyncio.CancelledError:
+            job.cancelled = True  # the running statement stops at its next progress check
+            raise
+
+    def _on_writer(self, job: Job, fn: Callable[[Shard], T]) -> T:
+        return self._guarded(self._writer_guard, job, lambda: fn(self.shard))
+
+    def _on_reader(self, job: Job, fn: Callable[[apsw.Connection], T]) -> T:
+        conn, guard = self._reader()
+        return self._guarded(guard, job, lambda: fn(conn))
+
+    @staticmethod
+    def _guarded(guard: _Guard, job: Job, call: Callable[[], T]) -> T:
+        if job.check():  # cancelled or timed out while it waited for the thread
+            raise job.error()
+        guard.job = job
+        try:
+            return call()
+        except apsw.InterruptError as err:
+            raise job.error() from err
+        finally:
+            guard.job = None
+
+    def _reader(self) -> tuple[apsw.Connection, _Guard]:
+        """This reader thread's connection, opened on first use."""
+        mine = getattr(self._local, "conn", None)
+        if mine is None:
+            conn = apsw.Connection(self.shard.path, flags=apsw.SQLITE_OPEN_READWRITE)
+            pragmas.apply_reader(conn)
+            mine = (conn, _Guard(conn))
+            self._local.conn = mine
+            with self._lock:
+                self._reader_conns.append(conn)
+        return mine
+
+    def close(self) -> None:
+        """Wait for running work, then close every connection."""
+        self._writer.shutdown(wait=True, cancel_futures=True)
+        self._readers.shutdown(wait=True, cancel_futures=True)
+        with self._lock:
+            for conn in self._reader_conns:
+                conn.close()
+            self._reader_conns.clear()
+        self.shard.close()
