@@ -13,7 +13,7 @@ from db4core.query import decode_where, sort_pairs
 from db4node import queries
 from db4node.membership import Membership
 from db4node.queries import READ_BYTES
-from db4node.shard import Op, Shard
+from db4node.shard import Op, Shard, read_rows
 from db4node.store import ShardStore
 from db4rpc.status import servicer_method
 
@@ -97,8 +97,9 @@ class NodeService(node_pb2_grpc.NodeServicer):
             raise InvalidArgumentError("tokens must be empty or one per id")
         await self.membership.check_owner(request.shard_id, list(request.tokens), request.epoch)
         ids, tokens = list(request.ids), list(request.tokens)
-        rows = await self.store.get(request.shard_id).write(
-            lambda shard: shard.read(request.collection, ids, tokens), deadline_of(context), "read")
+        rows = await self.store.get(request.shard_id).read(
+            lambda conn: read_rows(conn, request.collection, ids, tokens),
+            deadline_of(context), "read")
         return node_pb2.ReadResponse(items=bounded_items(rows))
 
     @servicer_method

@@ -70,6 +70,23 @@ def _encode(doc: documents.Document) -> str:
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
 
 
+def read_rows(conn: apsw.Connection, collection: str, ids: list[str],
+              tokens: list[int] | None = None) -> list[tuple[str, int] | None]:
+    """(body, unsigned token) per id, None where missing. With tokens (one per id; empty means
+    none, as on the wire), a row stored under another token is missing too."""
+    if tokens and len(tokens) != len(ids):
+        raise InvalidArgumentError("tokens must be empty or one per id")
+    wanted: list[int | None] = list(tokens) if tokens else [None] * len(ids)
+    out: list[tuple[str, int] | None] = []
+    for doc_id, token in zip(ids, wanted, strict=True):
+        row = conn.execute(
+            "SELECT body, token FROM docs WHERE collection = ? AND id = ?", (collection, doc_id)
+        ).fetchone()
+        stored = (row[0], from_signed(row[1])) if row else None
+        out.append(stored if stored and token in (None, stored[1]) else None)
+    return out
+
+
 class Shard:
     """A shard database file and the operations on it."""
 
@@ -89,19 +106,8 @@ class Shard:
 
     def read(self, collection: str, ids: list[str], tokens: list[int] | None = None
              ) -> list[tuple[str, int] | None]:
-        """(body, unsigned token) per id, None where missing. With tokens (one per id; empty
-        means none, as on the wire), a row stored under another token is missing too."""
-        if tokens and len(tokens) != len(ids):
-            raise InvalidArgumentError("tokens must be empty or one per id")
-        wanted: list[int | None] = list(tokens) if tokens else [None] * len(ids)
-        out: list[tuple[str, int] | None] = []
-        for doc_id, token in zip(ids, wanted, strict=True):
-            row = self.conn.execute(
-                "SELECT body, token FROM docs WHERE collection = ? AND id = ?", (collection, doc_id)
-            ).fetchone()
-            stored = (row[0], from_signed(row[1])) if row else None
-            out.append(stored if stored and token in (None, stored[1]) else None)
-        return out
+        """read_rows on the shard's own connection."""
+        return read_rows(self.conn, collection, ids, tokens)
 
     def _current(self, collection: str, doc_id: str) -> Current | None:
         row = self.conn.execute(

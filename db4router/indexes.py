@@ -25,6 +25,7 @@ from db4core.query import (
     validate_limit,
     validate_sort,
 )
+from db4core.query.rangescan import within_type
 from db4router.dispatch import NODE_TIMEOUT_S, Dispatcher
 from db4router.queries import Plan
 
@@ -118,8 +119,8 @@ class Indexes:
         sort = [(p, d) for p, d in record["fields"]]
         fields = validate_sort(sort)
         bounds = {side: _bound_json(request, side) for side in ("start", "end")}
-        start = _bound(bounds["start"], "start", fields)
-        end = _bound(bounds["end"], "end", fields)
+        start, end = within_type(fields, _bound(bounds["start"], "start", fields),
+                                 _bound(bounds["end"], "end", fields))
         extra = {"index": request.index, **bounds}
         plan = Plan(record["collection"], b"", sort, validate_limit(request.limit or None),
                     None, query_fingerprint(record["collection"], None, sort, extra=extra),

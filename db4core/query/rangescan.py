@@ -14,12 +14,16 @@ The full keyset predicate stays in A for correctness; the extra terms only give 
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from db4core.errors import InvalidArgumentError
 from db4core.names import validate_collection
 from db4core.query.filters import compile_where
 from db4core.query.sortkey import (
+    NUMBER_RANK,
+    STRING_RANK,
+    TYPE_ORDER,
     SortField,
     SortValues,
     check_sort_values,
@@ -86,6 +90,48 @@ def bound_position(sort: Any, values: list[Any], inclusive: bool, side: str) -> 
     else:
         sentinel = AFTER_EVERY_ID if inclusive else BEFORE_EVERY_ID
     return [*pairs, sentinel]
+
+
+# The outermost comparable values of the types that have one: no finite number lies beyond
+# these, and no string sorts before "".
+_FIRST_VALUE = {NUMBER_RANK: -sys.float_info.max, STRING_RANK: ""}
+_LAST_VALUE = {NUMBER_RANK: sys.float_info.max}
+_LAST_RANK = len(TYPE_ORDER) - 1
+
+
+def within_type(sort: Any, start: SortValues | None, end: SortValues | None
+                ) -> tuple[SortValues | None, SortValues | None]:
+    """Close a range with one open end at the edge of the other bound's type.
+
+    `start=(30, True)` alone means numbers from 30 up, as `$gte: 30` does in a filter, not every
+    string, object and boolean that sorts after the numbers. The missing end becomes the position
+    just before the neighbouring type in index order (rank r + 1 ascending, r - 1 descending).
+    """
+    if (start is None) == (end is None):
+        return start, end
+    fields = validate_sort(sort)
+    descending = fields[0].descending
+    if end is None:
+        assert start is not None
+        edge = _next_type_position(start[0][0], -1 if descending else 1, BEFORE_EVERY_ID)
+        return start, edge
+    edge = _next_type_position(end[0][0], 1 if descending else -1, AFTER_EVERY_ID)
+    return edge, end
+
+
+def _next_type_position(rank: int, step: int, sentinel: str) -> SortValues | None:
+    """The position at the near edge of type rank + step (None past either end of the order).
+
+    Walking up (step 1) the near edge is the type's first value, walking down its last one; with
+    the sentinel id the position lies outside every row of that type.
+    """
+    neighbour = rank + step
+    if not 0 <= neighbour <= _LAST_RANK:
+        return None
+    edge = (_FIRST_VALUE if step > 0 else _LAST_VALUE).get(neighbour)
+    if edge is None and neighbour in (NUMBER_RANK, STRING_RANK):
+        return None  # strings have no last value: nothing to close a descending range with
+    return [[neighbour, edge], sentinel]
 
 
 def _prefix(fields: list[SortField], position: SortValues) -> list[SortField]:

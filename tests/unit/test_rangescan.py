@@ -24,7 +24,7 @@ from db4core.query import (
     validate_sort,
     values_key,
 )
-from db4core.query.rangescan import AFTER_EVERY_ID, BEFORE_EVERY_ID
+from db4core.query.rangescan import AFTER_EVERY_ID, BEFORE_EVERY_ID, within_type
 from db4node.schema import migrate
 
 ID_ALPHABET = "ABCXYZabcxyz0189._:@-"
@@ -242,5 +242,31 @@ def test_explain_uses_index_without_temp_btree(sort):
                     assert not any("TEMP B-TREE" in line for line in plan), plan
                 assert run_pages(conn, sort, after, until, 20, "ex") == oracle(
                     docs, sort, after, until)
+    finally:
+        conn.close()
+
+
+@settings(max_examples=80, deadline=None)
+@given(docs=documents(), value=st.sampled_from([-1, 0, 1, 2.5, "", "a", "B", None, True, False]),
+       inclusive=st.booleans(), desc=st.booleans(), side=st.sampled_from(["start", "end"]))
+def test_one_open_end_stays_within_the_bounds_type(docs, value, inclusive, desc, side):
+    """start=(v, inc) alone selects what {"a": {"$gte"/"$gt": v}} does (ascending), and so on:
+    an open end runs to the edge of the bound's type, not into the types after it."""
+    sort = [("a", "desc" if desc else "asc")]
+    bound = bound_position(sort, [value], inclusive, side)
+    start, end = within_type(sort, bound if side == "start" else None,
+                             bound if side == "end" else None)
+    upward = (side == "start") != desc  # the selected values lie above the bound
+    op = ("$gte" if inclusive else "$gt") if upward else ("$lte" if inclusive else "$lt")
+    if value is None or isinstance(value, bool):  # types of one value: equality, or nothing
+        where = {"a": value} if inclusive else {"a": {"$in": []}}
+        where = {"$and": [where, {"a": {"$exists": True}}]} if value is None else where
+    else:
+        where = {"a": {op: value}}
+    expected = [d["$id"] for d in sorted(docs, key=lambda d: sort_key(d, sort))
+                if matches(d, where)]
+    conn = _db(docs, "open", sort)
+    try:
+        assert run_pages(conn, sort, start, end, 3, "open") == expected
     finally:
         conn.close()
