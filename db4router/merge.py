@@ -6,6 +6,10 @@ and shards send a quarter of the rows they would otherwise. When the merge has t
 shard sent and the shard has more, it asks that shard for the rest of the page (strictly after
 the shard's last row) before taking anything else, since that shard's next row may come first.
 The result is exactly the first `limit` rows of the merged order; memory stays O(shards x limit).
+
+A page is also bounded by bytes: it stops before the row that would take it past `max_bytes`
+(every page holds at least one row, so a document of any valid size gets through) and then says
+`has_more`; the next page starts strictly after the last row sent, so nothing is skipped.
 """
 
 from __future__ import annotations
@@ -18,9 +22,12 @@ from typing import Any
 
 from db4.v1 import node_pb2
 from db4core.query import values_key
+from db4rpc.options import MAX_MESSAGE_BYTES
 
 # fetch(shard, after_position, rows) -> one shard's page
 Fetch = Callable[[str, list | None, int], Awaitable[node_pb2.QueryResponse]]
+
+ROW_OVERHEAD = 8  # protobuf framing of one document in a response, besides its bytes
 
 
 @dataclass
@@ -52,8 +59,10 @@ def first_share(limit: int, shards: int) -> int:
 
 
 async def merge_page(shards: list[str], after: list | None, limit: int, fields,
-                     fetch: Fetch, gather) -> tuple[list[tuple[list, bytes]], bool]:
-    """The first `limit` rows after `after` over every shard, and whether more follow."""
+                     fetch: Fetch, gather, max_bytes: int = MAX_MESSAGE_BYTES
+                     ) -> tuple[list[tuple[list, bytes]], bool]:
+    """The first `limit` rows after `after` over every shard (fewer when they would pass
+    `max_bytes`), and whether more follow."""
     share = first_share(limit, len(shards))
     streams = [ShardStream(s, last=after) for s in shards]
     answers = await gather([fetch(s.shard, after, share) for s in streams])
@@ -64,10 +73,14 @@ async def merge_page(shards: list[str], after: list | None, limit: int, fields,
             heap.append((stream.head[0], i))
     heapq.heapify(heap)
     out: list[tuple[list, bytes]] = []
+    used = 0
     while heap and len(out) <= limit:
         _, i = heapq.heappop(heap)
         stream = streams[i]
         _, pos, doc = stream.head
+        used += len(doc) + ROW_OVERHEAD
+        if out and used > max_bytes and len(out) < limit:
+            return out, True  # this row opens the next page
         out.append((pos, doc))
         stream.next += 1
         if stream.head is None and stream.has_more and len(out) <= limit:
