@@ -1,14 +1,26 @@
-"""Process configuration helpers: flags with environment-variable fallbacks, etcd endpoints."""
+"""Process helpers: flags with environment-variable fallbacks, etcd endpoints, waiting for etcd
+at start-up."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
+import random
 import sys
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from db4core.errors import InvalidArgumentError
+
+T = TypeVar("T")
+
+# Start-up retries: the first after ~0.2 s, doubling to one every ~5 s. Never giving up is the
+# point: under systemd, Kubernetes or `db4 dev` a node may well start before etcd does.
+WAIT_INITIAL_S = 0.2
+WAIT_MAX_S = 5.0
 
 
 def env_default(name: str, default: str | None = None) -> str | None:
@@ -41,3 +53,40 @@ def setup_logging(component: str, level: str = "INFO") -> None:
         level=getattr(logging, level.upper(), logging.INFO),
         format=f"%(asctime)s %(levelname)s {component} %(name)s: %(message)s",
     )
+
+
+async def wait_for(what: str, attempt: Callable[[], Awaitable[T]],
+                   retry_on: tuple[type[BaseException], ...], log: logging.Logger,
+                   initial_s: float = WAIT_INITIAL_S, max_s: float = WAIT_MAX_S) -> T:
+    """attempt() until it returns; after each failure in `retry_on`, log that we are waiting
+    for `what` (and why) and try again after a capped, jittered exponential backoff."""
+    tries = 0
+    while True:
+        try:
+            return await attempt()
+        except retry_on as err:
+            tries += 1
+            delay = min(max_s, initial_s * 2 ** (tries - 1)) * random.uniform(0.5, 1.0)
+            log.warning("waiting for %s (try %d failed: %s); next try in %.1f s",
+                        what, tries, _one_line(err), delay)
+            await asyncio.sleep(delay)
+
+
+async def unless_stopped(work: Awaitable[T], stop: asyncio.Event) -> tuple[bool, T | None]:
+    """Run `work` until it finishes or `stop` is set, whichever comes first (then `work` is
+    cancelled): (True, result), or (False, None) when stopped first."""
+    task = asyncio.ensure_future(work)
+    stopper = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    if task.done():
+        return True, task.result()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    return False, None
+
+
+def _one_line(err: BaseException) -> str:
+    """An exception as one short log line (gRPC details can span lines)."""
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text if len(text) <= 300 else text[:297] + "..."

@@ -8,10 +8,11 @@ import logging
 import signal
 
 import aetcd
+import aetcd.exceptions
 import grpc
 
 from db4.v1 import node_pb2_grpc
-from db4core.config import add_flag, parse_endpoint, setup_logging
+from db4core.config import add_flag, parse_endpoint, setup_logging, unless_stopped, wait_for
 from db4core.topology import Keys
 from db4node.membership import Membership
 from db4node.service import NodeService
@@ -34,8 +35,18 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def stop_event() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM (installed first, so they work while we wait)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
 async def serve(args: argparse.Namespace) -> None:
-    """Start the gRPC server, register in etcd, serve until signalled, stop cleanly."""
+    """Start the gRPC server, register in etcd (waiting for it), serve until signalled, stop."""
+    stop = stop_event()
     claim_data_dir(args.data_dir, args.id, args.cluster)
     store = ShardStore(args.data_dir)
     server = grpc.aio.server(options=SERVER_OPTIONS)
@@ -45,14 +56,13 @@ async def serve(args: argparse.Namespace) -> None:
     etcd = aetcd.Client(check_loopback(host), etcd_port, timeout=5)
     membership = Membership(etcd, Keys(args.cluster), args.id, address)
     node_pb2_grpc.add_NodeServicer_to_server(NodeService(store, membership), server)
-    await server.start()
-    await membership.start()
-    log.info("db4 node %s serving on %s (data %s)", args.id, address, args.data_dir)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await server.start()  # until registered, requests get UNAVAILABLE (no topology yet)
+    registering = wait_for(f"etcd at {host}:{etcd_port} to register node {args.id}",
+                           membership.start, (aetcd.exceptions.ClientError,), log)
+    registered, _ = await unless_stopped(registering, stop)
+    if registered:
+        log.info("db4 node %s serving on %s (data %s)", args.id, address, args.data_dir)
+        await stop.wait()
     log.info("stopping node %s", args.id)
     await server.stop(grace=2)
     await membership.stop()

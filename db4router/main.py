@@ -11,7 +11,7 @@ import aetcd
 import grpc
 
 from db4.v1 import admin_pb2_grpc, router_pb2_grpc
-from db4core.config import add_flag, parse_endpoint, setup_logging
+from db4core.config import add_flag, parse_endpoint, setup_logging, unless_stopped, wait_for
 from db4core.topology import Keys
 from db4router.admin import AdminService
 from db4router.collections import Collections
@@ -19,7 +19,7 @@ from db4router.dispatch import Dispatcher
 from db4router.nodes import NodePool
 from db4router.routing import RoutingCache
 from db4router.service import Db4Service
-from db4router.topology import ClusterView
+from db4router.topology import ClusterView, EtcdUnavailableError
 from db4rpc.options import SERVER_OPTIONS, check_loopback
 
 log = logging.getLogger("db4.router")
@@ -38,13 +38,38 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def stop_event() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM (installed first, so they work while we wait)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def load_cluster(view: ClusterView, args: argparse.Namespace) -> None:
+    """Read (or create) the cluster and the cursor key; etcd down is waited out, not fatal."""
+
+    async def attempt() -> None:
+        await view.ensure_cluster(args.shards, args.min_nodes)
+        await view.ensure_secret()
+
+    host, port = parse_endpoint(args.etcd)
+    await wait_for(f"etcd at {host}:{port} to load cluster {args.cluster!r}", attempt,
+                   (EtcdUnavailableError,), log)
+
+
 async def serve(args: argparse.Namespace) -> None:
     """Load (or create) the cluster, serve until signalled, stop cleanly."""
+    stop = stop_event()
     host, etcd_port = parse_endpoint(args.etcd)
     etcd = aetcd.Client(check_loopback(host), etcd_port, timeout=5)
     view = ClusterView(etcd, Keys(args.cluster))
-    await view.ensure_cluster(args.shards, args.min_nodes)
-    await view.ensure_secret()
+    loaded, _ = await unless_stopped(load_cluster(view, args), stop)
+    if not loaded:
+        log.info("stopping router before it served")
+        await etcd.close()
+        return
     await view.start_watch()
     pool = NodePool()
     dispatcher = Dispatcher(view, pool, RoutingCache())
@@ -56,10 +81,6 @@ async def serve(args: argparse.Namespace) -> None:
     await server.start()
     log.info("db4 router serving on %s:%d (cluster %s, epoch %d)", args.host, port,
              args.cluster, view.epoch)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("stopping router")
     await server.stop(grace=2)

@@ -23,13 +23,17 @@ from db4core.topology import Keys, Topology, parse_node_record, shard_name
 log = logging.getLogger("db4.router.topology")
 
 
+class EtcdUnavailableError(UnavailableError):
+    """etcd could not be reached: UNAVAILABLE to callers, and what start-up waits out."""
+
+
 @contextlib.contextmanager
 def etcd_errors(what: str):
     """etcd trouble is UNAVAILABLE to our callers (retriable), never an internal error."""
     try:
         yield
     except aetcd.exceptions.ClientError as err:
-        raise UnavailableError(f"etcd is unavailable ({what}): {err}") from err
+        raise EtcdUnavailableError(f"etcd is unavailable ({what}): {err}") from err
 
 
 class ClusterView:
@@ -172,11 +176,12 @@ class ClusterView:
         placement = {s: node_ids[i % len(node_ids)] for i, s in enumerate(shard_ids)}
         topo = Topology(1, Ring.build(shard_ids, DEFAULT_VNODES), placement)
         tx = self.etcd.transactions
-        ok, _ = await self.etcd.transaction(
-            compare=[tx.version(self.keys.epoch) == 0],
-            success=[tx.put(k, v) for k, v in topo.to_kvs(self.keys).items()],
-            failure=[],
-        )
+        with etcd_errors("creating the cluster"):
+            ok, _ = await self.etcd.transaction(
+                compare=[tx.version(self.keys.epoch) == 0],
+                success=[tx.put(k, v) for k, v in topo.to_kvs(self.keys).items()],
+                failure=[],
+            )
         if ok:
             log.info("created cluster %s: %d shards over %d nodes", self.keys.cluster, shards,
                      len(node_ids))

@@ -1,5 +1,10 @@
 """When a failed call is tried again: idempotent calls only, on UNAVAILABLE, with backoff.
 
+A resumable stream (Iterate, IterateRange) gets a budget in time as well as in tries: it is asked
+again from its last cursor for at least `stream_budget_s` seconds without progress, long enough
+to outlast a router restart (a process start and an etcd read: seconds), which three quick
+tries (~150 ms) never did.
+
 Writes are never retried. A write that timed out or lost its connection may have been applied;
 sending it again could apply it twice (a create becomes ALREADY_EXISTS, an update with no
 expected_version applies its patch twice from the caller's point of view). The caller decides.
@@ -16,11 +21,13 @@ from db4client.errors import Db4Error, UnavailableError
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Capped exponential backoff with jitter, `attempts` tries in all."""
+    """Capped exponential backoff with jitter, `attempts` tries in all; resumable streams keep
+    trying for `stream_budget_s` seconds without progress, however many tries that takes."""
 
     attempts: int = 3
     initial_backoff_s: float = 0.05
     max_backoff_s: float = 1.0
+    stream_budget_s: float = 15.0
 
     def backoff_s(self, attempt: int) -> float:
         """Sleep before try `attempt + 1` (attempt counts from 0); half to full jitter."""
@@ -34,6 +41,19 @@ class RetryPolicy:
         if attempt + 1 >= self.attempts:
             return None
         return self.backoff_s(attempt)
+
+    def resume_delay(self, call: StreamCall, err: Db4Error, attempt: int,
+                     failing_s: float) -> float | None:
+        """Seconds to wait before asking a stream again after `err`, None when it must not.
+        `attempt` counts failures since the last message, `failing_s` the seconds since the
+        first of them. Resumable streams retry UNAVAILABLE while within `attempts` tries or
+        within `stream_budget_s` seconds (time the caller spends between messages is free)."""
+        if call.resume is None or not isinstance(err, UnavailableError):
+            return None
+        delay = self.backoff_s(attempt)
+        if attempt + 1 < self.attempts or failing_s + delay <= self.stream_budget_s:
+            return delay
+        return None
 
 
 DEFAULT_POLICY = RetryPolicy()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
 from typing import Any, TypeVar
@@ -74,7 +75,7 @@ class AsyncClient:
         rules). Close it (`aclose()`, or `contextlib.aclosing`) when you stop early, so the
         stream is cancelled at once rather than when the generator is collected."""
         request = call.request
-        attempt = 0
+        attempt, failing_since = 0, None  # failures since the last message, and since when
         while request is not None:
             method = getattr(self._stubs[call.service], call.method)
             responses = method(request, metadata=self._metadata)
@@ -84,7 +85,7 @@ class AsyncClient:
                     if message is grpc.aio.EOF:
                         return
                     item = call.parse(message)
-                    attempt = 0
+                    attempt, failing_since = 0, None
                     if call.resume is not None:
                         request = call.resume(call.request, item)
                     yield item
@@ -92,7 +93,9 @@ class AsyncClient:
                 domain = from_rpc_error(err)
                 if call.resume is not None and request is None:
                     return  # the last page had arrived: nothing is missing
-                delay = self._retry.delay_for(call, domain, attempt)
+                failing_since = failing_since or time.monotonic()
+                delay = self._retry.resume_delay(call, domain, attempt,
+                                                 time.monotonic() - failing_since)
                 if delay is None:
                     raise domain from err
                 await asyncio.sleep(delay)

@@ -99,9 +99,10 @@ class Client:
         """Parsed messages of a server stream, as they arrive (nothing is sent before the
         first `next`). Each message must come within `timeout` seconds of asking for it: a
         stream has no overall deadline, since a long scan or index build is not an error.
-        A resumable stream that got UNAVAILABLE is asked again from its last message."""
+        A resumable stream that got UNAVAILABLE is asked again from its last message, for at
+        least `RetryPolicy.stream_budget_s` seconds (see `_retry`)."""
         request = call.request
-        attempt = 0
+        attempt, failing_since = 0, None  # failures since the last message, and since when
         while request is not None:
             method = getattr(self._stubs[call.service], call.method)
             responses = method(request, metadata=self._metadata)
@@ -111,7 +112,7 @@ class Client:
                     if message is _END:
                         return
                     item = call.parse(message)
-                    attempt = 0
+                    attempt, failing_since = 0, None
                     if call.resume is not None:
                         request = call.resume(call.request, item)
                     yield item
@@ -119,7 +120,9 @@ class Client:
                 domain = from_rpc_error(err)
                 if call.resume is not None and request is None:
                     return  # the last page had arrived: nothing is missing
-                delay = self._retry.delay_for(call, domain, attempt)
+                failing_since = failing_since or time.monotonic()
+                delay = self._retry.resume_delay(call, domain, attempt,
+                                                 time.monotonic() - failing_since)
                 if delay is None:
                     raise domain from err
                 time.sleep(delay)

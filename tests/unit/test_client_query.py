@@ -14,7 +14,7 @@ import pytest
 from db4.v1 import router_pb2
 from db4client import AsyncClient, Client, Page, RetryPolicy, _channel, errors
 
-NO_WAIT = RetryPolicy(attempts=3, initial_backoff_s=0.0, max_backoff_s=0.0)
+NO_WAIT = RetryPolicy(attempts=3, initial_backoff_s=0.0, max_backoff_s=0.0, stream_budget_s=0.0)
 
 
 # ---- fakes ----

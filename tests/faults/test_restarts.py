@@ -1,0 +1,94 @@
+"""Restarts and transient faults: parts started before etcd wait for it; iterate outlives a router
+restart by resuming from its cursor."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from db4client import Client
+from tests.support.cluster import Cluster
+from tests.support.procs import Etcd, Node, Router
+
+WAIT_LINE = "waiting for etcd"
+
+
+@pytest.fixture
+def procs():
+    """Processes a test starts by hand; every one is killed (by PID) afterwards."""
+    started: list = []
+    yield started
+    for proc in started:
+        proc.stop(graceful=False)
+
+
+def waits_for_etcd(proc, seconds: float = 2.5) -> None:
+    """proc stays up while etcd is down, says what it waits for, retries, and never crashes."""
+    time.sleep(seconds)
+    proc.check_alive()
+    log = proc.new_log()
+    assert log.count(WAIT_LINE) >= 2, log  # retried, not given up after one try
+    assert "Traceback" not in log, log
+
+
+def test_node_started_while_etcd_is_down_waits_then_serves(tmp_path, procs):
+    etcd = Etcd(tmp_path)
+    node = Node("n1", tmp_path, etcd.url)
+    procs += [etcd, node]
+    node.start()
+    waits_for_etcd(node)
+    etcd.start().wait_ready()
+    node.wait_ready(timeout=30)
+    router = Router(tmp_path, etcd.url, shards=2, min_nodes=1)
+    procs.append(router)
+    router.start().wait_ready()
+    with Client(router.address) as client:
+        doc = client.collection("users").create({"n": 1})
+        assert client.collection("users").get(doc["$id"]) == doc
+
+
+def test_sigterm_stops_a_node_and_a_router_still_waiting_for_etcd(tmp_path, procs):
+    etcd = Etcd(tmp_path)
+    node, router = Node("n1", tmp_path, etcd.url), Router(tmp_path, etcd.url, min_nodes=1)
+    procs += [node, router]
+    node.start(), router.start()
+    waits_for_etcd(node, 1.5)
+    waits_for_etcd(router, 0)
+    assert node.stop(graceful=True, timeout=10) == 0, node.new_log()
+    assert router.stop(graceful=True, timeout=10) == 0, router.new_log()
+
+
+def test_router_started_while_etcd_is_down_waits_then_serves(tmp_path, procs):
+    etcd = Etcd(tmp_path)
+    router = Router(tmp_path, etcd.url, shards=2, min_nodes=1)
+    procs += [etcd, router]
+    router.start()
+    waits_for_etcd(router)
+    etcd.start().wait_ready()
+    node = Node("n1", tmp_path, etcd.url)
+    procs.append(node)
+    node.start().wait_ready()
+    router.wait_ready(timeout=60)
+    with Client(router.address) as client:
+        assert client.collection("users").create({"$id": "a"})["$version"] == 1
+
+
+def test_iterate_resumes_across_a_router_restart(tmp_path):
+    """Half way through an iterate, the router is killed and comes back 0.5 s later (plus its
+    start-up time): the stream resumes from its cursor; every document arrives exactly once."""
+    with Cluster(tmp_path, nodes=2, shards=4) as cluster, Client(cluster.address) as client:
+        users = client.collection("users")
+        pad = "x" * 1000  # big enough that the stream cannot sit in the client's buffers
+        for start in range(0, 3000, 500):
+            users.insert_many([{"$id": f"u{i:05d}", "pad": pad} for i in range(start, start + 500)])
+        stream = users.iterate(sort=[("$id", "asc")], page_size=20)
+        seen = [next(stream)["$id"] for _ in range(500)]
+        old = cluster.routers[0]
+        old.stop(graceful=False)
+        time.sleep(0.5)
+        restarted = Router(cluster.root, cluster.etcd.url, port=old.port, shards=4, min_nodes=2)
+        cluster.routers[0] = restarted.start()
+        seen += [doc["$id"] for doc in stream]
+        assert seen == [f"u{i:05d}" for i in range(3000)]
+        restarted.check_alive()
