@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import sys
+from collections import Counter
 from typing import Any
 
 from db4core.errors import InvalidArgumentError
@@ -18,6 +21,16 @@ MAX_DOCUMENT_BYTES = 1 << 20
 MAX_DEPTH = 32
 SYSTEM_FIELDS = frozenset({"$id", "$type", "$version", "$createdAt", "$updatedAt"})
 SERVER_FIELDS = frozenset({"$version", "$createdAt", "$updatedAt"})
+# Integers beyond 64 bits are kept exactly as written, but SQLite reads them as doubles: beyond
+# a double's range they would all read as infinity, so they are refused.
+MAX_INTEGER = int(sys.float_info.max)
+# What can only be in JSON text through an escape or a long run of digits: the decoded value
+# is walked for it only when the text holds one of these (rare), so plain documents pay nothing.
+_TOO_LARGE = ("integer of more than 308 digits, beyond the range of a double (about ±1.8e308): "
+              "it cannot be stored")
+_SUSPECT = r"\\u(?:[dD][89a-fA-F]|0000)|[0-9]{309}"
+_SUSPECT_TEXT = re.compile(_SUSPECT)
+_SUSPECT_BYTES = re.compile(_SUSPECT.encode())
 
 Document = dict[str, Any]
 
@@ -29,7 +42,10 @@ def _reject_constant(name: str) -> float:
 
 def _check_value(value: Any, depth: int, where: str) -> None:
     """Walk a value: JSON types only, string keys, finite numbers, depth within MAX_DEPTH."""
-    if value is None or isinstance(value, (str, bool, int)):
+    if value is None or isinstance(value, (str, bool)):
+        return
+    if isinstance(value, int):
+        _check_integer(value, where)
         return
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -47,11 +63,61 @@ def _check_value(value: Any, depth: int, where: str) -> None:
                 raise InvalidArgumentError(
                     f"{where}: field names must be strings, got {type(key).__name__} {key!r}"
                 )
+            _check_key(key, where)
             _check_value(item, depth + 1, f"{where}.{key}")
         return
     kind = type(value).__name__
     raise InvalidArgumentError(f"{where}: {kind} is not a JSON value (use str, number, bool, "
                                "None, list or dict)")
+
+
+def _check_integer(value: int, where: str) -> None:
+    """Integers must fit a double's range (SQLite compares and sorts them as doubles)."""
+    if not -MAX_INTEGER <= value <= MAX_INTEGER:
+        raise InvalidArgumentError(f"{where}: {_TOO_LARGE}")
+
+
+def _check_key(key: str, where: str) -> None:
+    """SQLite's JSON paths end a key at U+0000, so a filter could not tell "a\\u0000b" from "a"."""
+    if "\x00" in key:
+        raise InvalidArgumentError(f"{where}: field name {key!r} contains U+0000, which is not "
+                                   "allowed in field names")
+
+
+def _lone_surrogate_at(value: Any, where: str) -> str | None:
+    """The path of the first string or key holding a lone surrogate (None when there is none)."""
+    if isinstance(value, str):
+        return None if _valid_text(value) else where
+    if isinstance(value, list):
+        items: Any = ((f"{where}[{i}]", item) for i, item in enumerate(value))
+    elif isinstance(value, dict):
+        for key in value:
+            if not _valid_text(key):
+                return f"{where}: field name {key!r}"
+        items = ((f"{where}.{key}", item) for key, item in value.items())
+    else:
+        return None
+    for path, item in items:
+        found = _lone_surrogate_at(item, path)
+        if found:
+            return found
+    return None
+
+
+def _valid_text(text: str) -> bool:
+    """True unless text holds a lone UTF-16 surrogate, which has no UTF-8 encoding."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _surrogate_error(value: Any, where: str) -> InvalidArgumentError:
+    """The error for a value that could not be encoded as UTF-8."""
+    at = _lone_surrogate_at(value, where) or where
+    return InvalidArgumentError(f"{at}: text holds a lone UTF-16 surrogate (like '\\ud800'), "
+                                "which is not valid Unicode")
 
 
 def check_json_value(value: Any, where: str = "value") -> None:
@@ -62,7 +128,10 @@ def check_json_value(value: Any, where: str = "value") -> None:
 def encode(value: Any, where: str = "document") -> bytes:
     """Validate and encode a JSON value compactly (UTF-8)."""
     check_json_value(value, where)
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    try:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise _surrogate_error(value, where) from None
 
 
 def _finite_float(text: str) -> float:
@@ -73,16 +142,35 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json.loads hook: a key given twice is refused (json.loads would keep the last silently)."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        dup = next(key for key, n in Counter(key for key, _ in pairs).items() if n > 1)
+        raise InvalidArgumentError(f"field {dup!r} appears twice in one JSON object")
+    return obj
+
+
 def decode(raw: bytes | str, where: str = "document") -> Any:
-    """Parse strict JSON (no NaN/Infinity); malformed input is InvalidArgumentError."""
+    """Parse strict JSON: no NaN/Infinity, no key twice in an object, valid Unicode, field names
+    without U+0000, integers within a double's range. Anything else is InvalidArgumentError."""
     try:
-        return json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
-    except InvalidArgumentError:
-        raise
+        value = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float,
+                           object_pairs_hook=_unique_keys)
+    except InvalidArgumentError as err:
+        raise InvalidArgumentError(f"{where}: {err.message}") from None
     except (ValueError, UnicodeDecodeError) as err:
+        if "integer string conversion" in str(err):  # Python's own limit, 4300 digits
+            raise InvalidArgumentError(f"{where}: {_TOO_LARGE}") from None
         raise InvalidArgumentError(f"{where} is not valid JSON: {err}") from None
     except RecursionError:
         raise InvalidArgumentError(f"document nesting is deeper than {MAX_DEPTH} levels") from None
+    suspect = _SUSPECT_BYTES if isinstance(raw, (bytes, bytearray)) else _SUSPECT_TEXT
+    if suspect.search(raw):  # type: ignore[arg-type]
+        check_json_value(value, where)
+        if _lone_surrogate_at(value, where) is not None:
+            raise _surrogate_error(value, where)
+    return value
 
 
 def decode_object(raw: bytes | str, where: str = "document") -> Document:

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Final
 
+from db4core.errors import InvalidArgumentError
 from db4core.query.parse import And, Cond, Node, Not, Or, parse_where
 from db4core.query.paths import MISSING, json_path, resolve
 from db4core.query.sqlfrag import (
+    FALSE,
     Frag,
     Loc,
     all_of,
@@ -23,15 +26,24 @@ from db4core.query.sqlfrag import (
     negate,
     render,
 )
-from db4core.query.values import as_number, is_number
+from db4core.query.values import INT64_MAX, is_number
 
 NUMBER_TYPES: Final = "('integer', 'real')"
 _ALIAS: Final = "qj"  # the one json_each alias; $contains is the only operator that iterates
+MAX_PARAMETERS: Final = 32766  # SQLite's SQLITE_MAX_VARIABLE_NUMBER
+# An integer beyond 64 bits: json_type says 'integer' but SQLite reads it as a (rounded) double.
+_BIG: Final = "({T} = 'integer' AND typeof({V}) = 'real')"
+_REVERSED: Final = {">": "<", ">=": "<=", "<": ">", "<=": ">=", "=": "="}
 
 
 def compile_where(where: dict[str, Any] | None, column: str = "body") -> tuple[str, list[Any]]:
     """Return (sql, params): a boolean SQL expression over the JSON text column `column`."""
-    return compile_node(parse_where(where), check_column(column))
+    sql, params = compile_node(parse_where(where), check_column(column))
+    if len(params) > MAX_PARAMETERS:
+        raise InvalidArgumentError(
+            f"where is too large: it needs {len(params)} SQL parameters, SQLite allows "
+            f"{MAX_PARAMETERS}; split it into several queries")
+    return sql, params
 
 
 def matches(doc: dict[str, Any], where: dict[str, Any] | None) -> bool:
@@ -79,7 +91,7 @@ def _sql_same(loc: Loc, x: Any) -> Frag:
     if isinstance(x, bool):
         return render("{T} = ?", loc, "true" if x else "false")
     if is_number(x):
-        return render(f"({{T}} IN {NUMBER_TYPES} AND {{V}} = ?)", loc, x)
+        return _sql_number(loc, "=", x)
     if isinstance(x, str):
         return render("({T} = 'text' AND {V} = ?)", loc, x)
     if isinstance(x, list):
@@ -111,7 +123,7 @@ def _py_same(v: Any, x: Any) -> bool:
     if isinstance(x, bool):
         return isinstance(v, bool) and v == x
     if is_number(x):
-        return is_number(v) and as_number(v) == x
+        return is_number(v) and v == x  # Python compares int and float exactly, as _sql_number
     if isinstance(x, str):
         return isinstance(v, str) and v == x
     if isinstance(x, list):
@@ -130,8 +142,9 @@ def _sql_range(op_sql: str) -> Callable[[Loc, Any], Frag]:
     """Return the SQL compiler of one range operator."""
 
     def compile_range(loc: Loc, x: Any) -> Frag:
-        kinds = "('text')" if isinstance(x, str) else NUMBER_TYPES
-        return render(f"({{T}} IN {kinds} AND {{V}} {op_sql} ?)", loc, x)
+        if isinstance(x, str):
+            return render(f"({{T}} = 'text' AND {{V}} {op_sql} ?)", loc, x)
+        return _sql_number(loc, op_sql, x)
 
     return compile_range
 
@@ -142,9 +155,53 @@ def _py_range(compare: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]
     def test(v: Any, x: Any) -> bool:
         if isinstance(x, str):
             return isinstance(v, str) and compare(v, x)
-        return is_number(v) and compare(as_number(v), x)
+        return is_number(v) and compare(v, x)
 
     return test
+
+
+# --- numbers: exact, even for document integers beyond 64 bits ---------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _EachLoc(Loc):
+    """A json_each row over JSON text `outer`: an element's exact text is `outer -> fullkey`."""
+
+    outer: str = ""
+
+
+def _raw(loc: Loc) -> Frag:
+    """SQL for the JSON text of the value at loc (a big integer's exact digits)."""
+    if isinstance(loc, _EachLoc):
+        return f"({loc.outer} -> {loc.row}.fullkey)", []
+    return f"({loc.base} -> ?)", [loc.path]
+
+
+def _sql_number(loc: Loc, op_sql: str, x: int | float) -> Frag:
+    """SQL: the field is a number and compares to x exactly by op_sql (=, <, <=, >, >=).
+
+    SQLite compares integers with doubles exactly, but reads an integer beyond 64 bits as a
+    rounded double, so -2**63 - 1 would equal -2**63: such integers are compared by _sql_big."""
+    template = f"({{T}} IN {NUMBER_TYPES} AND CASE WHEN {_BIG} THEN {{F}} " \
+               f"ELSE {{V}} {op_sql} ? END)"
+    return render(template, loc, _sql_big(loc, op_sql, x), x)
+
+
+def _sql_big(loc: Loc, op_sql: str, x: int | float) -> Frag:
+    """SQL comparing a document integer v beyond 64 bits with x, exactly."""
+    exact = isinstance(x, float) and abs(x) > INT64_MAX  # then x is integral: compare digits
+    if op_sql == "=":
+        return render("{F} = ?", None, _raw(loc), str(int(x))) if exact else FALSE
+    # v > x exactly when v is positive, unless x is also beyond 64 bits and of v's sign.
+    by_sign = render("{V} > 0" if op_sql in (">", ">=") else "{V} < 0", loc)
+    if not exact:
+        return by_sign
+    digits = str(int(x))
+    op = op_sql if x > 0 else _REVERSED[op_sql]  # both negative: the larger magnitude is less
+    raw = _raw(loc)
+    magnitude = render(f"(length({{F}}), {{F}}) {op} (?, ?)", None, raw, raw, len(digits), digits)
+    other_sign = "{V} < 0" if x > 0 else "{V} > 0"
+    return render(f"CASE WHEN {other_sign} THEN {{F}} ELSE {{F}} END", loc, by_sign, magnitude)
 
 
 # --- $in: equal to any listed value -------------------------------------------------------------
@@ -158,8 +215,12 @@ def _sql_in(loc: Loc, values: tuple[Any, ...]) -> Frag:
     if strings:
         parts.append(render(f"({{T}} = 'text' AND {{V}} IN ({_marks(strings)}))", loc, *strings))
     if numbers:
-        template = f"({{T}} IN {NUMBER_TYPES} AND {{V}} IN ({_marks(numbers)}))"
-        parts.append(render(template, loc, *numbers))
+        # Beyond 64 bits only an integral double can be equal, and only to the exact digits.
+        digits = [str(int(x)) for x in numbers if isinstance(x, float) and abs(x) > INT64_MAX]
+        big = render(f"{{F}} IN ({_marks(digits)})", None, _raw(loc), *digits) if digits else FALSE
+        template = f"({{T}} IN {NUMBER_TYPES} AND CASE WHEN {_BIG} THEN {{F}} " \
+                   f"ELSE {{V}} IN ({_marks(numbers)}) END)"
+        parts.append(render(template, loc, big, *numbers))
     return any_of(parts)
 
 
@@ -183,7 +244,8 @@ def _py_exists(v: Any, x: bool) -> bool:
 
 def _sql_contains(loc: Loc, x: Any) -> Frag:
     """SQL for: an array with an element equal to x, or a string containing the string x."""
-    element = _sql_same(each_loc(_ALIAS), x)
+    row = each_loc(_ALIAS)
+    element = _sql_same(_EachLoc(row.base, row.path, row.row, loc.base), x)
     exists = f"EXISTS (SELECT 1 FROM json_each({{S}}) AS {_ALIAS} WHERE {{F}})"
     member = render(exists, loc, element)
     in_array = render("({T} = 'array' AND {F})", loc, member)

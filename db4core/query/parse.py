@@ -8,7 +8,14 @@ from typing import Any, Final, TypeAlias
 
 from db4core.errors import InvalidArgumentError
 from db4core.query.paths import SYSTEM_FIELDS, Path, validate_path
-from db4core.query.values import check_literal, check_shape, check_text, is_number
+from db4core.query.values import (
+    MAX_VALUES,
+    check_literal,
+    check_shape,
+    check_text,
+    count_values,
+    is_number,
+)
 
 FIELD_OPERATORS: Final = (
     "$eq",
@@ -69,7 +76,27 @@ def parse_where(where: Any) -> Node:
     if not isinstance(where, dict):
         raise InvalidArgumentError(f"where must be an object, got {_kind(where)}")
     check_shape(where)
-    return _parse_object(where)
+    tree = _parse_object(where)
+    values = _operand_values(tree)
+    if values > MAX_VALUES:
+        raise InvalidArgumentError(
+            f"where is too large: {values} values in its operands, at most {MAX_VALUES}")
+    return tree
+
+
+def _operand_values(tree: Node) -> int:
+    """Values in the operands of a parsed where; the lists of $in and $nin are not values."""
+    stack, total = [tree], 0
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Cond):
+            operands = node.value if node.op == "$in" else (node.value,)
+            total += sum(count_values(item) for item in operands)
+        elif isinstance(node, Not):
+            stack.append(node.node)
+        else:
+            stack.extend(node.nodes)
+    return total
 
 
 def _parse_object(obj: dict[str, Any]) -> Node:

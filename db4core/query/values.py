@@ -11,7 +11,10 @@ from db4core.query.paths import MISSING
 INT64_MIN: Final = -(2**63)
 INT64_MAX: Final = 2**63 - 1
 MAX_DEPTH: Final = 32
-MAX_NODES: Final = 5000  # keeps a compiled filter under SQLite's 32766 bound parameters
+MAX_VALUES: Final = 5000  # values inside operands; see count_values
+# A where's own structure (where-objects, operator objects, lists of $in/$and/$or) is not a
+# value, but is bounded too, before parsing: a hostile where must not cost much to refuse.
+MAX_NODES: Final = 4 * MAX_VALUES
 
 
 def json_type(value: Any) -> str | None:
@@ -52,11 +55,22 @@ def check_shape(where: Any) -> None:
         value, depth = stack.pop()
         nodes += 1
         if nodes > MAX_NODES:
-            raise InvalidArgumentError(f"where is too large: more than {MAX_NODES} values")
+            raise InvalidArgumentError(
+                f"where is too large: more than {MAX_NODES} JSON values and operators in all")
         children = _children(value)
         if children and depth + 1 > MAX_DEPTH:
             raise InvalidArgumentError(f"where nests deeper than {MAX_DEPTH} levels")
         stack.extend((child, depth + 1) for child in children)
+
+
+def count_values(value: Any) -> int:
+    """Count the JSON values in an operand: every scalar, list and object, at any depth."""
+    stack, count = [value], 0
+    while stack:
+        item = stack.pop()
+        count += 1
+        stack.extend(_children(item))
+    return count
 
 
 def _children(value: Any) -> list[Any]:
@@ -95,6 +109,8 @@ def _check_object(value: dict[Any, Any], context: str) -> None:
         if not isinstance(key, str):
             raise InvalidArgumentError(f"{context}: object keys must be strings, got {key!r}")
         check_text(key, context)
+        if "\x00" in key:  # refused in stored documents too: SQLite's JSON paths stop at it
+            raise InvalidArgumentError(f"{context}: object key {key!r} contains U+0000")
         check_literal(item, context)
 
 

@@ -36,7 +36,7 @@ DOCS: dict[str, dict[str, Any]] = {
     "arr2": {"a": ["two", 1]},
     "emptyarr": {"a": []},
     "nested": {"a": {"b": {"c": "deep"}}, "$type": "User"},
-    "oddkeys": {"a": {'q"uote': 1, "back\\slash": 2, "nul\x00": 3, "dot.ted": 4, "😀": 5, "": 6}},
+    "oddkeys": {"a": {'q"uote': 1, "back\\slash": 2, "ctl\x01": 3, "dot.ted": 4, "😀": 5, "": 6}},
 }
 
 
@@ -163,6 +163,14 @@ def test_object_literals_may_have_any_keys(db: apsw.Connection) -> None:
     assert found(db, {"a": {"$eq": dict(reversed(odd.items()))}}) == {"oddkeys"}
     assert found(db, {"a": {"$eq": {**odd, 'q"uote': 0}}}) == set()
     assert found(db, {"a": {"$in": [{"q": 1}, odd]}}) == {"oddkeys"}
+
+
+def test_object_keys_with_nul_are_refused_in_literals() -> None:
+    # SQLite's JSON paths end a key at U+0000, and stored documents cannot hold such keys.
+    for where in ({"a": {"k\x00": 1}}, {"a": {"$in": [{"x": {"\x00": 1}}]}},
+                  {"a": {"$contains": {"a\x00b": 5}}}):
+        with pytest.raises(InvalidArgumentError, match="contains U\\+0000"):
+            compile_where(where)
 
 
 def test_array_equality_is_ordered_and_deep(db: apsw.Connection) -> None:
