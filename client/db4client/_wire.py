@@ -105,11 +105,13 @@ def _partition(value: Any) -> bytes | None:
 
 
 def _version(value: Any) -> int | None:
-    """An expected `$version`: a non-negative int64, or None for no check."""
+    """An expected `$version`: an int64 of at least 1 (versions start at 1), or None."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _INT64_MAX:
-        raise InvalidArgumentError(f"expected_version must be a non-negative int, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= _INT64_MAX:
+        raise InvalidArgumentError(
+            f"expected_version must be an int of at least 1 (a document's first $version is 1),"
+            f" got {value!r}")
     return value
 
 
