@@ -17,6 +17,7 @@ from db4core.topology import Keys
 from db4node.membership import Membership
 from db4node.service import NodeService
 from db4node.store import ShardStore, claim_data_dir
+from db4rpc.decoding import add_guarded
 from db4rpc.options import SERVER_OPTIONS, check_loopback
 
 log = logging.getLogger("db4.node")
@@ -55,7 +56,7 @@ async def serve(args: argparse.Namespace) -> None:
     host, etcd_port = parse_endpoint(args.etcd)
     etcd = aetcd.Client(check_loopback(host), etcd_port, timeout=5)
     membership = Membership(etcd, Keys(args.cluster), args.id, address)
-    node_pb2_grpc.add_NodeServicer_to_server(NodeService(store, membership), server)
+    add_guarded(node_pb2_grpc.add_NodeServicer_to_server, NodeService(store, membership), server)
     await server.start()  # until registered, requests get UNAVAILABLE (no topology yet)
     registering = wait_for(f"etcd at {host}:{etcd_port} to register node {args.id}",
                            membership.start, (aetcd.exceptions.ClientError,), log)

@@ -20,6 +20,7 @@ from db4router.nodes import NodePool
 from db4router.routing import RoutingCache
 from db4router.service import Db4Service
 from db4router.topology import ClusterView, EtcdUnavailableError
+from db4rpc.decoding import add_guarded
 from db4rpc.options import SERVER_OPTIONS, check_loopback
 
 log = logging.getLogger("db4.router")
@@ -75,7 +76,8 @@ async def serve(args: argparse.Namespace) -> None:
     dispatcher = Dispatcher(view, pool, RoutingCache())
     collections = Collections(view)
     server = grpc.aio.server(options=SERVER_OPTIONS)
-    router_pb2_grpc.add_Db4Servicer_to_server(Db4Service(dispatcher, collections), server)
+    add_guarded(router_pb2_grpc.add_Db4Servicer_to_server, Db4Service(dispatcher, collections),
+                server)
     admin_pb2_grpc.add_AdminServicer_to_server(AdminService(dispatcher), server)
     port = server.add_insecure_port(f"{check_loopback(args.host)}:{args.port}")
     await server.start()
