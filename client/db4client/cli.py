@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from db4client.commands import (
     cmd_count,
@@ -29,11 +30,22 @@ from db4client.commands import (
     cmd_status,
     cmd_update,
 )
+from db4client.errors import InvalidArgumentError
+from db4core import documents
 
 # `db4 node` and `db4 router` replace this process (same PID, as a container expects) with the
 # server's own entry point; the SDK never imports the server packages.
 SERVER_MODULES = {"node": "db4node", "router": "db4router"}
 DEFAULT_ROUTER = "127.0.0.1:7400"
+
+
+def _valid_text(text: str) -> bool:
+    """Whether text encodes as UTF-8 (no lone surrogates)."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def exec_server(command: str, rest: list[str]) -> None:
@@ -42,15 +54,36 @@ def exec_server(command: str, rest: list[str]) -> None:
     os.execv(sys.executable, [sys.executable, "-m", module, *rest])
 
 
-def json_value(text: str) -> Any:
-    """argparse type: a JSON value (strict: no NaN or Infinity)."""
-    def reject(name: str) -> Any:
-        raise ValueError(f"{name} is not valid JSON")
+class Parser(argparse.ArgumentParser):
+    """argparse, with usage errors on one line: `db4 put: error: ... (see 'db4 put --help')`."""
 
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def json_value(text: str) -> Any:
+    """argparse type: a JSON value, as strict as the server: no NaN or Infinity, no key twice in
+    an object, no lone surrogate, no U+0000 in field names, integers within a double's range."""
     try:
-        return json.loads(text, parse_constant=reject)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"not valid JSON ({err}): {text!r}") from None
+        return documents.decode(text, "JSON")
+    except InvalidArgumentError as err:
+        raise argparse.ArgumentTypeError(f"{err.message}: {_shorten(text)}") from None
+
+
+def _shorten(text: str, limit: int = 80) -> str:
+    """Text for a one-line message: repr, cut to about `limit` characters."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + "..."
+
+
+def positive_seconds(text: str) -> float:
+    """argparse type: a finite number of seconds above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
+    return value
 
 
 def json_object(text: str) -> dict[str, Any]:
@@ -64,9 +97,10 @@ def json_object(text: str) -> dict[str, Any]:
 def partition_or_text(text: str) -> Any:
     """A partition key value: JSON when it parses ("42", '"acme"'), else the text itself."""
     try:
-        return json.loads(text)
+        json.loads(text)
     except ValueError:
         return text
+    return json_value(text)  # JSON, so held to the same rules as any other JSON argument
 
 
 def field_order(text: str) -> tuple[str, str]:
@@ -92,7 +126,7 @@ def _client_command(sub: Any, name: str, func: Callable[..., Any], help: str,
     p = sub.add_parser(name, help=help, description=description or help)
     p.add_argument("--router", default=os.environ.get("DB4_ROUTER", DEFAULT_ROUTER),
                    help=f"router address host:port (default {DEFAULT_ROUTER}) [env DB4_ROUTER]")
-    p.add_argument("--timeout", type=float, default=30.0,
+    p.add_argument("--timeout", type=positive_seconds, default=30.0,
                    help="seconds to wait for the answer (default 30)")
     p.add_argument("--token", default=os.environ.get("DB4_TOKEN"),
                    help="bearer token for a secured cluster [env DB4_TOKEN]")
@@ -229,7 +263,7 @@ def _index_commands(sub: Any) -> None:
 
 def parser() -> argparse.ArgumentParser:
     """The whole `db4` command line."""
-    p = argparse.ArgumentParser(prog="db4", description="db4: a distributed document database.")
+    p = Parser(prog="db4", description="db4: a distributed document database.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _server_commands(sub)
     _document_commands(sub)
@@ -262,6 +296,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in SERVER_MODULES:
         exec_server(argv[0], argv[1:])
+    bad = next((arg for arg in argv if not _valid_text(arg)), None)
+    if bad is not None:  # bytes that are not UTF-8 reach Python as lone surrogates
+        print(f"db4: error: argument {_shorten(bad)} is not valid UTF-8 text", file=sys.stderr)
+        return 2
     p = parser()
     args = p.parse_args(argv)
     if args.command == "dev":
