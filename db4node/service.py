@@ -125,10 +125,10 @@ class NodeService(node_pb2_grpc.NodeServicer):
         where, sort = decode_where(request.where), sort_pairs(request.sort)
         after = decode_position(request.after, "after")
         until = decode_position(request.until, "until")
-        page = await self.store.get(request.shard_id).read(
+        page = await self.store.get(request.shard_id).query(
             lambda conn: queries.find(conn, request.collection, where, sort, request.limit,
                                       after, until, request.index),
-            deadline_of(context), f"query on {request.collection!r}", query=True)
+            deadline_of(context), f"query on {request.collection!r}")
         rows = [node_pb2.QueryRow(document=b.encode(), position=p.encode()) for b, p in page.rows]
         return node_pb2.QueryResponse(rows=rows, has_more=page.has_more)
 
@@ -136,9 +136,9 @@ class NodeService(node_pb2_grpc.NodeServicer):
     async def Count(self, request: node_pb2.NodeCountRequest, context: grpc.aio.ServicerContext):
         await self.membership.check_owner(request.shard_id, [], request.epoch)
         where = decode_where(request.where)
-        n = await self.store.get(request.shard_id).read(
+        n = await self.store.get(request.shard_id).query(
             lambda conn: queries.count(conn, request.collection, where),
-            deadline_of(context), f"count on {request.collection!r}", query=True)
+            deadline_of(context), f"count on {request.collection!r}")
         return node_pb2.NodeCountResponse(count=n)
 
     @servicer_method

@@ -3,8 +3,9 @@
 The event loop serves gRPC for every shard of the node and keeps its etcd lease alive, so it must
 never wait on SQLite: one slow query would otherwise stall every other shard and let the lease
 lapse. Each shard gets one writer thread, which owns the shard's read-write connection (SQLite
-allows one writer per file anyway), and a few reader threads with read-only connections of their
-own (WAL lets them run beside the writer and see each committed write).
+allows one writer per file anyway), a few reader threads for point reads and a few low-priority
+scanner threads for queries, each with a read-only connection of its own (WAL lets them run
+beside the writer and see each committed write).
 
 Every statement runs under a `Job`: the request's deadline, a cancel flag the loop sets when the
 caller goes away, and for queries the node's ceiling. SQLite's progress handler checks the job
@@ -14,6 +15,7 @@ every few thousand virtual-machine steps and interrupts the statement once any o
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -32,7 +34,12 @@ T = TypeVar("T")
 # SQLite virtual-machine steps between two looks at the job: small enough to stop within a
 # millisecond or so, large enough that taking the GIL to look costs nothing measurable.
 PROGRESS_STEPS = 20_000
-READER_THREADS = 3
+READER_THREADS = 2
+SCANNER_THREADS = 2
+# Queries and counts may scan a whole collection; on a busy machine they must not take CPU from
+# the point reads and writes of other shards, so their threads run at a lower priority (Linux
+# lets a thread raise its own nice value: os.setpriority on its thread id).
+SCANNER_NICE = 10
 DEFAULT_QUERY_CEILING_S = 10.0
 
 
@@ -87,6 +94,14 @@ class _Guard:
         return job is not None and job.check()
 
 
+def _lower_priority() -> None:
+    """Raise this thread's nice value (a no-op where threads cannot have their own)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), SCANNER_NICE)
+    except OSError:
+        pass
+
+
 class ShardWorker:
     """Runs one shard's reads and writes on its own threads."""
 
@@ -97,6 +112,8 @@ class ShardWorker:
         self._writer_guard = _Guard(shard.conn)
         self._writer = ThreadPoolExecutor(1, thread_name_prefix=f"{shard.shard_id}-w")
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix=f"{shard.shard_id}-r")
+        self._scanners = ThreadPoolExecutor(SCANNER_THREADS, initializer=_lower_priority,
+                                            thread_name_prefix=f"{shard.shard_id}-q")
         self._local = threading.local()
         self._reader_conns: list[apsw.Connection] = []
         self._lock = threading.Lock()
@@ -107,10 +124,16 @@ class ShardWorker:
         return await self._submit(self._writer, job, lambda: self._on_writer(job, fn))
 
     async def read(self, fn: Callable[[apsw.Connection], T], deadline: float | None,
-                   what: str, query: bool = False) -> T:
-        """Run fn(conn) on a reader thread's read-only connection; queries get the ceiling."""
-        job = Job(what, deadline, self.query_ceiling_s if query else None)
+                   what: str) -> T:
+        """Run fn(conn), a point read, on a reader thread's read-only connection."""
+        job = Job(what, deadline)
         return await self._submit(self._readers, job, lambda: self._on_reader(job, fn))
+
+    async def query(self, fn: Callable[[apsw.Connection], T], deadline: float | None,
+                    what: str) -> T:
+        """Run fn(conn), a query that may scan, on a low-priority thread under the ceiling."""
+        job = Job(what, deadline, self.query_ceiling_s)
+        return await self._submit(self._scanners, job, lambda: self._on_reader(job, fn))
 
     async def _submit(self, pool: ThreadPoolExecutor, job: Job, call: Callable[[], T]) -> T:
         if job.check():  # already past its deadline: do not start it at all
@@ -157,6 +180,7 @@ class ShardWorker:
         """Wait for running work, then close every connection."""
         self._writer.shutdown(wait=True, cancel_futures=True)
         self._readers.shutdown(wait=True, cancel_futures=True)
+        self._scanners.shutdown(wait=True, cancel_futures=True)
         with self._lock:
             for conn in self._reader_conns:
                 conn.close()

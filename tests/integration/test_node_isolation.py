@@ -164,3 +164,22 @@ def test_a_range_index_holds_only_its_own_collection(lone, db):
     assert entries == 15, f"the index on a 15-document collection holds {entries} entries"
     page = db.query_range("few_by_k", start=(3, True), end=(5, True))
     assert [d["k"] for d in page.items] == [3, 4, 5]
+
+
+def test_a_cancelled_query_stops_and_the_node_goes_idle(lone, db):
+    shard = db.shard_for("big", "heavy")
+    stub = node_pb2_grpc.NodeStub(grpc.insecure_channel(f"127.0.0.1:{lone.nodes[0].port}"))
+    request = node_pb2.QueryRequest(shard_id=shard, collection="big", limit=10,
+                                    where=json.dumps(HEAVY_WHERE).encode())
+    call = stub.Query.future(request)  # no deadline: only the cancel can stop it early
+    time.sleep(0.5)
+    assert call.running(), "the query ended before it was cancelled; make it heavier"
+    call.cancel()
+    assert call.cancelled()
+
+    time.sleep(0.5)
+    pid = lone.nodes[0].pid
+    before = _cpu_seconds(pid)
+    time.sleep(1.0)
+    used = _cpu_seconds(pid) - before
+    assert used < 0.3, f"the node used {used:.2f} s of CPU in the second after the cancel"
