@@ -72,6 +72,12 @@ class Indexes:
     async def create(self, index: router_pb2.Index) -> AsyncIterator[router_pb2.IndexProgress]:
         """Record the definition, then build it shard by shard, yielding progress."""
         record = validate_index(index)
+        self._check_free(index.name, record)
+        if record["collection"] not in self.view.collections:
+            # An index on a name nobody writes to is almost always a typo; say so, don't build.
+            raise NotFoundError(
+                f"collection {record['collection']!r} does not exist: create it "
+                "(create_collection, or a first write) before indexing it")
         await self._record(index.name, record)
         wire = to_wire(index.name, record)
         shards = sorted(self.view.require().ring.shards)
@@ -91,12 +97,18 @@ class Indexes:
             for task in pending:
                 task.cancel()
 
+    def _check_free(self, name: str, record: dict) -> None:
+        """The name is free or holds this very definition (creating it again is idempotent)."""
+        existing = self.view.indexes.get(name)
+        if existing is not None and existing != record:
+            raise AlreadyExistsError(f"index {name!r} exists with another definition: "
+                                     f"{existing}")
+
     async def _record(self, name: str, record: dict) -> None:
         created = await self.view.create_only(self.view.keys.index(name),
                                               json.dumps(record).encode())
-        if not created and self.view.indexes.get(name) != record:
-            raise AlreadyExistsError(f"index {name!r} exists with another definition: "
-                                     f"{self.view.indexes.get(name)}")
+        if not created:
+            self._check_free(name, record)
 
     async def drop(self, name: str) -> None:
         """Drop on every shard, then forget the definition."""

@@ -82,6 +82,11 @@ def _guard_unary(behavior: Callable[..., Any], decode: Deserializer) -> Callable
 
 
 def _guard_stream(behavior: Callable[..., Any], decode: Deserializer) -> Callable[..., Any]:
+    # Keep the handler's style: grpc drives an async generator, or awaits a coroutine that
+    # sends its messages with context.write, and the two styles must not be mixed.
+    if not inspect.isasyncgenfunction(behavior):
+        return _guard_unary(behavior, decode)
+
     @functools.wraps(behavior)
     async def stream(raw: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         async for item in behavior(await decode_request(decode, raw, context), context):

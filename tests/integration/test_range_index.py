@@ -271,7 +271,13 @@ def test_create_twice(client, coll_name, index_name):
 def test_index_on_missing_collection_and_unknown_index(client, coll_name, index_name):
     with pytest.raises(errors.NotFoundError):
         client.query_range(f"{index_name}zz")
-    # an index may be defined before the collection has documents
+    # a collection that does not exist cannot be indexed (a typo, most likely), and nothing
+    # is recorded: the name stays free
+    with pytest.raises(errors.NotFoundError, match="does not exist"):
+        client.create_index(index_name, coll_name, [("n", "asc")])
+    assert index_name not in [i["name"] for i in client.list_indexes()]
+    # once the collection exists, an index may be defined before it has documents
+    client.create_collection(coll_name)
     client.create_index(index_name, coll_name, [("n", "asc")])
     assert client.query_range(index_name).items == []
     client.collection(coll_name).create({"$id": "x", "n": 1})
