@@ -1,5 +1,9 @@
 """`db4 dev`: a whole cluster on loopback (etcd, N nodes, one router) as child processes.
 
+Once every part serves, dev supervises them: a child that dies is logged and started again, after
+a backoff that doubles while it keeps dying soon after each start; after RESTART_GIVE_UP such
+deaths in a row dev gives up, naming the child and quoting its log, and stops the cluster.
+
 The children stay in dev's process group on purpose: `kill -9 -<pgid>` of the group takes the
 whole cluster down at once, which is how the crash tests simulate a power cut. Ports are kept in
 DATA_DIR/dev.json from the first start, because etcd stores its member URLs and the nodes'
@@ -35,6 +39,13 @@ from db4client.devports import (
 
 STOP_GRACE_S = 10.0
 POLL_S = 0.1
+# Restart policy: a child that lived less than QUICK_RUN_S died "quickly"; each quick death in a
+# row doubles the wait before the next start (from RESTART_BACKOFF_S up to MAX_RESTART_BACKOFF_S),
+# and the RESTART_GIVE_UP-th in a row ends dev: something (a port, a data dir) needs a human.
+QUICK_RUN_S = 10.0
+RESTART_BACKOFF_S = 0.25
+MAX_RESTART_BACKOFF_S = 8.0
+RESTART_GIVE_UP = 5
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
@@ -95,6 +106,10 @@ class Child:
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_start = 0  # offset where this run's output begins
+        self.started_at = 0.0
+        self.deaths_in_a_row = 0  # the first, then each that followed a run under QUICK_RUN_S
+        self.restart_at: float | None = None  # when a restart is due (monotonic)
+        self.restarted = False  # started again and not yet seen serving
 
     def start(self) -> None:
         """Spawn the process in dev's process group."""
@@ -108,6 +123,7 @@ class Child:
             self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=log,
                                          stderr=subprocess.STDOUT, env=env,
                                          preexec_fn=_die_with_parent())
+            self.started_at = time.monotonic()
 
     def alive(self) -> bool:
         """Started and not exited."""
@@ -195,6 +211,7 @@ class DevCluster:
         self.router: Child | None = None
         self.stop_signal: str | None = None
         self._wake = threading.Event()
+        self.probes: dict[str, Callable[[], bool]] = {}  # child name -> "it serves"
 
     def children(self) -> list[Child]:
         """Every child started so far."""
@@ -254,7 +271,8 @@ class DevCluster:
         self.etcd = Child("etcd", etcd_command(etcd, self.data_dir, ports), logs / "etcd.log")
         say(f"starting etcd on {HOST}:{ports.etcd_client} (peer port {ports.etcd_peer})")
         self.etcd.start()
-        self.wait_for("etcd", lambda: etcd_healthy(ports.etcd_client))
+        self.probes["etcd"] = functools.partial(etcd_healthy, ports.etcd_client)
+        self.wait_for("etcd", self.probes["etcd"])
         say(f"etcd serving on {HOST}:{ports.etcd_client}")
         for node_id, port in ports.nodes.items():
             argv = node_command(node_id, port, self.data_dir, ports, level)
@@ -262,20 +280,56 @@ class DevCluster:
             say(f"starting node {node_id} on {HOST}:{port}")
             self.nodes[-1].start()
         for node_id, child in zip(ports.nodes, self.nodes, strict=True):
-            self.wait_for(child.name, functools.partial(node_serving, child, node_id))
+            self.probes[child.name] = functools.partial(node_serving, child, node_id)
+            self.wait_for(child.name, self.probes[child.name])
             say(f"node {node_id} serving on {HOST}:{ports.nodes[node_id]}")
         argv = router_command(self.args.port, self.args.shards, len(self.nodes), ports, level)
         self.router = Child("router", argv, logs / "router.log")
         say(f"starting router on {HOST}:{self.args.port}")
         self.router.start()
-        self.wait_for("router", lambda: router_answers(self.args.port))
+        self.probes["router"] = functools.partial(router_answers, self.args.port)
+        self.wait_for("router", self.probes["router"])
         say(f"router serving on {HOST}:{self.args.port}")
 
     def watch(self) -> None:
-        """Sleep until a signal (returns) or a child's death (raises DevError)."""
-        while True:
-            self.check_children()
-            self._wake.wait(0.5)
+        """Supervise until a signal (raises Stopped) or a child dies once too often (DevError):
+        restart the dead, and say when a restarted child serves again."""
+        while not self.stop_signal:
+            for child in self.children():
+                self.supervise(child)
+            self._wake.wait(POLL_S * 2)
+        raise Stopped(self.stop_signal)
+
+    def supervise(self, child: Child) -> None:
+        """One look at one child: due for a restart, dead, or back in service."""
+        if child.restart_at is not None:
+            if time.monotonic() >= child.restart_at:
+                child.restart_at, child.restarted = None, True
+                child.start()
+                say(f"restarted {child.name} (pid {child.proc.pid})")  # type: ignore[union-attr]
+        elif not child.alive():
+            self.schedule_restart(child)
+        elif child.restarted and self.probes[child.name]():
+            child.restarted = False
+            say(f"{child.name} serving again")
+
+    def schedule_restart(self, child: Child) -> None:
+        """Log a death and set when to start the child again; DevError after too many."""
+        ran_s = time.monotonic() - child.started_at
+        time.sleep(0.3)  # Ctrl-C reaches the whole group: its SIGINT may be on its way to us
+        if self.stop_signal:
+            return
+        quick = child.deaths_in_a_row > 0 and ran_s < QUICK_RUN_S
+        child.deaths_in_a_row = child.deaths_in_a_row + 1 if quick else 1
+        if child.deaths_in_a_row >= RESTART_GIVE_UP:
+            raise DevError(
+                f"{child.name} {child.describe_exit()}: it died {child.deaths_in_a_row} times in "
+                f"a row, every restart within {QUICK_RUN_S:.0f} s; giving up. Its log is "
+                f"{child.log_path}, ending with:\n{child.tail()}")
+        delay = min(MAX_RESTART_BACKOFF_S, RESTART_BACKOFF_S * 2 ** (child.deaths_in_a_row - 1))
+        say(f"{child.name} {child.describe_exit()} after {ran_s:.1f} s; restarting it in "
+            f"{delay:.2f} s")
+        child.restart_at = time.monotonic() + delay
 
     def stop(self) -> None:
         """Router first (no new requests), then the nodes, then etcd."""
