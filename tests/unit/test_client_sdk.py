@@ -178,11 +178,11 @@ def test_optional_fields_are_unset_unless_given():
     users = client.collection("users")
     db4.script += [_doc_response({"$id": "u1"}), _doc_response({"$id": "u1"})]
     users.update("u1", {"a": None})
-    users.update("u1", {"a": 1}, expected_version=0, partition="acme")
+    users.update("u1", {"a": 1}, expected_version=1, partition="acme")
     bare, full = db4.calls[0][1], db4.calls[1][1]
     assert not bare.HasField("expected_version") and not bare.HasField("partition")
     assert json.loads(bare.patch) == {"a": None}  # None travels: it removes the field
-    assert full.expected_version == 0 and full.partition == b'"acme"'
+    assert full.expected_version == 1 and full.partition == b'"acme"'
 
 
 def test_get_returns_none_when_not_found():
