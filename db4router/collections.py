@@ -40,14 +40,19 @@ class Collections:
         pk = opts["partition_key"] if opts else DEFAULT_PARTITION_KEY
         return CollectionInfo(name, pk)
 
-    async def current(self, name: str) -> CollectionInfo:
-        """Options as `lookup`, but a name missing from the view is read from etcd: another
-        router may have created it moments ago, before our watch told us."""
+    async def get(self, name: str) -> CollectionInfo | None:
+        """Options, None when the collection does not exist. A name missing from the view is
+        read from etcd: another router may have created it before our watch told us."""
         validate_collection(name)
         if name in self.view.collections:
             return self.lookup(name)
         raw = await self.view.get(self.view.keys.collection(name))
-        return _info(name, raw) if raw is not None else CollectionInfo(name)
+        return _info(name, raw) if raw is not None else None
+
+    async def current(self, name: str) -> CollectionInfo:
+        """Options as `get`, defaults for a collection that does not exist (yet): what a write
+        to an existing document must use, rather than a possibly late view's defaults."""
+        return await self.get(name) or CollectionInfo(name)
 
     async def ensure(self, name: str) -> CollectionInfo:
         """Options of a collection, creating it with defaults on its first write; when a

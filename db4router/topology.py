@@ -151,8 +151,8 @@ class ClusterView:
     async def get(self, key: bytes) -> bytes | None:
         """One key's value straight from etcd (not the view), None when absent."""
         with etcd_errors("read"):
-            value, _meta = await self.etcd.get(key)
-        return value
+            found = await self.etcd.get(key)
+        return found.value if found is not None else None
 
     async def put(self, key: bytes, value: bytes) -> None:
         """Put key, then re-read the view."""
