@@ -17,6 +17,7 @@ from db4core.topology import Keys
 from db4node.membership import Membership
 from db4node.service import NodeService
 from db4node.store import ShardStore, claim_data_dir
+from db4node.worker import DEFAULT_QUERY_CEILING_S
 from db4rpc.decoding import add_guarded
 from db4rpc.options import SERVER_OPTIONS, check_loopback
 
@@ -33,6 +34,9 @@ def parser() -> argparse.ArgumentParser:
     add_flag(p, "etcd", "http://127.0.0.1:2379", help="etcd endpoint")
     add_flag(p, "cluster", "default", help="cluster name: etcd keys live under /db4/<cluster>/")
     add_flag(p, "log-level", "INFO", help="DEBUG, INFO, WARNING or ERROR")
+    add_flag(p, "max-query-seconds", DEFAULT_QUERY_CEILING_S, type=float,
+             help="ceiling on one query or count on one shard; past it the query answers "
+                  "RESOURCE_EXHAUSTED (0: no ceiling)")
     return p
 
 
@@ -49,7 +53,7 @@ async def serve(args: argparse.Namespace) -> None:
     """Start the gRPC server, register in etcd (waiting for it), serve until signalled, stop."""
     stop = stop_event()
     claim_data_dir(args.data_dir, args.id, args.cluster)
-    store = ShardStore(args.data_dir)
+    store = ShardStore(args.data_dir, args.max_query_seconds or None)
     server = grpc.aio.server(options=SERVER_OPTIONS)
     port = server.add_insecure_port(f"{check_loopback(args.host)}:{args.port}")
     address = f"{args.host}:{port}"
