@@ -22,12 +22,13 @@ from db4core.errors import AlreadyExistsError, Db4Error, InvalidArgumentError
 from db4core.hashing import token_for
 from db4core.ids import new_id, validate_id
 from db4router.collections import CollectionInfo, Collections
-from db4router.dispatch import NODE_TIMEOUT_S, Dispatcher, gather_all, raise_most_severe
+from db4router.dispatch import Dispatcher, gather_all, raise_most_severe
 from db4router.docops import (
     LOOKUP_CHUNK,
     DocOps,
     parse_document,
     partition_value,
+    read_all,
     write_op,
 )
 from db4rpc.options import MAX_MESSAGE_BYTES
@@ -35,6 +36,8 @@ from db4rpc.options import MAX_MESSAGE_BYTES
 log = logging.getLogger("db4.router.batches")
 
 MAX_BATCH = 10_000
+FIRST_WINDOW = 128  # ids get_many reads before it knows how large the documents are
+ITEM_OVERHEAD = 8  # protobuf framing of one GetResponse item besides its document
 OP_OVERHEAD = 64  # bytes of a WriteOp besides its body, id, collection and partition key
 
 
@@ -156,7 +159,9 @@ class Batches:
         body = kind != "delete"
         ops = [write_op(info, kind, it.id, it.token, it.body if body else b"", expected)
                for it in chunk]
-        return await self.ops.send_ops(chunk[0].token, ops)
+        what = "ids" if kind == "delete" else "documents"
+        return await self.ops.send_ops(chunk[0].token, ops,
+                                       name_op=lambda i: f"{what}[{chunk[i].index}]")
 
     async def _undo(self, info: CollectionInfo, chunks: list[list[Item]]) -> None:
         """Delete what a failed batch did write (only documents still at version 1)."""
@@ -169,12 +174,28 @@ class Batches:
 
     # ---- get_many / delete_many --------------------------------------------------------------
 
-    async def get_many(self, collection: str, ids: list[str]) -> list[bytes | None]:
-        """Documents by id in input order, None where missing."""
+    async def get_many(self, collection: str, ids: list[str],
+                       max_bytes: int = MAX_MESSAGE_BYTES) -> list[bytes | None]:
+        """Documents by id in input order, None where missing: all of them, or a prefix (at
+        least one) when the whole answer would pass `max_bytes`; the client asks again for the
+        rest. Ids are read in windows sized by the documents seen so far, so the router never
+        holds much more than one answer."""
         check_batch_size(len(ids))
         info = self.collections.lookup(collection)
         for doc_id in ids:
             validate_id(doc_id)
+        out: list[bytes | None] = []
+        used, window = 0, FIRST_WINDOW
+        while len(out) < len(ids):
+            for doc in await self._read_ids(info, ids[len(out):len(out) + window]):
+                used += len(doc or b"") + ITEM_OVERHEAD
+                if out and used > max_bytes:
+                    return out
+                out.append(doc)
+            window = max(FIRST_WINDOW, (max_bytes - used) * len(out) // max(used, 1) + 1)
+        return out
+
+    async def _read_ids(self, info: CollectionInfo, ids: list[str]) -> list[bytes | None]:
         if info.partition_key != "$id":
             found = await self.ops.lookup_many(info, ids)
             return [found[i][0] if i in found else None for i in ids]
@@ -189,13 +210,11 @@ class Batches:
 
         async def read(chunk: list[Item]) -> None:
             async def send(stub, shard, epoch):
-                req = node_pb2.ReadRequest(epoch=epoch, shard_id=shard, collection=info.name,
-                                           ids=[it.id for it in chunk],
-                                           tokens=[it.token for it in chunk])
-                return await stub.Read(req, timeout=NODE_TIMEOUT_S)
+                return await read_all(stub, shard, epoch, info.name, [it.id for it in chunk],
+                                      [it.token for it in chunk])
 
-            resp = await self.dispatcher.by_token(chunk[0].token, send)
-            for item, got in zip(chunk, resp.items, strict=True):
+            got_items = await self.dispatcher.by_token(chunk[0].token, send)
+            for item, got in zip(chunk, got_items, strict=True):
                 out[item.index] = got.document if got.found else None
 
         await gather_all(read(c) for c in chunks)

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from db4.v1 import node_pb2
+import grpc
+
+from db4.v1 import node_pb2, node_pb2_grpc
 from db4core import documents
-from db4core.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
+from db4core.errors import (
+    AlreadyExistsError,
+    InternalError,
+    InvalidArgumentError,
+    NotFoundError,
+    WrongShardError,
+)
 from db4core.hashing import token_for
 from db4core.ids import new_id, validate_id
 from db4router.collections import CollectionInfo, Collections
 from db4router.dispatch import NODE_TIMEOUT_S, Dispatcher
+from db4rpc.status import to_domain, trailers_of
 
-LOOKUP_CHUNK = 50  # ids per Read: 50 documents of at most 1 MiB stay under the transport limit
+LOOKUP_CHUNK = 50  # ids per Read request; the node answers a byte-bounded prefix of them
+OP_INDEX_KEY = "db4-op-index"  # trailer: 0-based index of the op a node Write failed on
 
 KINDS = {
     "create": node_pb2.OP_KIND_CREATE,
@@ -60,6 +71,37 @@ def write_op(info: CollectionInfo, kind: str, doc_id: str, token: int, body: byt
                             partition_key=info.partition_key)
 
 
+async def read_all(stub: node_pb2_grpc.NodeStub, shard: str, epoch: int, collection: str,
+                   ids: Sequence[str], tokens: Sequence[int] = ()) -> list[node_pb2.ReadItem]:
+    """One item per id. A node answers a prefix of the ids when the rest would pass its byte
+    budget, so ask again for the ids after that prefix until every id has its item."""
+    items: list[node_pb2.ReadItem] = []
+    while len(items) < len(ids):
+        done = len(items)
+        req = node_pb2.ReadRequest(epoch=epoch, shard_id=shard, collection=collection,
+                                   ids=ids[done:], tokens=tokens[done:] if tokens else ())
+        got = (await stub.Read(req, timeout=NODE_TIMEOUT_S)).items
+        if not got:  # a node must make progress, or this would loop forever
+            raise InternalError(f"shard {shard} answered a Read of {len(ids) - done} ids "
+                                "with no item")
+        items.extend(got[:len(ids) - done])
+    return items
+
+
+def name_failed_op(err: grpc.RpcError, name_op: Callable[[int], str]) -> None:
+    """Raise a failed Write's error naming the op it failed on (the node's `db4-op-index`
+    trailer), e.g. `documents[7]: ...`; return when there is nothing to name."""
+    index = trailers_of(err).get(OP_INDEX_KEY, "")
+    if not index.isdigit():
+        return
+    domain = to_domain(err)
+    if isinstance(domain, WrongShardError):
+        return  # the dispatcher must see it to reroute
+    domain.message = f"{name_op(int(index))}: {domain.message}"
+    domain.args = (domain.message,)
+    raise domain from None
+
+
 class DocOps:
     """create/get/update/replace/upsert/delete through the dispatcher."""
 
@@ -91,13 +133,11 @@ class DocOps:
             part = ids[start:start + LOOKUP_CHUNK]
 
             async def read(stub, shard, epoch, part=part):
-                req = node_pb2.ReadRequest(epoch=epoch, shard_id=shard, collection=info.name,
-                                           ids=part)
-                return await stub.Read(req, timeout=NODE_TIMEOUT_S)
+                return await read_all(stub, shard, epoch, info.name, part)
 
-            for resp in (await self.dispatcher.every_shard(read)).values():
+            for items in (await self.dispatcher.every_shard(read)).values():
                 found.update((i, (it.document, it.token))
-                             for i, it in zip(part, resp.items, strict=True) if it.found)
+                             for i, it in zip(part, items, strict=True) if it.found)
         return found
 
     async def _token(self, info: CollectionInfo, loc: Located) -> int | None:
@@ -108,13 +148,20 @@ class DocOps:
 
     # ---- operations --------------------------------------------------------------------------
 
-    async def send_ops(self, token: int, ops: list[node_pb2.WriteOp]
+    async def send_ops(self, token: int, ops: list[node_pb2.WriteOp],
+                       name_op: Callable[[int], str] | None = None
                        ) -> list[node_pb2.WriteResult]:
-        """Ops of one shard (the owner of `token`) in one Write: one SQLite transaction."""
+        """Ops of one shard (the owner of `token`) in one Write: one SQLite transaction.
+        `name_op(i)` names op i in an error the node raised while applying it."""
 
         async def send(stub, shard, epoch):
             req = node_pb2.WriteRequest(epoch=epoch, shard_id=shard, ops=ops)
-            return (await stub.Write(req, timeout=NODE_TIMEOUT_S)).results
+            try:
+                return (await stub.Write(req, timeout=NODE_TIMEOUT_S)).results
+            except grpc.RpcError as err:
+                if name_op is not None:
+                    name_failed_op(err, name_op)
+                raise
 
         return list(await self.dispatcher.by_token(token, send))
 

@@ -6,12 +6,18 @@ executes it (`_invoke` for one answer, `_stream` for a server stream).
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import AsyncIterator, Awaitable, Iterator
 from typing import Any, Protocol, TypeVar
 
+from db4.v1 import router_pb2
 from db4client import _query, _wire
+from db4client.errors import AlreadyExistsError, Db4Error, InternalError
 from db4client.results import Page
+from db4core import documents
 from db4core.names import validate_collection
+from db4rpc.options import MAX_MESSAGE_BYTES
 
 T = TypeVar("T")
 Document = dict[str, Any]
@@ -46,6 +52,71 @@ async def _adocuments(pages: AsyncIterator[Page]) -> AsyncIterator[Document]:
                 yield doc
     finally:
         await pages.aclose()  # type: ignore[attr-defined]  # an async generator
+
+
+def _byte_chunks(sizes: list[int], limit: int = MAX_MESSAGE_BYTES) -> list[tuple[int, int]]:
+    """Consecutive (start, end) slices whose sizes add up to at most `limit` (one item alone
+    when it is larger), so no request passes the transport's message limit."""
+    out: list[tuple[int, int]] = []
+    start, used = 0, 0
+    for i, size in enumerate(sizes):
+        if i > start and used + size > limit:
+            out.append((start, i))
+            start, used = i, 0
+        used += size
+    if sizes:
+        out.append((start, len(sizes)))
+    return out
+
+
+def _insert_chunks(call: _wire.Call[list[Document]]) -> list[_wire.Call[list[Document]]]:
+    """An InsertMany call split into calls of at most 16 MiB of documents each. Split batches
+    refuse an `$id` given twice before anything is sent (each request checks only its own)."""
+    docs = list(call.request.documents)
+    slices = _byte_chunks([len(d) + 16 for d in docs])
+    if len(slices) > 1:
+        seen: set[str] = set()
+        for raw in docs:
+            doc_id = documents.decode(raw).get("$id")
+            if doc_id in seen:
+                raise AlreadyExistsError(f"$id {doc_id!r} appears twice in the batch; "
+                                         "nothing was inserted")
+            if doc_id is not None:
+                seen.add(doc_id)
+    name = call.request.collection
+    return [dataclasses.replace(call, request=router_pb2.InsertManyRequest(
+        collection=name, documents=docs[a:b])) for a, b in slices]
+
+
+def _id_chunks(call: _wire.Call[T]) -> list[_wire.Call[T]]:
+    """A GetMany or DeleteMany call split by the bytes of its ids."""
+    ids = list(call.request.ids)
+    return [dataclasses.replace(call, request=type(call.request)(
+        collection=call.request.collection, ids=ids[a:b]))
+        for a, b in _byte_chunks([len(i) + 8 for i in ids])]
+
+
+def _shift_index(err: Db4Error, offset: int) -> Db4Error:
+    """An error of one chunk, its `documents[i]` renumbered to the whole batch."""
+    if offset:
+        err.message = re.sub(r"documents\[(\d+)\]",
+                             lambda m: f"documents[{int(m.group(1)) + offset}]", err.message)
+        err.args = (err.message,)
+    return err
+
+
+def _rest_of_get_many(call: _wire.Call[list[Document | None]], done: int
+                      ) -> _wire.Call[list[Document | None]]:
+    """The GetMany call for the ids after the first `done` (the router answers a prefix when
+    all documents would pass its byte budget)."""
+    req = call.request
+    return dataclasses.replace(call, request=router_pb2.GetManyRequest(
+        collection=req.collection, ids=list(req.ids)[done:]))
+
+
+def _check_progress(got: list) -> None:
+    if not got:
+        raise InternalError("the router answered GetMany with no item")
 
 
 class Collection:
@@ -90,16 +161,38 @@ class Collection:
     # ---- batches ----
 
     def insert_many(self, docs: Any) -> list[Document]:
-        """Create every document or none; the stored documents in input order."""
-        return self._client._invoke(_wire.insert_many(self.name, docs))
+        """Create every document or none; the stored documents in input order. Batches over
+        16 MiB go in several requests; when one fails, those already written are deleted."""
+        stored: list[Document] = []
+        for n, call in enumerate(_insert_chunks(_wire.insert_many(self.name, docs))):
+            try:
+                written: list[Document] = self._client._invoke(call)
+                stored += written
+            except Db4Error as err:
+                if n:
+                    self.delete_many([d["$id"] for d in stored])
+                raise _shift_index(err, len(stored)) from err.__cause__
+        return stored
 
     def get_many(self, ids: Any) -> list[Document | None]:
         """The documents with these ids in input order, None where one does not exist."""
-        return self._client._invoke(_wire.get_many(self.name, ids))
+        out: list[Document | None] = []
+        for call in _id_chunks(_wire.get_many(self.name, ids)):
+            got: list[Document | None] = []
+            while len(got) < len(call.request.ids):
+                part = self._client._invoke(_rest_of_get_many(call, len(got)))
+                _check_progress(part)
+                got += part
+            out += got
+        return out
 
     def delete_many(self, ids: Any) -> list[bool]:
         """Delete by id; per id in input order, whether a document was removed."""
-        return self._client._invoke(_wire.delete_many(self.name, ids))
+        out: list[bool] = []
+        for call in _id_chunks(_wire.delete_many(self.name, ids)):
+            deleted: list[bool] = self._client._invoke(call)
+            out += deleted
+        return out
 
     # ---- queries ----
 
@@ -176,16 +269,37 @@ class AsyncCollection:
     # ---- batches ----
 
     async def insert_many(self, docs: Any) -> list[Document]:
-        """Create every document or none; the stored documents in input order."""
-        return await self._client._invoke(_wire.insert_many(self.name, docs))
+        """Create every document or none; see `Collection.insert_many`."""
+        stored: list[Document] = []
+        for n, call in enumerate(_insert_chunks(_wire.insert_many(self.name, docs))):
+            try:
+                written: list[Document] = await self._client._invoke(call)
+                stored += written
+            except Db4Error as err:
+                if n:
+                    await self.delete_many([d["$id"] for d in stored])
+                raise _shift_index(err, len(stored)) from err.__cause__
+        return stored
 
     async def get_many(self, ids: Any) -> list[Document | None]:
         """The documents with these ids in input order, None where one does not exist."""
-        return await self._client._invoke(_wire.get_many(self.name, ids))
+        out: list[Document | None] = []
+        for call in _id_chunks(_wire.get_many(self.name, ids)):
+            got: list[Document | None] = []
+            while len(got) < len(call.request.ids):
+                part = await self._client._invoke(_rest_of_get_many(call, len(got)))
+                _check_progress(part)
+                got += part
+            out += got
+        return out
 
     async def delete_many(self, ids: Any) -> list[bool]:
         """Delete by id; per id in input order, whether a document was removed."""
-        return await self._client._invoke(_wire.delete_many(self.name, ids))
+        out: list[bool] = []
+        for call in _id_chunks(_wire.delete_many(self.name, ids)):
+            deleted: list[bool] = await self._client._invoke(call)
+            out += deleted
+        return out
 
     # ---- queries ----
 

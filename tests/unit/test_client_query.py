@@ -314,13 +314,14 @@ def test_get_many_and_delete_many_answer_in_input_order():
 
 def test_reads_retry_on_unavailable():
     client, db4 = make_client()
-    db4.script += [unavailable(), router_pb2.GetManyResponse(),
+    db4.script += [unavailable(),
+                   router_pb2.GetManyResponse(items=[router_pb2.GetResponse(found=False)]),
                    unavailable(), find_response(),
                    unavailable(), router_pb2.CountResponse(count=3),
                    unavailable(), router_pb2.ListIndexesResponse(),
                    unavailable(), find_response()]
     users = client.collection("users")
-    assert users.get_many([]) == []
+    assert users.get_many(["a"]) == [None]
     assert users.find().items == []
     assert users.count() == 3
     assert client.list_indexes() == []
@@ -659,3 +660,17 @@ def test_async_silent_stream_times_out_per_message():
     with pytest.raises(errors.DeadlineExceededError):
         asyncio.run(scenario())
     assert stream.cancelled and len(db4.calls) == 1
+
+
+def test_get_many_asks_again_after_a_short_answer_and_sends_nothing_for_no_ids():
+    client, db4 = make_client()
+    db4.script += [
+        router_pb2.GetManyResponse(items=[router_pb2.GetResponse(found=True,
+                                                                 document=b'{"$id":"a"}')]),
+        router_pb2.GetManyResponse(items=[router_pb2.GetResponse(found=False),
+                                          router_pb2.GetResponse(found=True,
+                                                                 document=b'{"$id":"c"}')])]
+    users = client.collection("users")
+    assert users.get_many(["a", "b", "c"]) == [{"$id": "a"}, None, {"$id": "c"}]
+    assert [list(call[1].ids) for call in db4.calls] == [["a", "b", "c"], ["b", "c"]]
+    assert users.get_many([]) == [] and len(db4.calls) == 2

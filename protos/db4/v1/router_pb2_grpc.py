@@ -216,7 +216,10 @@ class Db4Servicer:
         raise NotImplementedError('Method not implemented!')
 
     def Iterate(self, request, context):
-        """Iterate streams every page of a Find until the end; `limit` is the page size.
+        """Iterate streams every page of a Find until the end; `limit` is the page size. A page is sent
+        only when the transport has taken the previous one. At most 64 streams per connection and
+        1024 per router (RESOURCE_EXHAUSTED beyond); a stream whose client takes nothing for 60 s
+        ends with DEADLINE_EXCEEDED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -231,6 +234,7 @@ class Db4Servicer:
 
     def InsertMany(self, request, context):
         """InsertMany creates every document or none: a duplicate `$id` anywhere fails the whole batch.
+        An error about one document names it as `documents[i]`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
