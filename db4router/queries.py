@@ -3,17 +3,33 @@
 Shards return rows strictly after the global position of the previous page (keyset pagination,
 no OFFSET), each with its sort position; `merge.py` merges them and keeps the first `limit`. The
 cursor carries only the last position, signed with the cluster's key and bound to the query's
-fingerprint.
+fingerprint. Every page is bounded by bytes as well as by count (see merge.py).
+
+Streams (Iterate, IterateRange) go through a StreamGate: at most `per_connection` open streams
+per client connection (grpc's peer string, "ipv4:HOST:PORT", names one connection) and `total`
+per router, RESOURCE_EXHAUSTED beyond. A page is computed only after the transport has taken the
+previous one, and at most `concurrency` stream pages are merged at once, so streams cannot
+crowd out point operations. A stream whose client takes nothing for `idle_s` seconds ends with
+DEADLINE_EXCEEDED and frees its slot. Limits come from DB4_MAX_STREAMS_PER_CONNECTION,
+DB4_MAX_STREAMS and DB4_STREAM_IDLE_S.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import ctypes
+import ctypes.util
 import json
-from collections.abc import AsyncIterator
+import os
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 
+import grpc
+
 from db4.v1 import node_pb2, router_pb2
-from db4core.errors import InvalidArgumentError
+from db4core.errors import DeadlineExceededError, InvalidArgumentError, ResourceExhaustedError
 from db4core.names import validate_collection
 from db4core.query import (
     check_sort_values,
@@ -27,6 +43,10 @@ from db4core.query import (
 )
 from db4router.dispatch import NODE_TIMEOUT_S, Dispatcher, gather_all
 from db4router.merge import merge_page
+from db4rpc.options import MAX_MESSAGE_BYTES
+
+PAGE_BYTES = MAX_MESSAGE_BYTES  # a Find or QueryRange page; the transport allows 4x as much
+STREAM_PAGE_BYTES = 4 << 20  # a streamed page: each open stream may hold about two of them
 
 
 @dataclass
@@ -108,8 +128,8 @@ class Queries:
             return ""
         return encode_cursor(plan.fingerprint, {"after": page.last}, self.secret)
 
-    async def page(self, plan: Plan, after: list | None) -> Page:
-        """One merged page after `after`."""
+    async def page(self, plan: Plan, after: list | None, max_bytes: int = PAGE_BYTES) -> Page:
+        """One merged page after `after`, at most `max_bytes` of documents (at least one)."""
         until_raw = json.dumps(plan.until).encode() if plan.until is not None else b""
         wire_sort = plan.wire_sort()
 
@@ -127,7 +147,7 @@ class Queries:
 
         shards = plan.shards or sorted(self.dispatcher.view.require().ring.shards)
         rows, has_more = await merge_page(shards, after, plan.limit, plan.sort_fields, fetch,
-                                          gather_all)
+                                          gather_all, max_bytes)
         last = rows[-1][0] if rows else None
         return Page([doc for _, doc in rows], last, has_more)
 
@@ -143,7 +163,7 @@ class Queries:
         """Every page of a query, each with the cursor that resumes after it."""
         after = self.start_position(plan, cursor) or start
         while True:
-            page = await self.page(plan, after)
+            page = await self.page(plan, after, STREAM_PAGE_BYTES)
             yield router_pb2.FindResponse(documents=page.documents,
                                           cursor=self.cursor_for(plan, page),
                                           has_more=page.has_more)
@@ -164,3 +184,90 @@ class Queries:
         if request.HasField("shard_id"):
             return await self.dispatcher.by_shard(self._check_shard(request.shard_id), ask)
         return sum((await self.dispatcher.every_shard(ask)).values())
+
+
+def _malloc_trim() -> None:
+    """Give freed heap pages back to the OS (glibc only). Pages of many closed streams are
+    freed in small pieces that malloc would otherwise keep, leaving RSS at its peak."""
+    name = ctypes.util.find_library("c")
+    trim = getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
+    if trim is not None:
+        trim(0)
+
+
+def _env_number(name: str, default: float) -> float:
+    """A positive limit from the environment, `default` when unset."""
+    raw = os.environ.get(name)
+    value = float(raw) if raw else default
+    if value <= 0:
+        raise ValueError(f"{name} must be positive, got {raw!r}")
+    return value
+
+
+class StreamGate:
+    """Admission, pacing and idle timeout for server streams of pages."""
+
+    def __init__(self, per_connection: int | None = None, total: int | None = None,
+                 idle_s: float | None = None, concurrency: int = 8) -> None:
+        self.per_connection = per_connection or int(
+            _env_number("DB4_MAX_STREAMS_PER_CONNECTION", 64))
+        self.total = total or int(_env_number("DB4_MAX_STREAMS", 1024))
+        self.idle_s = idle_s or _env_number("DB4_STREAM_IDLE_S", 60.0)
+        self.open: Counter[str] = Counter()
+        self.merging = asyncio.Semaphore(concurrency)
+        self.trim_pending = False
+
+    @contextlib.contextmanager
+    def admit(self, peer: str) -> Iterator[None]:
+        """Hold a stream slot for `peer` (one client connection) while the stream runs."""
+        if sum(self.open.values()) >= self.total:
+            raise ResourceExhaustedError(
+                f"this router serves at most {self.total} streams at once; retry later")
+        if self.open[peer] >= self.per_connection:
+            raise ResourceExhaustedError(
+                f"at most {self.per_connection} open streams per connection; close one first")
+        self.open[peer] += 1
+        try:
+            yield
+        finally:
+            self.open[peer] -= 1
+            if not self.open[peer]:
+                del self.open[peer]
+            self._trim_soon()
+
+    def _trim_soon(self) -> None:
+        """One malloc_trim a second after streams close (one for a burst of closes)."""
+        if not self.trim_pending:
+            self.trim_pending = True
+            asyncio.get_running_loop().call_later(1.0, self._trim)
+
+    def _trim(self) -> None:
+        self.trim_pending = False
+        _malloc_trim()
+
+    async def run(self, context: grpc.aio.ServicerContext,
+                  pages: AsyncIterator[router_pb2.FindResponse]) -> None:
+        """Send every page, computing each only once the transport took the one before."""
+        async with contextlib.aclosing(pages):  # type: ignore[type-var]  # an async generator
+            with self.admit(context.peer()):
+                await self._pump(context, pages)
+
+    async def _pump(self, context: grpc.aio.ServicerContext,
+                    pages: AsyncIterator[router_pb2.FindResponse]) -> None:
+        while True:
+            async with self.merging:
+                page = await anext(pages, None)
+            if page is None:
+                return
+            await self.send(context, page)
+
+    async def send(self, context: grpc.aio.ServicerContext, page: router_pb2.FindResponse) -> None:
+        """Write one page; DEADLINE_EXCEEDED when the client takes nothing for idle_s."""
+        write = asyncio.ensure_future(context.write(page))
+        done, _ = await asyncio.wait({write}, timeout=self.idle_s)
+        if not done:
+            # Left to finish or fail with the call; its outcome no longer matters.
+            write.add_done_callback(lambda t: t.cancelled() or t.exception())
+            raise DeadlineExceededError(
+                f"stream idle: the client took no page for {self.idle_s:g} s")
+        write.result()

@@ -16,7 +16,7 @@ from db4router.collections import Collections
 from db4router.dispatch import NODE_TIMEOUT_S, Dispatcher
 from db4router.docops import DocOps
 from db4router.indexes import Indexes
-from db4router.queries import Queries
+from db4router.queries import Queries, StreamGate
 from db4router.routing import node_for
 from db4rpc.status import servicer_method, servicer_stream
 
@@ -38,6 +38,7 @@ class Db4Service(router_pb2_grpc.Db4Servicer):
         self.queries = Queries(dispatcher)
         self.batches = Batches(dispatcher, collections, self.ops)
         self.indexes = Indexes(dispatcher)
+        self.streams = StreamGate()
 
     async def count_documents(self, collection: str) -> int:
         """Documents of a collection over every shard (from the nodes' shard stats)."""
@@ -116,8 +117,10 @@ class Db4Service(router_pb2_grpc.Db4Servicer):
 
     @servicer_stream
     async def Iterate(self, request: router_pb2.FindRequest, context: Ctx):
-        async for page in self.queries.iterate(self.queries.plan(request), request.cursor):
-            yield page
+        plan = self.queries.plan(request)
+        await self.streams.run(context, self.queries.iterate(plan, request.cursor))
+        return
+        yield  # a server-stream handler is an async generator; pages go by context.write
 
     @servicer_method
     async def Count(self, request: router_pb2.CountRequest, context: Ctx):
@@ -165,5 +168,6 @@ class Db4Service(router_pb2_grpc.Db4Servicer):
     @servicer_stream
     async def IterateRange(self, request: router_pb2.QueryRangeRequest, context: Ctx):
         plan, start = self.indexes.plan(request)
-        async for page in self.queries.iterate(plan, request.cursor, start):
-            yield page
+        await self.streams.run(context, self.queries.iterate(plan, request.cursor, start))
+        return
+        yield  # as Iterate: pages go by context.write, under the idle timeout
