@@ -78,7 +78,7 @@ async def serve(args: argparse.Namespace) -> None:
     server = grpc.aio.server(options=SERVER_OPTIONS)
     add_guarded(router_pb2_grpc.add_Db4Servicer_to_server, Db4Service(dispatcher, collections),
                 server)
-    admin_pb2_grpc.add_AdminServicer_to_server(AdminService(dispatcher), server)
+    add_guarded(admin_pb2_grpc.add_AdminServicer_to_server, AdminService(dispatcher), server)
     port = server.add_insecure_port(f"{check_loopback(args.host)}:{args.port}")
     await server.start()
     log.info("db4 router serving on %s:%d (cluster %s, epoch %d)", args.host, port,
