@@ -181,7 +181,7 @@ class Batches:
         rest. Ids are read in windows sized by the documents seen so far, so the router never
         holds much more than one answer."""
         check_batch_size(len(ids))
-        info = self.collections.lookup(collection)
+        info = await self.collections.current(collection)
         for doc_id in ids:
             validate_id(doc_id)
         out: list[bytes | None] = []
@@ -223,7 +223,7 @@ class Batches:
     async def delete_many(self, collection: str, ids: list[str]) -> list[bool]:
         """Delete by id; per id whether a document was removed, in input order."""
         check_batch_size(len(ids))
-        info = self.collections.lookup(collection)
+        info = await self.collections.current(collection)
         for doc_id in ids:
             validate_id(doc_id)
         if info.partition_key == "$id":

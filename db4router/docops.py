@@ -200,7 +200,7 @@ class DocOps:
 
     async def get(self, collection: str, doc_id: str, partition: bytes | None) -> bytes | None:
         """The stored document, None when missing."""
-        info = self.collections.lookup(collection)
+        info = await self.collections.current(collection)
         loc = self.locate(info, doc_id, partition)
         if loc.token is None:
             hit = await self.lookup(info, doc_id)
@@ -217,7 +217,7 @@ class DocOps:
     async def update(self, collection: str, doc_id: str, patch: bytes, expected: int | None,
                      partition: bytes | None) -> bytes:
         """Shallow-merge a patch; NOT_FOUND when missing."""
-        info = self.collections.lookup(collection)
+        info = await self.collections.current(collection)
         documents.check_size(patch)
         documents.check_patch(documents.decode_object(patch, "patch"))
         token = await self._token(info, self.locate(info, doc_id, partition))
@@ -228,20 +228,31 @@ class DocOps:
     async def replace(self, collection: str, doc_id: str, raw: bytes, expected: int | None,
                       partition: bytes | None) -> bytes:
         """Replace user fields; the body's `$id`, when given, must be doc_id."""
-        info = self.collections.lookup(collection)
+        info = await self.collections.current(collection)
         doc = parse_document(raw)
         if doc.get("$id", doc_id) != doc_id:
             raise InvalidArgumentError(f"replace of {doc_id!r} with a document whose $id is "
                                        f"{doc['$id']!r}")
         token: int | None = self.locate(info, doc_id, partition).token
-        if token is None:  # partitioned by a field and no value given: route by the new body
-            token = token_for(partition_value(info, doc, doc_id))
-        return (await self.write(info, "replace", doc_id, token, raw, expected)).document
+        if token is not None:
+            return (await self.write(info, "replace", doc_id, token, raw, expected)).document
+        # Partitioned by a field and no value given: route by the new body. Not found there
+        # may mean the document lives under another value, which a replace cannot change.
+        token = token_for(partition_value(info, doc, doc_id))
+        try:
+            return (await self.write(info, "replace", doc_id, token, raw, expected)).document
+        except NotFoundError:
+            hit = await self.lookup(info, doc_id)
+            if hit is not None and hit[1] != token:
+                raise InvalidArgumentError(
+                    f"document {doc_id!r} exists in {info.name!r} under another "
+                    f"{info.partition_key!r} value; a partition key value cannot change") from None
+            raise
 
     async def delete(self, collection: str, doc_id: str, expected: int | None,
                      partition: bytes | None) -> bool:
         """Remove a document; False when it did not exist."""
-        info = self.collections.lookup(collection)
+        info = await self.collections.current(collection)
         token = await self._token(info, self.locate(info, doc_id, partition))
         if token is None:
             if expected is not None:

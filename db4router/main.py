@@ -17,6 +17,7 @@ from db4router.admin import AdminService
 from db4router.collections import Collections
 from db4router.dispatch import Dispatcher
 from db4router.nodes import NodePool
+from db4router.queries import MAX_STREAMS, MAX_STREAMS_PER_CONNECTION, STREAM_IDLE_S, StreamGate
 from db4router.routing import RoutingCache
 from db4router.service import Db4Service
 from db4router.topology import ClusterView, EtcdUnavailableError
@@ -36,6 +37,11 @@ def parser() -> argparse.ArgumentParser:
     add_flag(p, "shards", 8, type=int, help="shards to create when etcd holds no cluster yet")
     add_flag(p, "min-nodes", 1, type=int, help="registered nodes to wait for before creating")
     add_flag(p, "log-level", "INFO", help="DEBUG, INFO, WARNING or ERROR")
+    add_flag(p, "max-streams-per-connection", MAX_STREAMS_PER_CONNECTION, type=int,
+             help="open Iterate/IterateRange streams one client connection may hold")
+    add_flag(p, "max-streams", MAX_STREAMS, type=int, help="open streams this router serves")
+    add_flag(p, "stream-idle-seconds", STREAM_IDLE_S, type=float,
+             help="a stream whose client takes nothing this long ends with DEADLINE_EXCEEDED")
     return p
 
 
@@ -76,8 +82,10 @@ async def serve(args: argparse.Namespace) -> None:
     dispatcher = Dispatcher(view, pool, RoutingCache())
     collections = Collections(view)
     server = grpc.aio.server(options=SERVER_OPTIONS)
-    add_guarded(router_pb2_grpc.add_Db4Servicer_to_server, Db4Service(dispatcher, collections),
-                server)
+    streams = StreamGate(args.max_streams_per_connection, args.max_streams,
+                         args.stream_idle_seconds)
+    add_guarded(router_pb2_grpc.add_Db4Servicer_to_server,
+                Db4Service(dispatcher, collections, streams), server)
     add_guarded(admin_pb2_grpc.add_AdminServicer_to_server, AdminService(dispatcher), server)
     port = server.add_insecure_port(f"{check_loopback(args.host)}:{args.port}")
     await server.start()

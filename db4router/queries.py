@@ -10,8 +10,8 @@ per client connection (grpc's peer string, "ipv4:HOST:PORT", names one connectio
 per router, RESOURCE_EXHAUSTED beyond. A page is computed only after the transport has taken the
 previous one, and at most `concurrency` stream pages are merged at once, so streams cannot
 crowd out point operations. A stream whose client takes nothing for `idle_s` seconds ends with
-DEADLINE_EXCEEDED and frees its slot. Limits come from DB4_MAX_STREAMS_PER_CONNECTION,
-DB4_MAX_STREAMS and DB4_STREAM_IDLE_S.
+DEADLINE_EXCEEDED and frees its slot. The limits are `db4 router` flags:
+--max-streams-per-connection, --max-streams and --stream-idle-seconds.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import contextlib
 import ctypes
 import ctypes.util
 import json
-import os
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -195,24 +194,22 @@ def _malloc_trim() -> None:
         trim(0)
 
 
-def _env_number(name: str, default: float) -> float:
-    """A positive limit from the environment, `default` when unset."""
-    raw = os.environ.get(name)
-    value = float(raw) if raw else default
-    if value <= 0:
-        raise ValueError(f"{name} must be positive, got {raw!r}")
-    return value
+MAX_STREAMS_PER_CONNECTION = 64
+MAX_STREAMS = 1024
+STREAM_IDLE_S = 60.0
 
 
 class StreamGate:
     """Admission, pacing and idle timeout for server streams of pages."""
 
-    def __init__(self, per_connection: int | None = None, total: int | None = None,
-                 idle_s: float | None = None, concurrency: int = 8) -> None:
-        self.per_connection = per_connection or int(
-            _env_number("DB4_MAX_STREAMS_PER_CONNECTION", 64))
-        self.total = total or int(_env_number("DB4_MAX_STREAMS", 1024))
-        self.idle_s = idle_s or _env_number("DB4_STREAM_IDLE_S", 60.0)
+    def __init__(self, per_connection: int = MAX_STREAMS_PER_CONNECTION,
+                 total: int = MAX_STREAMS, idle_s: float = STREAM_IDLE_S,
+                 concurrency: int = 8) -> None:
+        if min(per_connection, total, idle_s) <= 0:
+            raise ValueError("stream limits and the idle timeout must be positive")
+        self.per_connection = per_connection
+        self.total = total
+        self.idle_s = idle_s
         self.open: Counter[str] = Counter()
         self.merging = asyncio.Semaphore(concurrency)
         self.trim_pending = False

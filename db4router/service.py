@@ -31,14 +31,15 @@ def _opt(request, field: str):
 class Db4Service(router_pb2_grpc.Db4Servicer):
     """Every public document RPC."""
 
-    def __init__(self, dispatcher: Dispatcher, collections: Collections) -> None:
+    def __init__(self, dispatcher: Dispatcher, collections: Collections,
+                 streams: StreamGate | None = None) -> None:
         self.dispatcher = dispatcher
         self.collections = collections
         self.ops = DocOps(dispatcher, collections)
         self.queries = Queries(dispatcher)
         self.batches = Batches(dispatcher, collections, self.ops)
         self.indexes = Indexes(dispatcher)
-        self.streams = StreamGate()
+        self.streams = streams or StreamGate()
 
     async def count_documents(self, collection: str) -> int:
         """Documents of a collection over every shard (from the nodes' shard stats)."""
@@ -62,10 +63,9 @@ class Db4Service(router_pb2_grpc.Db4Servicer):
 
     @servicer_method
     async def GetCollection(self, request: router_pb2.GetCollectionRequest, context: Ctx):
-        validate_collection(request.name)
-        if request.name not in self.collections.view.collections:
+        info = await self.collections.get(request.name)
+        if info is None:
             raise NotFoundError(f"collection {request.name!r} does not exist")
-        info = self.collections.lookup(request.name)
         return router_pb2.Collection(name=info.name, partition_key=info.partition_key)
 
     @servicer_method

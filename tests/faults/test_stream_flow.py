@@ -15,21 +15,18 @@ import pytest
 
 from db4.v1 import router_pb2, router_pb2_grpc
 from db4client import Client
-from db4rpc.options import CHANNEL_OPTIONS
+from db4client._channel import channel_options
 from tests.support.cluster import Cluster
 from tests.support.procs import kill_all, wait_until
 
 DOCS = 100_000
 BATCH = 5_000
 COLLECTION = "many"
-# A client whose receive window stays at 64 KiB (no BDP probing), so "taken by the transport"
-# means taken by the reader. With probing on, grpc lets each stream run ~4 MiB ahead however
-# little the application reads; the router cannot see that, only bound it (per-connection
-# stream limit, idle timeout).
-# Each channel gets its own connection (grpc would otherwise share one between channels with
-# the same options), so per-connection limits apply per channel.
-FLOW_OPTIONS = (*CHANNEL_OPTIONS, ("grpc.http2.bdp_probe", 0),
-                ("grpc.use_local_subchannel_pool", 1))
+# The SDK's own channel options (its receive window stays at 64 KiB: no BDP probing, so "taken by
+# the transport" means taken by the reader). Each channel gets its own connection (grpc would
+# otherwise share one between channels with the same options), so per-connection limits apply
+# per channel.
+FLOW_OPTIONS = (*channel_options(None), ("grpc.use_local_subchannel_pool", 1))
 
 
 def rss_mb(pid: int) -> float:
@@ -131,7 +128,7 @@ def strict_router(loaded, monkeypatch):
     """A second router of the same cluster with tiny stream limits and a 2 s idle timeout."""
     monkeypatch.setenv("DB4_MAX_STREAMS_PER_CONNECTION", "2")
     monkeypatch.setenv("DB4_MAX_STREAMS", "3")
-    monkeypatch.setenv("DB4_STREAM_IDLE_S", "2")
+    monkeypatch.setenv("DB4_STREAM_IDLE_SECONDS", "2")
     router = loaded.add_router()
     try:
         yield router

@@ -93,12 +93,13 @@ def test_no_write_changes_the_partition_value(tenants):
 
 
 def test_replace_without_partition_cannot_move_the_document(tenants):
-    # The router routes this by the new body's value, so the node sees the wrong token: the
-    # document is not there for it. (A router that looked the id up first would get the node's
-    # InvalidArgumentError instead; either way nothing is written.)
+    # The router routes this by the new body's value, where the node finds nothing; the router
+    # then finds the document under its own value and says why the replace cannot be.
     users, _, evil = tenants
-    with pytest.raises((errors.NotFoundError, errors.InvalidArgumentError)):
+    with pytest.raises(errors.InvalidArgumentError, match="partition key value cannot change"):
         users.replace("doc-1", {"tenant": evil, "secret": "moved"})
+    with pytest.raises(errors.NotFoundError):
+        users.replace("no-such-doc", {"tenant": evil})
 
 
 def test_create_of_the_id_under_another_partition_is_refused(tenants):
