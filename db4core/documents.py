@@ -26,7 +26,7 @@ SERVER_FIELDS = frozenset({"$version", "$createdAt", "$updatedAt"})
 MAX_INTEGER = int(sys.float_info.max)
 # What can only be in JSON text through an escape or a long run of digits: the decoded value
 # is walked for it only when the text holds one of these (rare), so plain documents pay nothing.
-_TOO_LARGE = ("integer of more than 308 digits, beyond the range of a double (about ±1.8e308): "
+_TOO_LARGE = ("integer beyond the range of a double (about ±1.8e308, 309 digits): "
               "it cannot be stored")
 _SUSPECT = r"\\u(?:[dD][89a-fA-F]|0000)|[0-9]{309}"
 _SUSPECT_TEXT = re.compile(_SUSPECT)

@@ -17,6 +17,7 @@ OP_INDEX_KEY = "db4-op-index"  # 0-based index of the failing op within a node W
 # Reasons that share a status code with other errors.
 REASON_CONFLICT = "conflict"
 REASON_WRONG_SHARD = "wrong_shard"
+REASON_STREAM_IDLE = "stream_idle"
 
 
 class Db4Error(Exception):
@@ -118,6 +119,13 @@ class DeadlineExceededError(Db4Error):
     retriable = True
 
 
+class StreamIdleError(DeadlineExceededError):
+    """The router ended a stream whose client took nothing for its idle timeout; the SDK's
+    iterators resume from their cursor when the caller asks for more."""
+
+    reason = REASON_STREAM_IDLE
+
+
 class PermissionDeniedError(Db4Error):
     """The caller may not do this."""
 
@@ -197,6 +205,8 @@ def _rebuild(code: str, message: str, trailers: dict[str, str]) -> Db4Error:
             _int_or_none(trailers.get(EXPECTED_VERSION_KEY)),
             _int_or_none(trailers.get(ACTUAL_VERSION_KEY)),
         )
+    if code == "DEADLINE_EXCEEDED" and reason == REASON_STREAM_IDLE:
+        return StreamIdleError(message)
     if code == "FAILED_PRECONDITION" and reason == REASON_WRONG_SHARD:
         return WrongShardError(message, _int_or_none(trailers.get(EPOCH_KEY)) or 0)
     cls = _BY_CODE.get(code, Db4Error)

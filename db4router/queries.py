@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import grpc
 
 from db4.v1 import node_pb2, router_pb2
-from db4core.errors import DeadlineExceededError, InvalidArgumentError, ResourceExhaustedError
+from db4core.errors import InvalidArgumentError, ResourceExhaustedError, StreamIdleError
 from db4core.names import validate_collection
 from db4core.query import (
     check_sort_values,
@@ -265,6 +265,6 @@ class StreamGate:
         if not done:
             # Left to finish or fail with the call; its outcome no longer matters.
             write.add_done_callback(lambda t: t.cancelled() or t.exception())
-            raise DeadlineExceededError(
+            raise StreamIdleError(
                 f"stream idle: the client took no page for {self.idle_s:g} s")
         write.result()

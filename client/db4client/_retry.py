@@ -16,7 +16,7 @@ import random
 from dataclasses import dataclass
 
 from db4client._wire import Call, StreamCall
-from db4client.errors import Db4Error, UnavailableError
+from db4client.errors import Db4Error, StreamIdleError, UnavailableError
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,8 @@ class RetryPolicy:
         `attempt` counts failures since the last message, `failing_s` the seconds since the
         first of them. Resumable streams retry UNAVAILABLE while within `attempts` tries or
         within `stream_budget_s` seconds (time the caller spends between messages is free)."""
+        if call.resume is not None and isinstance(err, StreamIdleError):
+            return 0.0  # the router let go of a stream we were slow to read: ask again now
         if call.resume is None or not isinstance(err, UnavailableError):
             return None
         delay = self.backoff_s(attempt)

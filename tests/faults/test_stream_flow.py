@@ -183,3 +183,16 @@ def test_stream_limits_per_connection_and_in_all_and_idle_timeout(strict_router)
             call.cancel()
         a.close()
         b.close()
+
+
+def test_an_iterator_read_slowly_resumes_after_the_idle_timeout(strict_router):
+    """The router lets go of a stream its reader left idle (2 s here); the SDK's iterator asks
+    again from its cursor when the program reads on: every document once, in order."""
+    where = {"i": {"$lt": 3000}}
+    with Client(strict_router.address) as client:
+        docs = client.collection(COLLECTION).iterate(where=where, sort=[("i", "asc")],
+                                                     page_size=500)
+        first = next(docs)
+        time.sleep(3)  # past the router's idle timeout
+        rest = list(docs)
+    assert [d["i"] for d in [first, *rest]] == list(range(3000))
