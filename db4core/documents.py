@@ -24,6 +24,9 @@ SERVER_FIELDS = frozenset({"$version", "$createdAt", "$updatedAt"})
 # Integers beyond 64 bits are kept exactly as written, but SQLite reads them as doubles: beyond
 # a double's range they would all read as infinity, so they are refused.
 MAX_INTEGER = int(sys.float_info.max)
+# Items in one batch (insert_many, get_many, delete_many), however the SDK splits it by bytes.
+MAX_BATCH_ITEMS = 10_000
+
 # What can only be in JSON text through an escape or a long run of digits: the decoded value
 # is walked for it only when the text holds one of these (rare), so plain documents pay nothing.
 _TOO_LARGE = ("integer beyond the range of a double (about ±1.8e308, 309 digits): "

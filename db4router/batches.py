@@ -18,6 +18,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from db4.v1 import node_pb2
+from db4core.documents import MAX_BATCH_ITEMS
 from db4core.errors import AlreadyExistsError, Db4Error, InvalidArgumentError
 from db4core.hashing import token_for
 from db4core.ids import new_id, validate_id
@@ -35,7 +36,7 @@ from db4rpc.options import MAX_MESSAGE_BYTES
 
 log = logging.getLogger("db4.router.batches")
 
-MAX_BATCH = 10_000
+MAX_BATCH = MAX_BATCH_ITEMS
 FIRST_WINDOW = 128  # ids get_many reads before it knows how large the documents are
 ITEM_OVERHEAD = 8  # protobuf framing of one GetResponse item besides its document
 OP_OVERHEAD = 64  # bytes of a WriteOp besides its body, id, collection and partition key

@@ -87,7 +87,12 @@ def _items(values: Any, what: str) -> list[Any]:
     """A batch argument: any iterable of items except a str, bytes or dict, as a list."""
     if isinstance(values, (str, bytes, bytearray, dict)) or not hasattr(values, "__iter__"):
         raise InvalidArgumentError(f"{what} must be a list, got {type(values).__name__}")
-    return list(values)
+    items = list(values)
+    if len(items) > documents.MAX_BATCH_ITEMS:
+        # Checked here, before a large batch is split into requests by bytes.
+        raise InvalidArgumentError(
+            f"a batch holds at most {documents.MAX_BATCH_ITEMS} items, got {len(items)}")
+    return items
 
 
 def _patch(patch: Any) -> bytes:

@@ -241,6 +241,10 @@ def test_batches_hold_at_most_10000_items(client, coll_name, unchanged):
         coll.insert_many([{} for _ in range(10_001)])
     with pytest.raises(errors.InvalidArgumentError, match="at most 10000"):
         coll.get_many([f"i{i}" for i in range(10_001)])
+    # a batch the SDK would send in several requests by bytes obeys the same limit
+    with pytest.raises(errors.InvalidArgumentError, match="at most 10000"):
+        coll.insert_many([{"pad": "x" * 2000} for _ in range(10_001)])
+    assert coll.count() == 0
 
 
 # ---- create_index on a collection that does not exist ------------------------------------
