@@ -45,6 +45,11 @@ def decode_position(raw: bytes, what: str) -> list | None:
     return position
 
 
+# Reads of this many ids or fewer are bounded (a primary-key seek each) and run on the event loop
+# (ShardWorker.point_read); larger ones on a reader thread.
+INLINE_READ_IDS = 8
+
+
 def deadline_of(context: grpc.aio.ServicerContext) -> float | None:
     """The caller's deadline as a time.monotonic() value (None when it set none)."""
     remaining = context.time_remaining()
@@ -97,9 +102,10 @@ class NodeService(node_pb2_grpc.NodeServicer):
             raise InvalidArgumentError("tokens must be empty or one per id")
         await self.membership.check_owner(request.shard_id, list(request.tokens), request.epoch)
         ids, tokens = list(request.ids), list(request.tokens)
-        rows = await self.store.get(request.shard_id).read(
-            lambda conn: read_rows(conn, request.collection, ids, tokens),
-            deadline_of(context), "read")
+        worker = self.store.get(request.shard_id)
+        run = worker.point_read if len(ids) <= INLINE_READ_IDS else worker.read
+        rows = await run(lambda conn: read_rows(conn, request.collection, ids, tokens),
+                         deadline_of(context), "read")
         return node_pb2.ReadResponse(items=bounded_items(rows))
 
     @servicer_method

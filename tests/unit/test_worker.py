@@ -1,0 +1,95 @@
+"""A shard's worker threads on a temporary file: deadlines, cancellation and the query ceiling
+interrupt a running statement, and a point read never makes the event loop wait for a lock."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import apsw
+import pytest
+
+from db4core.errors import DeadlineExceededError, ResourceExhaustedError
+from db4core.hashing import token_for
+from db4node.shard import Op, Shard, read_rows
+from db4node.worker import ShardWorker
+
+# A statement that runs for as long as it is let: a recursive count to a billion.
+ENDLESS = ("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1e9) "
+           "SELECT count(*) FROM n")
+
+
+def endless(conn: apsw.Connection) -> int:
+    return conn.execute(ENDLESS).fetchone()[0]
+
+
+@pytest.fixture
+def worker(tmp_path):
+    w = ShardWorker(Shard("s1", str(tmp_path / "s1.db")), query_ceiling_s=0.3)
+    token = token_for("d1")
+    asyncio.run(w.write(lambda s: s.write([Op("create", "c", "d1", token, b'{"a": 1}')]),
+                        None, "seed"))
+    yield w
+    w.close()
+
+
+def test_the_query_ceiling_interrupts_and_names_itself(worker):
+    t = time.monotonic()
+    with pytest.raises(ResourceExhaustedError, match="query ceiling of 0.3 s"):
+        asyncio.run(worker.query(endless, None, "endless count"))
+    assert time.monotonic() - t < 1.0
+
+
+def test_a_deadline_interrupts_a_running_read(worker):
+    t = time.monotonic()
+    with pytest.raises(DeadlineExceededError, match="deadline"):
+        asyncio.run(worker.read(endless, time.monotonic() + 0.2, "endless read"))
+    assert time.monotonic() - t < 1.0
+
+
+def test_work_past_its_deadline_never_starts(worker):
+    started = []
+    with pytest.raises(DeadlineExceededError):
+        asyncio.run(worker.write(lambda s: started.append(1), time.monotonic() - 1, "late"))
+    assert started == []
+
+
+def test_cancelling_the_caller_stops_the_statement(worker):
+    async def go() -> float:
+        task = asyncio.ensure_future(worker.read(endless, None, "endless read"))
+        await asyncio.sleep(0.2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        t = time.monotonic()
+        # the reader threads are free again: a point read on them answers at once
+        rows = await worker.read(lambda c: read_rows(c, "c", ["d1"]), None, "read")
+        assert rows[0] is not None
+        return time.monotonic() - t
+
+    assert asyncio.run(go()) < 0.5
+
+
+def test_a_point_read_runs_inline_and_moves_to_a_thread_when_it_would_wait(worker):
+    """A point read runs on the loop's own connection, which never waits for a lock: where
+    SQLite answers SQLITE_BUSY (WAL recovery or reset under way) it is run again on a reader
+    thread. The read here meets BUSY on the loop thread only, as such a read would."""
+    loop_thread = threading.get_ident()
+    ran_on = []
+
+    def read(conn: apsw.Connection):
+        ran_on.append(threading.get_ident())
+        if threading.get_ident() == loop_thread and len(ran_on) > 1:
+            raise apsw.BusyError("database is locked")
+        return read_rows(conn, "c", ["d1"])
+
+    async def go():
+        first = await worker.point_read(read, None, "read")  # inline
+        second = await worker.point_read(read, None, "read")  # BUSY inline, then a thread
+        return first, second
+
+    first, second = asyncio.run(go())
+    assert first == second and first[0] is not None
+    assert ran_on[0] == loop_thread and ran_on[1] == loop_thread and ran_on[2] != loop_thread
+    assert worker._loop_conn.execute("PRAGMA query_only").fetchone()[0] == 1
