@@ -8,6 +8,7 @@ import asyncio
 import logging
 import os
 import random
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -53,6 +54,15 @@ def setup_logging(component: str, level: str = "INFO") -> None:
         level=getattr(logging, level.upper(), logging.INFO),
         format=f"%(asctime)s %(levelname)s {component} %(name)s: %(message)s",
     )
+
+
+def stop_event() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM (installed first, so they work while we wait)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
 
 
 async def wait_for(what: str, attempt: Callable[[], Awaitable[T]],

@@ -90,12 +90,12 @@ def _check_key(key: str, where: str) -> None:
 def _lone_surrogate_at(value: Any, where: str) -> str | None:
     """The path of the first string or key holding a lone surrogate (None when there is none)."""
     if isinstance(value, str):
-        return None if _valid_text(value) else where
+        return None if valid_text(value) else where
     if isinstance(value, list):
         items: Any = ((f"{where}[{i}]", item) for i, item in enumerate(value))
     elif isinstance(value, dict):
         for key in value:
-            if not _valid_text(key):
+            if not valid_text(key):
                 return f"{where}: field name {key!r}"
         items = ((f"{where}.{key}", item) for key, item in value.items())
     else:
@@ -107,7 +107,7 @@ def _lone_surrogate_at(value: Any, where: str) -> str | None:
     return None
 
 
-def _valid_text(text: str) -> bool:
+def valid_text(text: str) -> bool:
     """True unless text holds a lone UTF-16 surrogate, which has no UTF-8 encoding."""
     try:
         text.encode()

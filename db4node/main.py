@@ -5,14 +5,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 
 import aetcd
 import aetcd.exceptions
 import grpc
 
 from db4.v1 import node_pb2_grpc
-from db4core.config import add_flag, parse_endpoint, setup_logging, unless_stopped, wait_for
+from db4core.config import (
+    add_flag,
+    parse_endpoint,
+    setup_logging,
+    stop_event,
+    unless_stopped,
+    wait_for,
+)
 from db4core.topology import Keys
 from db4node.membership import Membership
 from db4node.service import NodeService
@@ -38,15 +44,6 @@ def parser() -> argparse.ArgumentParser:
              help="ceiling on one query or count on one shard; past it the query answers "
                   "RESOURCE_EXHAUSTED (0: no ceiling)")
     return p
-
-
-def stop_event() -> asyncio.Event:
-    """An event set by SIGINT or SIGTERM (installed first, so they work while we wait)."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    return stop
 
 
 async def serve(args: argparse.Namespace) -> None:

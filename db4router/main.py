@@ -5,13 +5,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 
 import aetcd
 import grpc
 
 from db4.v1 import admin_pb2_grpc, router_pb2_grpc
-from db4core.config import add_flag, parse_endpoint, setup_logging, unless_stopped, wait_for
+from db4core.config import (
+    add_flag,
+    parse_endpoint,
+    setup_logging,
+    stop_event,
+    unless_stopped,
+    wait_for,
+)
 from db4core.topology import Keys
 from db4router.admin import AdminService
 from db4router.collections import Collections
@@ -43,15 +49,6 @@ def parser() -> argparse.ArgumentParser:
     add_flag(p, "stream-idle-seconds", STREAM_IDLE_S, type=float,
              help="a stream whose client takes nothing this long ends with DEADLINE_EXCEEDED")
     return p
-
-
-def stop_event() -> asyncio.Event:
-    """An event set by SIGINT or SIGTERM (installed first, so they work while we wait)."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    return stop
 
 
 async def load_cluster(view: ClusterView, args: argparse.Namespace) -> None:

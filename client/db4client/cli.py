@@ -39,15 +39,6 @@ SERVER_MODULES = {"node": "db4node", "router": "db4router"}
 DEFAULT_ROUTER = "127.0.0.1:7400"
 
 
-def _valid_text(text: str) -> bool:
-    """Whether text encodes as UTF-8 (no lone surrogates)."""
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def exec_server(command: str, rest: list[str]) -> None:
     """Become `python -m db4node|db4router REST...`; does not return."""
     module = SERVER_MODULES[command]
@@ -296,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in SERVER_MODULES:
         exec_server(argv[0], argv[1:])
-    bad = next((arg for arg in argv if not _valid_text(arg)), None)
+    bad = next((arg for arg in argv if not documents.valid_text(arg)), None)
     if bad is not None:  # bytes that are not UTF-8 reach Python as lone surrogates
         print(f"db4: error: argument {_shorten(bad)} is not valid UTF-8 text", file=sys.stderr)
         return 2
