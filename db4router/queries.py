@@ -29,6 +29,7 @@ import grpc
 
 from db4.v1 import node_pb2, router_pb2
 from db4core.errors import InvalidArgumentError, ResourceExhaustedError, StreamIdleError
+from db4core.hashing import token_for
 from db4core.names import validate_collection
 from db4core.query import (
     check_sort_values,
@@ -40,6 +41,8 @@ from db4core.query import (
     validate_limit,
     validate_sort,
 )
+from db4core.query.prune import pinned_values
+from db4router.collections import Collections
 from db4router.dispatch import NODE_TIMEOUT_S, Dispatcher, gather_all
 from db4router.merge import merge_page
 from db4rpc.options import MAX_MESSAGE_BYTES
@@ -81,24 +84,39 @@ class Page:
 class Queries:
     """Scatter-gather reads over every shard."""
 
-    def __init__(self, dispatcher: Dispatcher) -> None:
+    def __init__(self, dispatcher: Dispatcher, collections: Collections) -> None:
         self.dispatcher = dispatcher
+        self.collections = collections
 
     @property
     def secret(self) -> bytes:
         return self.dispatcher.view.cursor_secret
 
-    def plan(self, request: router_pb2.FindRequest) -> Plan:
-        """Validate a FindRequest into a Plan."""
+    async def plan(self, request: router_pb2.FindRequest) -> Plan:
+        """Validate a FindRequest into a Plan, asking only the shards the where can match."""
         validate_collection(request.collection)
         where = decode_where(request.where)
         sort = sort_pairs(request.sort)
         limit = validate_limit(request.limit or None)
         shard = request.shard_id if request.HasField("shard_id") else None
-        shards = [self._check_shard(shard)] if shard is not None else None
+        if shard is not None:
+            shards: list[str] | None = [self._check_shard(shard)]
+        else:
+            shards = await self.pruned(request.collection, where)
         fp = query_fingerprint(request.collection, where, sort, extra={"shard": shard})
         return Plan(request.collection, request.where, sort, limit, shards, fp,
                     index=self.index_for(request.collection, sort))
+
+    async def pruned(self, collection: str, where: dict | None) -> list[str] | None:
+        """The shards owning the partition values the where pins; None (every shard) when it
+        pins none. The options come from etcd when this router has not seen the collection:
+        pruning by a default `$id` key would miss documents placed by another key."""
+        info = await self.collections.current(collection)
+        values = pinned_values(where, info.partition_key)
+        if values is None:
+            return None
+        topo = self.dispatcher.view.require()
+        return sorted({topo.shard_for_token(token_for(v)) for v in values})
 
     def index_for(self, collection: str, sort: list[tuple[str, str]]) -> str:
         """A range index whose keys are exactly this sort, so shards seek instead of sorting."""
@@ -144,7 +162,10 @@ class Queries:
 
             return await self.dispatcher.by_shard(shard, ask)
 
-        shards = plan.shards or sorted(self.dispatcher.view.require().ring.shards)
+        shards = (sorted(self.dispatcher.view.require().ring.shards) if plan.shards is None
+                  else plan.shards)
+        if not shards:  # the where pins no value at all (an empty $in)
+            return Page([], None, False)
         rows, has_more = await merge_page(shards, after, plan.limit, plan.sort_fields, fetch,
                                           gather_all, max_bytes)
         last = rows[-1][0] if rows else None
@@ -152,7 +173,7 @@ class Queries:
 
     async def find(self, request: router_pb2.FindRequest) -> router_pb2.FindResponse:
         """One page of a Find."""
-        plan = self.plan(request)
+        plan = await self.plan(request)
         page = await self.page(plan, self.start_position(plan, request.cursor))
         return router_pb2.FindResponse(documents=page.documents, cursor=self.cursor_for(plan, page),
                                        has_more=page.has_more)
@@ -171,9 +192,9 @@ class Queries:
             after = page.last
 
     async def count(self, request: router_pb2.CountRequest) -> int:
-        """Matching documents over every shard (or one)."""
+        """Matching documents over every shard, the pinned ones, or one."""
         validate_collection(request.collection)
-        decode_where(request.where)
+        where = decode_where(request.where)
 
         async def ask(stub, shard, epoch):
             req = node_pb2.NodeCountRequest(epoch=epoch, shard_id=shard,
@@ -182,7 +203,11 @@ class Queries:
 
         if request.HasField("shard_id"):
             return await self.dispatcher.by_shard(self._check_shard(request.shard_id), ask)
-        return sum((await self.dispatcher.every_shard(ask)).values())
+        shards = await self.pruned(request.collection, where)
+        if shards is None:
+            return sum((await self.dispatcher.every_shard(ask)).values())
+        counts = await gather_all([self.dispatcher.by_shard(s, ask) for s in shards])
+        return sum(counts)
 
 
 def _malloc_trim() -> None:

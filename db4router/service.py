@@ -36,7 +36,7 @@ class Db4Service(router_pb2_grpc.Db4Servicer):
         self.dispatcher = dispatcher
         self.collections = collections
         self.ops = DocOps(dispatcher, collections)
-        self.queries = Queries(dispatcher)
+        self.queries = Queries(dispatcher, collections)
         self.batches = Batches(dispatcher, collections, self.ops)
         self.indexes = Indexes(dispatcher)
         self.streams = streams or StreamGate()
@@ -117,7 +117,7 @@ class Db4Service(router_pb2_grpc.Db4Servicer):
 
     @servicer_stream
     async def Iterate(self, request: router_pb2.FindRequest, context: Ctx):
-        plan = self.queries.plan(request)
+        plan = await self.queries.plan(request)
         await self.streams.run(context, self.queries.iterate(plan, request.cursor))
         return
         yield  # a server-stream handler is an async generator; pages go by context.write
