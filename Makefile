@@ -65,6 +65,7 @@ verify-genproto: deps ## fail when the committed generated code differs from pro
 bench: deps ## run the benchmarks (each prints ratios to floors measured in the same run)
 	$(PY) bench/crud.py
 	$(PY) bench/query.py
+	$(PY) bench/scale.py
 
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache
