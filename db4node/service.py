@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable
+from typing import TypeVar
 
 import grpc
 
 from db4.v1 import node_pb2, node_pb2_grpc
 from db4core import documents
-from db4core.errors import InvalidArgumentError
+from db4core.errors import Db4Error, InvalidArgumentError, most_severe
 from db4core.query import decode_where, sort_pairs
 from db4node import queries
 from db4node.membership import Membership
@@ -16,6 +19,8 @@ from db4node.queries import READ_BYTES
 from db4node.shard import Op, Shard, read_rows
 from db4node.store import ShardStore
 from db4rpc.status import servicer_method
+
+T = TypeVar("T")
 
 _KINDS = {
     node_pb2.OP_KIND_CREATE: "create",
@@ -70,6 +75,22 @@ def bounded_items(rows: list[tuple[str, int] | None]) -> list[node_pb2.ReadItem]
             break  # the router asks again for the ids after this prefix
         items.append(node_pb2.ReadItem(found=True, document=body, token=row[1]))
     return items
+
+
+async def all_or_error(work: list[Awaitable[T]]) -> list[T]:
+    """Every result in order; when any failed, the others are cancelled (their statements stop
+    at the next progress check) and the most severe error is raised."""
+    tasks = [asyncio.ensure_future(w) for w in work]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except Exception:
+        for task in tasks:
+            task.cancel()
+        done = await asyncio.gather(*tasks, return_exceptions=True)
+        failures = [r for r in done if isinstance(r, Db4Error)]
+        if failures:
+            raise most_severe(failures) from None
+        raise
 
 
 class NodeService(node_pb2_grpc.NodeServicer):
@@ -127,6 +148,28 @@ class NodeService(node_pb2_grpc.NodeServicer):
 
     @servicer_method
     async def Query(self, request: node_pb2.QueryRequest, context: grpc.aio.ServicerContext):
+        return await self._query(request, deadline_of(context))
+
+    @servicer_method
+    async def Count(self, request: node_pb2.NodeCountRequest, context: grpc.aio.ServicerContext):
+        return node_pb2.NodeCountResponse(count=await self._count(request, deadline_of(context)))
+
+    @servicer_method
+    async def QueryShards(self, request: node_pb2.QueryShardsRequest,
+                          context: grpc.aio.ServicerContext):
+        deadline = deadline_of(context)
+        results = await all_or_error([self._query(q, deadline) for q in request.queries])
+        return node_pb2.QueryShardsResponse(results=results)
+
+    @servicer_method
+    async def CountShards(self, request: node_pb2.CountShardsRequest,
+                          context: grpc.aio.ServicerContext):
+        deadline = deadline_of(context)
+        counts = await all_or_error([self._count(c, deadline) for c in request.counts])
+        return node_pb2.CountShardsResponse(counts=counts)
+
+    async def _query(self, request: node_pb2.QueryRequest, deadline: float | None
+                     ) -> node_pb2.QueryResponse:
         await self.membership.check_owner(request.shard_id, [], request.epoch)
         where, sort = decode_where(request.where), sort_pairs(request.sort)
         after = decode_position(request.after, "after")
@@ -134,18 +177,16 @@ class NodeService(node_pb2_grpc.NodeServicer):
         page = await self.store.get(request.shard_id).query(
             lambda conn: queries.find(conn, request.collection, where, sort, request.limit,
                                       after, until, request.index),
-            deadline_of(context), f"query on {request.collection!r}")
+            deadline, f"query on {request.collection!r}")
         rows = [node_pb2.QueryRow(document=b.encode(), position=p.encode()) for b, p in page.rows]
         return node_pb2.QueryResponse(rows=rows, has_more=page.has_more)
 
-    @servicer_method
-    async def Count(self, request: node_pb2.NodeCountRequest, context: grpc.aio.ServicerContext):
+    async def _count(self, request: node_pb2.NodeCountRequest, deadline: float | None) -> int:
         await self.membership.check_owner(request.shard_id, [], request.epoch)
         where = decode_where(request.where)
-        n = await self.store.get(request.shard_id).query(
+        return await self.store.get(request.shard_id).query(
             lambda conn: queries.count(conn, request.collection, where),
-            deadline_of(context), f"count on {request.collection!r}")
-        return node_pb2.NodeCountResponse(count=n)
+            deadline, f"count on {request.collection!r}")
 
     @servicer_method
     async def EnsureIndex(self, request: node_pb2.EnsureIndexRequest,

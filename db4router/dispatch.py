@@ -24,6 +24,8 @@ MAX_ROUTE_ATTEMPTS = 5
 NODE_TIMEOUT_S = 30.0
 
 ShardCall = Callable[[node_pb2_grpc.NodeStub, str, int], Awaitable[T]]
+# call(stub, shard ids of one node, epoch) -> one result per shard, in order
+NodeCall = Callable[[node_pb2_grpc.NodeStub, list[str], int], Awaitable[list[T]]]
 
 
 class Dispatcher:
@@ -47,6 +49,34 @@ class Dispatcher:
         shards = sorted(self.view.require().ring.shards)
         results = await gather_all(self.by_shard(s, call) for s in shards)
         return dict(zip(shards, results, strict=True))
+
+    async def by_node(self, shards: list[str], call: NodeCall[T], single: ShardCall[T]
+                      ) -> list[T]:
+        """Results for `shards`, in order, asking each node once for all of its shards:
+        call(stub, shards_of_that_node, epoch) -> one result per shard. A node that no longer
+        hosts one of them (a ring change) has its shards asked again one by one, with the
+        routing retries of by_shard."""
+        topo = self.view.require()
+        groups: dict[str, list[int]] = {}
+        for i, shard in enumerate(shards):
+            groups.setdefault(node_for(topo, shard), []).append(i)
+        out: list = [None] * len(shards)
+
+        async def ask(node: str, indexes: list[int]) -> None:
+            part = [shards[i] for i in indexes]
+            try:
+                results = await call(self.pool.stub(node, self.view.nodes), part, topo.epoch)
+            except grpc.RpcError as err:
+                domain = to_domain(err)
+                if not isinstance(domain, WrongShardError):
+                    raise domain from None
+                await self.view.refresh_to(domain.epoch)
+                results = await gather_all(self.by_shard(s, single) for s in part)
+            for i, result in zip(indexes, results, strict=True):
+                out[i] = result
+
+        await gather_all(ask(node, indexes) for node, indexes in groups.items())
+        return out
 
     async def _routed(self, pick, call: ShardCall[T]) -> T:
         last: Db4Error | None = None

@@ -26,6 +26,8 @@ from db4rpc.options import MAX_MESSAGE_BYTES
 
 # fetch(shard, after_position, rows) -> one shard's page
 Fetch = Callable[[str, list | None, int], Awaitable[node_pb2.QueryResponse]]
+# fetch_first(shards, after_position, rows) -> each shard's page, in order
+FetchFirst = Callable[[list[str], list | None, int], Awaitable[list[node_pb2.QueryResponse]]]
 
 ROW_OVERHEAD = 8  # protobuf framing of one document in a response, besides its bytes
 
@@ -59,13 +61,18 @@ def first_share(limit: int, shards: int) -> int:
 
 
 async def merge_page(shards: list[str], after: list | None, limit: int, fields,
-                     fetch: Fetch, gather, max_bytes: int = MAX_MESSAGE_BYTES
+                     fetch: Fetch, gather, max_bytes: int = MAX_MESSAGE_BYTES,
+                     fetch_first: FetchFirst | None = None
                      ) -> tuple[list[tuple[list, bytes]], bool]:
     """The first `limit` rows after `after` over every shard (fewer when they would pass
-    `max_bytes`), and whether more follow."""
+    `max_bytes`), and whether more follow. `fetch_first`, when given, asks every shard for its
+    first share at once (one request per node); refills go through `fetch`."""
     share = first_share(limit, len(shards))
     streams = [ShardStream(s, last=after) for s in shards]
-    answers = await gather([fetch(s.shard, after, share) for s in streams])
+    if fetch_first is not None:
+        answers = await fetch_first(shards, after, share)
+    else:
+        answers = await gather([fetch(s.shard, after, share) for s in streams])
     heap: list[tuple[Any, int]] = []
     for i, (stream, answer) in enumerate(zip(streams, answers, strict=True)):
         stream.take(answer, fields)

@@ -150,24 +150,37 @@ class Queries:
         until_raw = json.dumps(plan.until).encode() if plan.until is not None else b""
         wire_sort = plan.wire_sort()
 
-        async def fetch(shard: str, position: list | None, rows: int):
-            after_raw = json.dumps(position).encode() if position is not None else b""
+        def request(shard_id: str, epoch: int, position: list | None, rows: int
+                    ) -> node_pb2.QueryRequest:
+            return node_pb2.QueryRequest(
+                epoch=epoch, shard_id=shard_id, collection=plan.collection,
+                where=plan.where_raw, sort=wire_sort, limit=rows,
+                after=json.dumps(position).encode() if position is not None else b"",
+                until=until_raw, index=plan.index)
 
+        def ask_one(position: list | None, rows: int):
             async def ask(stub, shard_id, epoch):
-                req = node_pb2.QueryRequest(
-                    epoch=epoch, shard_id=shard_id, collection=plan.collection,
-                    where=plan.where_raw, sort=wire_sort, limit=rows, after=after_raw,
-                    until=until_raw, index=plan.index)
-                return await stub.Query(req, timeout=NODE_TIMEOUT_S)
+                return await stub.Query(request(shard_id, epoch, position, rows),
+                                        timeout=NODE_TIMEOUT_S)
+            return ask
 
-            return await self.dispatcher.by_shard(shard, ask)
+        async def fetch(shard: str, position: list | None, rows: int):
+            return await self.dispatcher.by_shard(shard, ask_one(position, rows))
+
+        async def fetch_first(shards: list[str], position: list | None, rows: int):
+            async def ask_node(stub, shard_ids, epoch):
+                req = node_pb2.QueryShardsRequest(
+                    queries=[request(s, epoch, position, rows) for s in shard_ids])
+                return list((await stub.QueryShards(req, timeout=NODE_TIMEOUT_S)).results)
+
+            return await self.dispatcher.by_node(shards, ask_node, ask_one(position, rows))
 
         shards = (sorted(self.dispatcher.view.require().ring.shards) if plan.shards is None
                   else plan.shards)
         if not shards:  # the where pins no value at all (an empty $in)
             return Page([], None, False)
         rows, has_more = await merge_page(shards, after, plan.limit, plan.sort_fields, fetch,
-                                          gather_all, max_bytes)
+                                          gather_all, max_bytes, fetch_first)
         last = rows[-1][0] if rows else None
         return Page([doc for _, doc in rows], last, has_more)
 
@@ -205,9 +218,15 @@ class Queries:
             return await self.dispatcher.by_shard(self._check_shard(request.shard_id), ask)
         shards = await self.pruned(request.collection, where)
         if shards is None:
-            return sum((await self.dispatcher.every_shard(ask)).values())
-        counts = await gather_all([self.dispatcher.by_shard(s, ask) for s in shards])
-        return sum(counts)
+            shards = sorted(self.dispatcher.view.require().ring.shards)
+
+        async def ask_node(stub, shard_ids, epoch):
+            req = node_pb2.CountShardsRequest(counts=[
+                node_pb2.NodeCountRequest(epoch=epoch, shard_id=s, collection=request.collection,
+                                          where=request.where) for s in shard_ids])
+            return list((await stub.CountShards(req, timeout=NODE_TIMEOUT_S)).counts)
+
+        return sum(await self.dispatcher.by_node(shards, ask_node, ask))
 
 
 def _malloc_trim() -> None:

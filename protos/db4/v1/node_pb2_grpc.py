@@ -60,6 +60,16 @@ class NodeStub:
                 request_serializer=db4_dot_v1_dot_node__pb2.NodeCountRequest.SerializeToString,
                 response_deserializer=db4_dot_v1_dot_node__pb2.NodeCountResponse.FromString,
                 _registered_method=True)
+        self.QueryShards = channel.unary_unary(
+                '/db4.v1.Node/QueryShards',
+                request_serializer=db4_dot_v1_dot_node__pb2.QueryShardsRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_node__pb2.QueryShardsResponse.FromString,
+                _registered_method=True)
+        self.CountShards = channel.unary_unary(
+                '/db4.v1.Node/CountShards',
+                request_serializer=db4_dot_v1_dot_node__pb2.CountShardsRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_node__pb2.CountShardsResponse.FromString,
+                _registered_method=True)
         self.EnsureIndex = channel.unary_unary(
                 '/db4.v1.Node/EnsureIndex',
                 request_serializer=db4_dot_v1_dot_node__pb2.EnsureIndexRequest.SerializeToString,
@@ -113,6 +123,21 @@ class NodeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def QueryShards(self, request, context):
+        """QueryShards runs several Query requests, each naming one shard of this node, at once: a
+        query that must ask every shard costs one request per node, not one per shard.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CountShards(self, request, context):
+        """CountShards runs several Count requests, each naming one shard of this node, at once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def EnsureIndex(self, request, context):
         """EnsureIndex builds a range index on one shard (over its existing documents) when absent.
         """
@@ -154,6 +179,16 @@ def add_NodeServicer_to_server(servicer, server):
                     servicer.Count,
                     request_deserializer=db4_dot_v1_dot_node__pb2.NodeCountRequest.FromString,
                     response_serializer=db4_dot_v1_dot_node__pb2.NodeCountResponse.SerializeToString,
+            ),
+            'QueryShards': grpc.unary_unary_rpc_method_handler(
+                    servicer.QueryShards,
+                    request_deserializer=db4_dot_v1_dot_node__pb2.QueryShardsRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_node__pb2.QueryShardsResponse.SerializeToString,
+            ),
+            'CountShards': grpc.unary_unary_rpc_method_handler(
+                    servicer.CountShards,
+                    request_deserializer=db4_dot_v1_dot_node__pb2.CountShardsRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_node__pb2.CountShardsResponse.SerializeToString,
             ),
             'EnsureIndex': grpc.unary_unary_rpc_method_handler(
                     servicer.EnsureIndex,
@@ -302,6 +337,60 @@ class Node:
             '/db4.v1.Node/Count',
             db4_dot_v1_dot_node__pb2.NodeCountRequest.SerializeToString,
             db4_dot_v1_dot_node__pb2.NodeCountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def QueryShards(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/db4.v1.Node/QueryShards',
+            db4_dot_v1_dot_node__pb2.QueryShardsRequest.SerializeToString,
+            db4_dot_v1_dot_node__pb2.QueryShardsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CountShards(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/db4.v1.Node/CountShards',
+            db4_dot_v1_dot_node__pb2.CountShardsRequest.SerializeToString,
+            db4_dot_v1_dot_node__pb2.CountShardsResponse.FromString,
             options,
             channel_credentials,
             insecure,
