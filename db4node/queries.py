@@ -47,10 +47,7 @@ def find(conn: apsw.Connection, collection: str, where: dict | None, sort: list,
     and `until` bounds the range.
     """
     limit = validate_limit(limit)
-    if index:
-        statements = compile_index_page(collection, sort, after, until, limit + 1, where)
-    else:
-        statements = [compile_find(collection, where, sort, after, fetch=limit + 1)]
+    statements = _statements(collection, where, sort, limit, after, until, index)
     rows: list[tuple[str, str]] = []
     size = 0
     for sql, params in statements:
@@ -64,6 +61,24 @@ def find(conn: apsw.Connection, collection: str, where: dict | None, sort: list,
                 return Page(rows, True)  # the next row would not fit: the router asks again
             rows.append(row)
     return Page(rows[:limit], len(rows) > limit)
+
+
+def plan(conn: apsw.Connection, collection: str, where: dict | None, sort: list, limit: int,
+         after: list | None = None, until: list | None = None, index: str = "") -> list[str]:
+    """EXPLAIN QUERY PLAN lines of the statements `find` would run, statement after statement."""
+    statements = _statements(collection, where, sort, validate_limit(limit), after, until, index)
+    # EXPLAIN starts no transaction, so it plans with the schema this connection last loaded,
+    # which may predate an index: reading sqlite_schema checks the schema cookie and reloads it.
+    scalar(conn, "SELECT count(*) FROM sqlite_schema")
+    return [line for sql, params in statements for line in explain(conn, sql, params)]
+
+
+def _statements(collection: str, where: dict | None, sort: list, limit: int,
+                after: list | None, until: list | None, index: str) -> list[tuple[str, list]]:
+    """The statements of one page: one, or two seeking in a range index."""
+    if index:
+        return compile_index_page(collection, sort, after, until, limit + 1, where)
+    return [compile_find(collection, where, sort, after, fetch=limit + 1)]
 
 
 def count(conn: apsw.Connection, collection: str, where: dict | None) -> int:

@@ -174,6 +174,12 @@ class NodeService(node_pb2_grpc.NodeServicer):
         where, sort = decode_where(request.where), sort_pairs(request.sort)
         after = decode_position(request.after, "after")
         until = decode_position(request.until, "until")
+        if request.explain:
+            lines = await self.store.get(request.shard_id).read(
+                lambda conn: queries.plan(conn, request.collection, where, sort, request.limit,
+                                          after, until, request.index),
+                deadline, f"plan of a query on {request.collection!r}")
+            return node_pb2.QueryResponse(plan=lines)
         page = await self.store.get(request.shard_id).query(
             lambda conn: queries.find(conn, request.collection, where, sort, request.limit,
                                       after, until, request.index),

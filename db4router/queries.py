@@ -185,11 +185,53 @@ class Queries:
         return Page([doc for _, doc in rows], last, has_more)
 
     async def find(self, request: router_pb2.FindRequest) -> router_pb2.FindResponse:
-        """One page of a Find."""
+        """One page of a Find (or, with `explain`, how it would run)."""
         plan = await self.plan(request)
+        if request.explain:
+            return router_pb2.FindResponse(plan=json.dumps(await self.explain(request, plan)))
         page = await self.page(plan, self.start_position(plan, request.cursor))
         return router_pb2.FindResponse(documents=page.documents, cursor=self.cursor_for(plan, page),
                                        has_more=page.has_more)
+
+    async def explain(self, request: router_pb2.FindRequest, plan: Plan) -> dict:
+        """How a Find would run, read from the plan and each shard's SQLite query plan."""
+        topo = self.dispatcher.view.require()
+        key = (await self.collections.current(plan.collection)).partition_key
+        shards = sorted(topo.ring.shards) if plan.shards is None else plan.shards
+        where_raw, wire_sort = plan.where_raw, plan.wire_sort()
+
+        async def ask_node(stub, shard_ids, epoch):
+            req = node_pb2.QueryShardsRequest(queries=[node_pb2.QueryRequest(
+                epoch=epoch, shard_id=s, collection=plan.collection, where=where_raw,
+                sort=wire_sort, limit=plan.limit, index=plan.index, explain=True)
+                for s in shard_ids])
+            return list((await stub.QueryShards(req, timeout=NODE_TIMEOUT_S)).results)
+
+        async def ask_one(stub, shard_id, epoch):
+            return (await ask_node(stub, [shard_id], epoch))[0]
+
+        answers = await self.dispatcher.by_node(shards, ask_node, ask_one)
+        return {
+            "collection": plan.collection,
+            "partition_key": key,
+            "pruning": self._pruning(request, plan, key),
+            "index": plan.index or None,
+            "nodes": sorted({topo.node_of(s) or "" for s in shards}),
+            "shards": [{"shard": s, "node": topo.node_of(s), "sort": _sort_by(a.plan, plan.index),
+                        "sqlite": list(a.plan)} for s, a in zip(shards, answers, strict=True)],
+        }
+
+    @staticmethod
+    def _pruning(request: router_pb2.FindRequest, plan: Plan, key: str) -> dict:
+        """Whether partition pruning applied, and why not when it did not."""
+        if request.HasField("shard_id"):
+            return {"applied": False, "reason": "find_in_shard names its one shard"}
+        if plan.shards is None:
+            return {"applied": False, "reason": (
+                f"the where does not pin the partition key {key!r} with $eq or $in of strings "
+                "or booleans, at the top level, in a top-level $and, or in every $or branch")}
+        pinned = pinned_values(decode_where(plan.where_raw), key)
+        return {"applied": True, "pinned": pinned, "shards": len(plan.shards)}
 
     async def iterate(self, plan: Plan, cursor: str, start: list | None = None
                       ) -> AsyncIterator[router_pb2.FindResponse]:
@@ -227,6 +269,15 @@ class Queries:
             return list((await stub.CountShards(req, timeout=NODE_TIMEOUT_S)).counts)
 
         return sum(await self.dispatcher.by_node(shards, ask_node, ask))
+
+
+def _sort_by(lines: list[str], index: str) -> str:
+    """How a shard orders its rows, from its EXPLAIN QUERY PLAN lines."""
+    if any("TEMP B-TREE" in line for line in lines):
+        return "sorted after reading the matching rows (no index serves this sort)"
+    if index and any(f"INDEX ix_{index}" in line for line in lines):
+        return f"read in order from the range index {index!r}"
+    return "read in order (primary key)"
 
 
 def _malloc_trim() -> None:

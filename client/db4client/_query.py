@@ -8,6 +8,7 @@ request exists.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Callable
@@ -212,6 +213,15 @@ def find(collection: str, where: Any = None, sort: Any = None, limit: Any = 100,
     """One page of the matching documents, merged from every shard."""
     req = _find_request(collection, where, sort, limit, cursor, None)
     return Call(DB4, "Find", req, page, idempotent=True)
+
+
+def explain_find(collection: str, where: Any = None, sort: Any = None, limit: Any = 100,
+                 shard_id: str | None = None) -> Call[dict[str, Any]]:
+    """How a find would run (shards, nodes, pruning, index use per shard); nothing is read."""
+    req = _find_request(collection, where, sort, limit, None,
+                        None if shard_id is None else shard_value(shard_id))
+    req.explain = True
+    return Call(DB4, "Find", req, lambda resp: json.loads(resp.plan), idempotent=True)
 
 
 def find_in_shard(collection: str, shard_id: str, where: Any = None, sort: Any = None,

@@ -216,6 +216,9 @@ def _query_commands(sub: Any) -> None:
     _page_flags(p, "query (same --where, --sort and --shard)")
     p.add_argument("--shard", default=None,
                    help="ask only this shard (an id from 'db4 status' or 'db4 shard-for')")
+    p.add_argument("--explain", action="store_true",
+                   help="print how the query would run (shards, nodes, pruning, index use) "
+                        "instead of running it")
     p = _client_command(sub, "count", cmd_count, 'count matching documents; prints {"count": N}')
     p.add_argument("collection", help="collection name")
     _where_flag(p)

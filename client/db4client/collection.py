@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import AsyncIterator, Awaitable, Iterator
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar, overload
 
 from db4.v1 import router_pb2
 from db4client import _query, _wire
@@ -196,12 +196,24 @@ class Collection:
 
     # ---- queries ----
 
+    @overload
+    def find(self, where: dict[str, Any] | None = ..., sort: Any = ..., limit: int = ...,
+             cursor: str | None = ..., explain: Literal[False] = ...) -> Page: ...
+
+    @overload
+    def find(self, where: dict[str, Any] | None = ..., sort: Any = ..., limit: int = ...,
+             cursor: str | None = ..., *, explain: Literal[True]) -> dict[str, Any]: ...
+
     def find(self, where: dict[str, Any] | None = None, sort: Any = None, limit: int = 100,
-             cursor: str | None = None) -> Page:
+             cursor: str | None = None, explain: bool = False) -> Page | dict[str, Any]:
         """One page of the documents matching `where`, in `sort` order (ties by `$id`).
 
         `sort` is [(path, "asc"|"desc"), ...] (a bare path means asc); pass `page.cursor`
-        back, with the same where and sort, for the next page."""
+        back, with the same where and sort, for the next page. With `explain=True` nothing is
+        read: the result is the plan (shards and nodes asked, whether partition pruning
+        applied and why not, how each shard orders its rows)."""
+        if explain:
+            return self._client._invoke(_query.explain_find(self.name, where, sort, limit))
         return self._client._invoke(_query.find(self.name, where, sort, limit, cursor))
 
     def iterate(self, where: dict[str, Any] | None = None, sort: Any = None,
@@ -303,9 +315,21 @@ class AsyncCollection:
 
     # ---- queries ----
 
+    @overload
+    async def find(self, where: dict[str, Any] | None = ..., sort: Any = ..., limit: int = ...,
+                   cursor: str | None = ..., explain: Literal[False] = ...) -> Page: ...
+
+    @overload
+    async def find(self, where: dict[str, Any] | None = ..., sort: Any = ..., limit: int = ...,
+                   cursor: str | None = ..., *, explain: Literal[True]) -> dict[str, Any]: ...
+
     async def find(self, where: dict[str, Any] | None = None, sort: Any = None,
-                   limit: int = 100, cursor: str | None = None) -> Page:
+                   limit: int = 100, cursor: str | None = None,
+                   explain: bool = False) -> Page | dict[str, Any]:
         """One page of the documents matching `where`; see `Collection.find`."""
+        if explain:
+            return await self._client._invoke(
+                _query.explain_find(self.name, where, sort, limit))
         return await self._client._invoke(_query.find(self.name, where, sort, limit, cursor))
 
     def iterate(self, where: dict[str, Any] | None = None, sort: Any = None,

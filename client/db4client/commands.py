@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from db4client import _query
 from db4client.errors import NotFoundError
 
 # ---- cluster, collections, documents ----
@@ -63,6 +64,9 @@ def cmd_shard_for(client: Any, args: argparse.Namespace) -> Any:
 def cmd_find(client: Any, args: argparse.Namespace) -> Any:
     """One page of a query, as {"items": [...], "cursor": ..., "has_more": ...}."""
     coll = client.collection(args.collection)
+    if args.explain:
+        return client._invoke(_query.explain_find(args.collection, args.where, args.sort,
+                                                  args.limit, args.shard))
     query = {"where": args.where, "sort": args.sort, "limit": args.limit, "cursor": args.cursor}
     page = coll.find(**query) if args.shard is None else coll.find_in_shard(args.shard, **query)
     return page.to_dict()

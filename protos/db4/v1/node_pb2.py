@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from db4.v1 import router_pb2 as db4_dot_v1_dot_router__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11\x64\x62\x34/v1/node.proto\x12\x06\x64\x62\x34.v1\x1a\x13\x64\x62\x34/v1/router.proto\"\xaf\x01\n\x07WriteOp\x12\x1c\n\x04kind\x18\x01 \x01(\x0e\x32\x0e.db4.v1.OpKind\x12\x12\n\ncollection\x18\x02 \x01(\t\x12\n\n\x02id\x18\x03 \x01(\t\x12\r\n\x05token\x18\x04 \x01(\x04\x12\x0c\n\x04\x62ody\x18\x05 \x01(\x0c\x12\x1d\n\x10\x65xpected_version\x18\x06 \x01(\x03H\x00\x88\x01\x01\x12\x15\n\rpartition_key\x18\x07 \x01(\tB\x13\n\x11_expected_version\"[\n\x0cWriteRequest\x12\r\n\x05\x65poch\x18\x01 \x01(\x03\x12\x10\n\x08shard_id\x18\x02 \x01(\t\x12\x1c\n\x03ops\x18\x03 \x03(\x0b\x32\x0f.db4.v1.WriteOp\x12\x0c\n\x04txid\x18\x04 \x01(\t\".\n\x0bWriteResult\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\x10\n\x08\x64ocument\x18\x02 \x01(\x0c\"U\n\rWriteResponse\x12$\n\x07results\x18\x01 \x03(\x0b\x32\x13.db4.v1.WriteResult\x12\x10\n\x08last_lsn\x18\x02 \x01(\x04\x12\x0c\n\x04txid\x18\x03 \x01(\t\"_\n\x0bReadRequest\x12\r\n\x05\x65poch\x18\x01 \x01(\x03\x12\x10\n\x08shard_id\x18\x02 \x01(\t\x12\x12\n\ncollection\x18\x03 \x01(\t\x12\x0b\n\x03ids\x18\x04 \x03(\t\x12\x0e\n\x06tokens\x18\x05 \x03(\x04\":\n\x08ReadItem\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\x10\n\x08\x64ocument\x18\x02 \x01(\x0c\x12\r\n\x05token\x18\x03 \x01(\x04\"/\n\x0cReadResponse\x12\x1f\n\x05items\x18\x01 \x03(\x0b\x32\x10.db4.v1.ReadItem\"&\n\x11ShardStatsRequest\x12\x11\n\tshard_ids\x18\x01 \x03(\t\"\xbe\x01\n\tShardStat\x12\x10\n\x08shard_id\x18\x01 \x01(\t\x12\x11\n\tdocuments\x18\x02 \x01(\x03\x12\r\n\x05\x62ytes\x18\x03 \x01(\x03\x12\x10\n\x08last_lsn\x18\x04 \x01(\x04\x12\x37\n\x0b\x63ollections\x18\x05 \x03(\x0b\x32\".db4.v1.ShardStat.CollectionsEntry\x1a\x32\n\x10\x43ollectionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"H\n\x12ShardStatsResponse\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12!\n\x06shards\x18\x02 \x03(\x0b\x32\x11.db4.v1.ShardStat\"\xaf\x01\n\x0cQueryRequest\x12\r\n\x05\x65poch\x18\x01 \x01(\x03\x12\x10\n\x08shard_id\x18\x02 \x01(\t\x12\x12\n\ncollection\x18\x03 \x01(\t\x12\r\n\x05where\x18\x04 \x01(\x0c\x12\x1f\n\x04sort\x18\x05 \x03(\x0b\x32\x11.db4.v1.SortField\x12\r\n\x05limit\x18\x06 \x01(\x05\x12\r\n\x05\x61\x66ter\x18\x07 \x01(\x0c\x12\r\n\x05until\x18\x08 \x01(\x0c\x12\r\n\x05index\x18\t \x01(\t\".\n\x08QueryRow\x12\x10\n\x08\x64ocument\x18\x01 \x01(\x0c\x12\x10\n\x08position\x18\x02 \x01(\x0c\"A\n\rQueryResponse\x12\x1e\n\x04rows\x18\x01 \x03(\x0b\x32\x10.db4.v1.QueryRow\x12\x10\n\x08has_more\x18\x02 \x01(\x08\"V\n\x10NodeCountRequest\x12\r\n\x05\x65poch\x18\x01 \x01(\x03\x12\x10\n\x08shard_id\x18\x02 \x01(\t\x12\x12\n\ncollection\x18\x03 \x01(\t\x12\r\n\x05where\x18\x04 \x01(\x0c\"\"\n\x11NodeCountResponse\x12\r\n\x05\x63ount\x18\x01 \x01(\x03\";\n\x12QueryShardsRequest\x12%\n\x07queries\x18\x01 \x03(\x0b\x32\x14.db4.v1.QueryRequest\"=\n\x13QueryShardsResponse\x12&\n\x07results\x18\x01 \x03(\x0b\x32\x15.db4.v1.QueryResponse\">\n\x12\x43ountShardsRequest\x12(\n\x06\x63ounts\x18\x01 \x03(\x0b\x32\x18.db4.v1.NodeCountRequest\"%\n\x13\x43ountShardsResponse\x12\x0e\n\x06\x63ounts\x18\x01 \x03(\x03\"D\n\x12\x45nsureIndexRequest\x12\x10\n\x08shard_id\x18\x01 \x01(\t\x12\x1c\n\x05index\x18\x02 \x01(\x0b\x32\r.db4.v1.Index\"9\n\x13\x45nsureIndexResponse\x12\x11\n\tdocuments\x18\x01 \x01(\x03\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"7\n\x15\x44ropShardIndexRequest\x12\x10\n\x08shard_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\")\n\x16\x44ropShardIndexResponse\x12\x0f\n\x07\x64ropped\x18\x01 \x01(\x08*\x86\x01\n\x06OpKind\x12\x17\n\x13OP_KIND_UNSPECIFIED\x10\x00\x12\x12\n\x0eOP_KIND_CREATE\x10\x01\x12\x12\n\x0eOP_KIND_UPDATE\x10\x02\x12\x13\n\x0fOP_KIND_REPLACE\x10\x03\x12\x12\n\x0eOP_KIND_UPSERT\x10\x04\x12\x12\n\x0eOP_KIND_DELETE\x10\x05\x32\xd1\x04\n\x04Node\x12\x34\n\x05Write\x12\x14.db4.v1.WriteRequest\x1a\x15.db4.v1.WriteResponse\x12\x31\n\x04Read\x12\x13.db4.v1.ReadRequest\x1a\x14.db4.v1.ReadResponse\x12\x43\n\nShardStats\x12\x19.db4.v1.ShardStatsRequest\x1a\x1a.db4.v1.ShardStatsResponse\x12\x34\n\x05Query\x12\x14.db4.v1.QueryRequest\x1a\x15.db4.v1.QueryResponse\x12<\n\x05\x43ount\x12\x18.db4.v1.NodeCountRequest\x1a\x19.db4.v1.NodeCountResponse\x12\x46\n\x0bQueryShards\x12\x1a.db4.v1.QueryShardsRequest\x1a\x1b.db4.v1.QueryShardsResponse\x12\x46\n\x0b\x43ountShards\x12\x1a.db4.v1.CountShardsRequest\x1a\x1b.db4.v1.CountShardsResponse\x12\x46\n\x0b\x45nsureIndex\x12\x1a.db4.v1.EnsureIndexRequest\x1a\x1b.db4.v1.EnsureIndexResponse\x12O\n\x0e\x44ropShardIndex\x12\x1d.db4.v1.DropShardIndexRequest\x1a\x1e.db4.v1.DropShardIndexResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11\x64\x62\x34/v1/node.proto\x12\x06\x64\x62\x34.v1\x1a\x13\x64\x62\x34/v1/router.proto\"\xaf\x01\n\x07WriteOp\x12\x1c\n\x04kind\x18\x01 \x01(\x0e\x32\x0e.db4.v1.OpKind\x12\x12\n\ncollection\x18\x02 \x01(\t\x12\n\n\x02id\x18\x03 \x01(\t\x12\r\n\x05token\x18\x04 \x01(\x04\x12\x0c\n\x04\x62ody\x18\x05 \x01(\x0c\x12\x1d\n\x10\x65xpected_version\x18\x06 \x01(\x03H\x00\x88\x01\x01\x12\x15\n\rpartition_key\x18\x07 \x01(\tB\x13\n\x11_expected_version\"[\n\x0cWriteRequest\x12\r\n\x05\x65poch\x18\x01 \x01(\x03\x12\x10\n\x08shard_id\x18\x02 \x01(\t\x12\x1c\n\x03ops\x18\x03 \x03(\x0b\x32\x0f.db4.v1.WriteOp\x12\x0c\n\x04txid\x18\x04 \x01(\t\".\n\x0bWriteResult\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\x10\n\x08\x64ocument\x18\x02 \x01(\x0c\"U\n\rWriteResponse\x12$\n\x07results\x18\x01 \x03(\x0b\x32\x13.db4.v1.WriteResult\x12\x10\n\x08last_lsn\x18\x02 \x01(\x04\x12\x0c\n\x04txid\x18\x03 \x01(\t\"_\n\x0bReadRequest\x12\r\n\x05\x65poch\x18\x01 \x01(\x03\x12\x10\n\x08shard_id\x18\x02 \x01(\t\x12\x12\n\ncollection\x18\x03 \x01(\t\x12\x0b\n\x03ids\x18\x04 \x03(\t\x12\x0e\n\x06tokens\x18\x05 \x03(\x04\":\n\x08ReadItem\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\x10\n\x08\x64ocument\x18\x02 \x01(\x0c\x12\r\n\x05token\x18\x03 \x01(\x04\"/\n\x0cReadResponse\x12\x1f\n\x05items\x18\x01 \x03(\x0b\x32\x10.db4.v1.ReadItem\"&\n\x11ShardStatsRequest\x12\x11\n\tshard_ids\x18\x01 \x03(\t\"\xbe\x01\n\tShardStat\x12\x10\n\x08shard_id\x18\x01 \x01(\t\x12\x11\n\tdocuments\x18\x02 \x01(\x03\x12\r\n\x05\x62ytes\x18\x03 \x01(\x03\x12\x10\n\x08last_lsn\x18\x04 \x01(\x04\x12\x37\n\x0b\x63ollections\x18\x05 \x03(\x0b\x32\".db4.v1.ShardStat.CollectionsEntry\x1a\x32\n\x10\x43ollectionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"H\n\x12ShardStatsResponse\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12!\n\x06shards\x18\x02 \x03(\x0b\x32\x11.db4.v1.ShardStat\"\xc0\x01\n\x0cQueryRequest\x12\r\n\x05\x65poch\x18\x01 \x01(\x03\x12\x10\n\x08shard_id\x18\x02 \x01(\t\x12\x12\n\ncollection\x18\x03 \x01(\t\x12\r\n\x05where\x18\x04 \x01(\x0c\x12\x1f\n\x04sort\x18\x05 \x03(\x0b\x32\x11.db4.v1.SortField\x12\r\n\x05limit\x18\x06 \x01(\x05\x12\r\n\x05\x61\x66ter\x18\x07 \x01(\x0c\x12\r\n\x05until\x18\x08 \x01(\x0c\x12\r\n\x05index\x18\t \x01(\t\x12\x0f\n\x07\x65xplain\x18\n \x01(\x08\".\n\x08QueryRow\x12\x10\n\x08\x64ocument\x18\x01 \x01(\x0c\x12\x10\n\x08position\x18\x02 \x01(\x0c\"O\n\rQueryResponse\x12\x1e\n\x04rows\x18\x01 \x03(\x0b\x32\x10.db4.v1.QueryRow\x12\x10\n\x08has_more\x18\x02 \x01(\x08\x12\x0c\n\x04plan\x18\x03 \x03(\t\"V\n\x10NodeCountRequest\x12\r\n\x05\x65poch\x18\x01 \x01(\x03\x12\x10\n\x08shard_id\x18\x02 \x01(\t\x12\x12\n\ncollection\x18\x03 \x01(\t\x12\r\n\x05where\x18\x04 \x01(\x0c\"\"\n\x11NodeCountResponse\x12\r\n\x05\x63ount\x18\x01 \x01(\x03\";\n\x12QueryShardsRequest\x12%\n\x07queries\x18\x01 \x03(\x0b\x32\x14.db4.v1.QueryRequest\"=\n\x13QueryShardsResponse\x12&\n\x07results\x18\x01 \x03(\x0b\x32\x15.db4.v1.QueryResponse\">\n\x12\x43ountShardsRequest\x12(\n\x06\x63ounts\x18\x01 \x03(\x0b\x32\x18.db4.v1.NodeCountRequest\"%\n\x13\x43ountShardsResponse\x12\x0e\n\x06\x63ounts\x18\x01 \x03(\x03\"D\n\x12\x45nsureIndexRequest\x12\x10\n\x08shard_id\x18\x01 \x01(\t\x12\x1c\n\x05index\x18\x02 \x01(\x0b\x32\r.db4.v1.Index\"9\n\x13\x45nsureIndexResponse\x12\x11\n\tdocuments\x18\x01 \x01(\x03\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"7\n\x15\x44ropShardIndexRequest\x12\x10\n\x08shard_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\")\n\x16\x44ropShardIndexResponse\x12\x0f\n\x07\x64ropped\x18\x01 \x01(\x08*\x86\x01\n\x06OpKind\x12\x17\n\x13OP_KIND_UNSPECIFIED\x10\x00\x12\x12\n\x0eOP_KIND_CREATE\x10\x01\x12\x12\n\x0eOP_KIND_UPDATE\x10\x02\x12\x13\n\x0fOP_KIND_REPLACE\x10\x03\x12\x12\n\x0eOP_KIND_UPSERT\x10\x04\x12\x12\n\x0eOP_KIND_DELETE\x10\x05\x32\xd1\x04\n\x04Node\x12\x34\n\x05Write\x12\x14.db4.v1.WriteRequest\x1a\x15.db4.v1.WriteResponse\x12\x31\n\x04Read\x12\x13.db4.v1.ReadRequest\x1a\x14.db4.v1.ReadResponse\x12\x43\n\nShardStats\x12\x19.db4.v1.ShardStatsRequest\x1a\x1a.db4.v1.ShardStatsResponse\x12\x34\n\x05Query\x12\x14.db4.v1.QueryRequest\x1a\x15.db4.v1.QueryResponse\x12<\n\x05\x43ount\x12\x18.db4.v1.NodeCountRequest\x1a\x19.db4.v1.NodeCountResponse\x12\x46\n\x0bQueryShards\x12\x1a.db4.v1.QueryShardsRequest\x1a\x1b.db4.v1.QueryShardsResponse\x12\x46\n\x0b\x43ountShards\x12\x1a.db4.v1.CountShardsRequest\x1a\x1b.db4.v1.CountShardsResponse\x12\x46\n\x0b\x45nsureIndex\x12\x1a.db4.v1.EnsureIndexRequest\x1a\x1b.db4.v1.EnsureIndexResponse\x12O\n\x0e\x44ropShardIndex\x12\x1d.db4.v1.DropShardIndexRequest\x1a\x1e.db4.v1.DropShardIndexResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,8 +34,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_SHARDSTAT_COLLECTIONSENTRY']._loaded_options = None
   _globals['_SHARDSTAT_COLLECTIONSENTRY']._serialized_options = b'8\001'
-  _globals['_OPKIND']._serialized_start=1843
-  _globals['_OPKIND']._serialized_end=1977
+  _globals['_OPKIND']._serialized_start=1874
+  _globals['_OPKIND']._serialized_end=2008
   _globals['_WRITEOP']._serialized_start=51
   _globals['_WRITEOP']._serialized_end=226
   _globals['_WRITEREQUEST']._serialized_start=228
@@ -59,31 +59,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SHARDSTATSRESPONSE']._serialized_start=895
   _globals['_SHARDSTATSRESPONSE']._serialized_end=967
   _globals['_QUERYREQUEST']._serialized_start=970
-  _globals['_QUERYREQUEST']._serialized_end=1145
-  _globals['_QUERYROW']._serialized_start=1147
-  _globals['_QUERYROW']._serialized_end=1193
-  _globals['_QUERYRESPONSE']._serialized_start=1195
-  _globals['_QUERYRESPONSE']._serialized_end=1260
-  _globals['_NODECOUNTREQUEST']._serialized_start=1262
-  _globals['_NODECOUNTREQUEST']._serialized_end=1348
-  _globals['_NODECOUNTRESPONSE']._serialized_start=1350
-  _globals['_NODECOUNTRESPONSE']._serialized_end=1384
-  _globals['_QUERYSHARDSREQUEST']._serialized_start=1386
-  _globals['_QUERYSHARDSREQUEST']._serialized_end=1445
-  _globals['_QUERYSHARDSRESPONSE']._serialized_start=1447
-  _globals['_QUERYSHARDSRESPONSE']._serialized_end=1508
-  _globals['_COUNTSHARDSREQUEST']._serialized_start=1510
-  _globals['_COUNTSHARDSREQUEST']._serialized_end=1572
-  _globals['_COUNTSHARDSRESPONSE']._serialized_start=1574
-  _globals['_COUNTSHARDSRESPONSE']._serialized_end=1611
-  _globals['_ENSUREINDEXREQUEST']._serialized_start=1613
-  _globals['_ENSUREINDEXREQUEST']._serialized_end=1681
-  _globals['_ENSUREINDEXRESPONSE']._serialized_start=1683
-  _globals['_ENSUREINDEXRESPONSE']._serialized_end=1740
-  _globals['_DROPSHARDINDEXREQUEST']._serialized_start=1742
-  _globals['_DROPSHARDINDEXREQUEST']._serialized_end=1797
-  _globals['_DROPSHARDINDEXRESPONSE']._serialized_start=1799
-  _globals['_DROPSHARDINDEXRESPONSE']._serialized_end=1840
-  _globals['_NODE']._serialized_start=1980
-  _globals['_NODE']._serialized_end=2573
+  _globals['_QUERYREQUEST']._serialized_end=1162
+  _globals['_QUERYROW']._serialized_start=1164
+  _globals['_QUERYROW']._serialized_end=1210
+  _globals['_QUERYRESPONSE']._serialized_start=1212
+  _globals['_QUERYRESPONSE']._serialized_end=1291
+  _globals['_NODECOUNTREQUEST']._serialized_start=1293
+  _globals['_NODECOUNTREQUEST']._serialized_end=1379
+  _globals['_NODECOUNTRESPONSE']._serialized_start=1381
+  _globals['_NODECOUNTRESPONSE']._serialized_end=1415
+  _globals['_QUERYSHARDSREQUEST']._serialized_start=1417
+  _globals['_QUERYSHARDSREQUEST']._serialized_end=1476
+  _globals['_QUERYSHARDSRESPONSE']._serialized_start=1478
+  _globals['_QUERYSHARDSRESPONSE']._serialized_end=1539
+  _globals['_COUNTSHARDSREQUEST']._serialized_start=1541
+  _globals['_COUNTSHARDSREQUEST']._serialized_end=1603
+  _globals['_COUNTSHARDSRESPONSE']._serialized_start=1605
+  _globals['_COUNTSHARDSRESPONSE']._serialized_end=1642
+  _globals['_ENSUREINDEXREQUEST']._serialized_start=1644
+  _globals['_ENSUREINDEXREQUEST']._serialized_end=1712
+  _globals['_ENSUREINDEXRESPONSE']._serialized_start=1714
+  _globals['_ENSUREINDEXRESPONSE']._serialized_end=1771
+  _globals['_DROPSHARDINDEXREQUEST']._serialized_start=1773
+  _globals['_DROPSHARDINDEXREQUEST']._serialized_end=1828
+  _globals['_DROPSHARDINDEXRESPONSE']._serialized_start=1830
+  _globals['_DROPSHARDINDEXRESPONSE']._serialized_end=1871
+  _globals['_NODE']._serialized_start=2011
+  _globals['_NODE']._serialized_end=2604
 # @@protoc_insertion_point(module_scope)

@@ -137,7 +137,7 @@ class ShardStatsResponse(_message.Message):
     def __init__(self, node_id: _Optional[str] = ..., shards: _Optional[_Iterable[_Union[ShardStat, _Mapping]]] = ...) -> None: ...
 
 class QueryRequest(_message.Message):
-    __slots__ = ("epoch", "shard_id", "collection", "where", "sort", "limit", "after", "until", "index")
+    __slots__ = ("epoch", "shard_id", "collection", "where", "sort", "limit", "after", "until", "index", "explain")
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     SHARD_ID_FIELD_NUMBER: _ClassVar[int]
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
@@ -147,6 +147,7 @@ class QueryRequest(_message.Message):
     AFTER_FIELD_NUMBER: _ClassVar[int]
     UNTIL_FIELD_NUMBER: _ClassVar[int]
     INDEX_FIELD_NUMBER: _ClassVar[int]
+    EXPLAIN_FIELD_NUMBER: _ClassVar[int]
     epoch: int
     shard_id: str
     collection: str
@@ -156,7 +157,8 @@ class QueryRequest(_message.Message):
     after: bytes
     until: bytes
     index: str
-    def __init__(self, epoch: _Optional[int] = ..., shard_id: _Optional[str] = ..., collection: _Optional[str] = ..., where: _Optional[bytes] = ..., sort: _Optional[_Iterable[_Union[_router_pb2.SortField, _Mapping]]] = ..., limit: _Optional[int] = ..., after: _Optional[bytes] = ..., until: _Optional[bytes] = ..., index: _Optional[str] = ...) -> None: ...
+    explain: bool
+    def __init__(self, epoch: _Optional[int] = ..., shard_id: _Optional[str] = ..., collection: _Optional[str] = ..., where: _Optional[bytes] = ..., sort: _Optional[_Iterable[_Union[_router_pb2.SortField, _Mapping]]] = ..., limit: _Optional[int] = ..., after: _Optional[bytes] = ..., until: _Optional[bytes] = ..., index: _Optional[str] = ..., explain: _Optional[bool] = ...) -> None: ...
 
 class QueryRow(_message.Message):
     __slots__ = ("document", "position")
@@ -167,12 +169,14 @@ class QueryRow(_message.Message):
     def __init__(self, document: _Optional[bytes] = ..., position: _Optional[bytes] = ...) -> None: ...
 
 class QueryResponse(_message.Message):
-    __slots__ = ("rows", "has_more")
+    __slots__ = ("rows", "has_more", "plan")
     ROWS_FIELD_NUMBER: _ClassVar[int]
     HAS_MORE_FIELD_NUMBER: _ClassVar[int]
+    PLAN_FIELD_NUMBER: _ClassVar[int]
     rows: _containers.RepeatedCompositeFieldContainer[QueryRow]
     has_more: bool
-    def __init__(self, rows: _Optional[_Iterable[_Union[QueryRow, _Mapping]]] = ..., has_more: _Optional[bool] = ...) -> None: ...
+    plan: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, rows: _Optional[_Iterable[_Union[QueryRow, _Mapping]]] = ..., has_more: _Optional[bool] = ..., plan: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class NodeCountRequest(_message.Message):
     __slots__ = ("epoch", "shard_id", "collection", "where")

@@ -15,30 +15,34 @@ class SortField(_message.Message):
     def __init__(self, path: _Optional[str] = ..., descending: _Optional[bool] = ...) -> None: ...
 
 class FindRequest(_message.Message):
-    __slots__ = ("collection", "where", "sort", "limit", "cursor", "shard_id")
+    __slots__ = ("collection", "where", "sort", "limit", "cursor", "shard_id", "explain")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     WHERE_FIELD_NUMBER: _ClassVar[int]
     SORT_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     CURSOR_FIELD_NUMBER: _ClassVar[int]
     SHARD_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPLAIN_FIELD_NUMBER: _ClassVar[int]
     collection: str
     where: bytes
     sort: _containers.RepeatedCompositeFieldContainer[SortField]
     limit: int
     cursor: str
     shard_id: str
-    def __init__(self, collection: _Optional[str] = ..., where: _Optional[bytes] = ..., sort: _Optional[_Iterable[_Union[SortField, _Mapping]]] = ..., limit: _Optional[int] = ..., cursor: _Optional[str] = ..., shard_id: _Optional[str] = ...) -> None: ...
+    explain: bool
+    def __init__(self, collection: _Optional[str] = ..., where: _Optional[bytes] = ..., sort: _Optional[_Iterable[_Union[SortField, _Mapping]]] = ..., limit: _Optional[int] = ..., cursor: _Optional[str] = ..., shard_id: _Optional[str] = ..., explain: _Optional[bool] = ...) -> None: ...
 
 class FindResponse(_message.Message):
-    __slots__ = ("documents", "cursor", "has_more")
+    __slots__ = ("documents", "cursor", "has_more", "plan")
     DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
     CURSOR_FIELD_NUMBER: _ClassVar[int]
     HAS_MORE_FIELD_NUMBER: _ClassVar[int]
+    PLAN_FIELD_NUMBER: _ClassVar[int]
     documents: _containers.RepeatedScalarFieldContainer[bytes]
     cursor: str
     has_more: bool
-    def __init__(self, documents: _Optional[_Iterable[bytes]] = ..., cursor: _Optional[str] = ..., has_more: _Optional[bool] = ...) -> None: ...
+    plan: str
+    def __init__(self, documents: _Optional[_Iterable[bytes]] = ..., cursor: _Optional[str] = ..., has_more: _Optional[bool] = ..., plan: _Optional[str] = ...) -> None: ...
 
 class CountRequest(_message.Message):
     __slots__ = ("collection", "where", "shard_id")
