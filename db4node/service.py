@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Awaitable
-from typing import TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import grpc
 
 from db4.v1 import node_pb2, node_pb2_grpc
 from db4core import documents
-from db4core.errors import Db4Error, InvalidArgumentError, most_severe
+from db4core.errors import InvalidArgumentError
 from db4core.query import decode_where, sort_pairs
 from db4node import queries
 from db4node.membership import Membership
@@ -20,7 +19,9 @@ from db4node.shard import Op, Shard, read_rows
 from db4node.store import ShardStore
 from db4rpc.status import servicer_method
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    import apsw
+
 
 _KINDS = {
     node_pb2.OP_KIND_CREATE: "create",
@@ -77,20 +78,10 @@ def bounded_items(rows: list[tuple[str, int] | None]) -> list[node_pb2.ReadItem]
     return items
 
 
-async def all_or_error(work: list[Awaitable[T]]) -> list[T]:
-    """Every result in order; when any failed, the others are cancelled (their statements stop
-    at the next progress check) and the most severe error is raised."""
-    tasks = [asyncio.ensure_future(w) for w in work]
-    try:
-        return list(await asyncio.gather(*tasks))
-    except Exception:
-        for task in tasks:
-            task.cancel()
-        done = await asyncio.gather(*tasks, return_exceptions=True)
-        failures = [r for r in done if isinstance(r, Db4Error)]
-        if failures:
-            raise most_severe(failures) from None
-        raise
+def query_response(page: queries.Page) -> node_pb2.QueryResponse:
+    """A shard's page on the wire."""
+    rows = [node_pb2.QueryRow(document=b.encode(), position=p.encode()) for b, p in page.rows]
+    return node_pb2.QueryResponse(rows=rows, has_more=page.has_more)
 
 
 class NodeService(node_pb2_grpc.NodeServicer):
@@ -158,41 +149,56 @@ class NodeService(node_pb2_grpc.NodeServicer):
     async def QueryShards(self, request: node_pb2.QueryShardsRequest,
                           context: grpc.aio.ServicerContext):
         deadline = deadline_of(context)
-        results = await all_or_error([self._query(q, deadline) for q in request.queries])
-        return node_pb2.QueryShardsResponse(results=results)
+        if any(q.explain for q in request.queries):  # plans only: cheap, one by one
+            return node_pb2.QueryShardsResponse(
+                results=[await self._query(q, deadline) for q in request.queries])
+        work = [await self._query_work(q) for q in request.queries]
+        pages = await self.store.query_in_turn(work, deadline)
+        return node_pb2.QueryShardsResponse(results=[query_response(p) for p in pages])
 
     @servicer_method
     async def CountShards(self, request: node_pb2.CountShardsRequest,
                           context: grpc.aio.ServicerContext):
-        deadline = deadline_of(context)
-        counts = await all_or_error([self._count(c, deadline) for c in request.counts])
+        work = [await self._count_work(c) for c in request.counts]
+        counts = await self.store.query_in_turn(work, deadline_of(context))
         return node_pb2.CountShardsResponse(counts=counts)
 
     async def _query(self, request: node_pb2.QueryRequest, deadline: float | None
                      ) -> node_pb2.QueryResponse:
-        await self.membership.check_owner(request.shard_id, [], request.epoch)
-        where, sort = decode_where(request.where), sort_pairs(request.sort)
-        after = decode_position(request.after, "after")
-        until = decode_position(request.until, "until")
+        shard, find, what = await self._query_work(request)
         if request.explain:
-            lines = await self.store.get(request.shard_id).read(
-                lambda conn: queries.plan(conn, request.collection, where, sort, request.limit,
-                                          after, until, request.index),
-                deadline, f"plan of a query on {request.collection!r}")
+            lines = await self.store.get(shard).read(
+                lambda conn: queries.plan(conn, request.collection, *self._args(request)),
+                deadline, f"plan of a {what}")
             return node_pb2.QueryResponse(plan=lines)
-        page = await self.store.get(request.shard_id).query(
-            lambda conn: queries.find(conn, request.collection, where, sort, request.limit,
-                                      after, until, request.index),
-            deadline, f"query on {request.collection!r}")
-        rows = [node_pb2.QueryRow(document=b.encode(), position=p.encode()) for b, p in page.rows]
-        return node_pb2.QueryResponse(rows=rows, has_more=page.has_more)
+        return query_response(await self.store.get(shard).query(find, deadline, what))
 
     async def _count(self, request: node_pb2.NodeCountRequest, deadline: float | None) -> int:
+        shard, count, what = await self._count_work(request)
+        return await self.store.get(shard).query(count, deadline, what)
+
+    async def _query_work(self, request: node_pb2.QueryRequest
+                          ) -> tuple[str, Callable[[apsw.Connection], queries.Page], str]:
+        """(shard, fn(conn), what) of a Query, after the ownership check and input decoding."""
+        await self.membership.check_owner(request.shard_id, [], request.epoch)
+        args = self._args(request)
+        return (request.shard_id, lambda conn: queries.find(conn, request.collection, *args),
+                f"query on {request.collection!r}")
+
+    @staticmethod
+    def _args(request: node_pb2.QueryRequest) -> tuple:
+        """where, sort, limit, after, until, index of a Query, decoded."""
+        return (decode_where(request.where), sort_pairs(request.sort), request.limit,
+                decode_position(request.after, "after"), decode_position(request.until, "until"),
+                request.index)
+
+    async def _count_work(self, request: node_pb2.NodeCountRequest
+                          ) -> tuple[str, Callable[[apsw.Connection], int], str]:
+        """(shard, fn(conn), what) of a Count."""
         await self.membership.check_owner(request.shard_id, [], request.epoch)
         where = decode_where(request.where)
-        return await self.store.get(request.shard_id).query(
-            lambda conn: queries.count(conn, request.collection, where),
-            deadline, f"count on {request.collection!r}")
+        return (request.shard_id, lambda conn: queries.count(conn, request.collection, where),
+                f"count on {request.collection!r}")
 
     @servicer_method
     async def EnsureIndex(self, request: node_pb2.EnsureIndexRequest,
