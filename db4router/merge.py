@@ -14,6 +14,7 @@ A page is also bounded by bytes: it stops before the row that would take it past
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import json
 from collections.abc import Awaitable, Callable
@@ -26,8 +27,9 @@ from db4rpc.options import MAX_MESSAGE_BYTES
 
 # fetch(shard, after_position, rows) -> one shard's page
 Fetch = Callable[[str, list | None, int], Awaitable[node_pb2.QueryResponse]]
-# fetch_first(shards, after_position, rows) -> each shard's page, in order
-FetchFirst = Callable[[list[str], list | None, int], Awaitable[list[node_pb2.QueryResponse]]]
+# fetch_many(shards, after_positions, rows_each) -> each shard's page, in order
+FetchMany = Callable[[list[str], list[list | None], list[int]],
+                     Awaitable[list[node_pb2.QueryResponse]]]
 
 ROW_OVERHEAD = 8  # protobuf framing of one document in a response, besides its bytes
 
@@ -50,6 +52,14 @@ class ShardStream:
         if self.rows:
             self.last = self.rows[-1][1]
 
+    def extend(self, answer: node_pb2.QueryResponse, fields) -> None:
+        """Append the rows that follow the ones held (nothing was merged yet)."""
+        held = self.rows
+        self.take(answer, fields)
+        self.rows = held + self.rows
+        if self.rows:
+            self.last = self.rows[-1][1]
+
     @property
     def head(self):
         return self.rows[self.next] if self.next < len(self.rows) else None
@@ -60,22 +70,52 @@ def first_share(limit: int, shards: int) -> int:
     return min(limit, max(8, -(-2 * limit // shards)))
 
 
+def _needy(streams: list[ShardStream], limit: int) -> list[tuple[ShardStream, int]]:
+    """Streams that may hold rows the page needs but did not send: the page ends at the
+    (limit + 1)-th smallest row received (one more tells has_more), and a shard with more rows
+    whose last row sorts before that may have some in between. Asking them all at once, each
+    for the places still open after its last row, costs one more round; refilling them as the
+    merge meets them costs one sequential round trip each (9 per page on 64 shards with a few
+    hot tenants)."""
+    keys = sorted(row[0] for s in streams for row in s.rows)
+    bound = keys[limit] if len(keys) > limit else None
+    out = []
+    for s in streams:
+        if not s.has_more or (bound is not None and s.rows and s.rows[-1][0] >= bound):
+            continue
+        # Its unsent rows sort after its last one, so after every received row up to it: at
+        # most the page's remaining places can be theirs.
+        ahead = bisect.bisect_right(keys, s.rows[-1][0]) if s.rows else 0
+        out.append((s, limit + 1 - ahead))
+    return out
+
+
 async def merge_page(shards: list[str], after: list | None, limit: int, fields,
                      fetch: Fetch, gather, max_bytes: int = MAX_MESSAGE_BYTES,
-                     fetch_first: FetchFirst | None = None
+                     fetch_many: FetchMany | None = None
                      ) -> tuple[list[tuple[list, bytes]], bool]:
     """The first `limit` rows after `after` over every shard (fewer when they would pass
-    `max_bytes`), and whether more follow. `fetch_first`, when given, asks every shard for its
-    first share at once (one request per node); refills go through `fetch`."""
-    share = first_share(limit, len(shards))
+    `max_bytes`), and whether more follow. `fetch_many`, when given, asks several shards at
+    once (one request per node) for the first round and the second; a refill during the merge,
+    rare after the second round, goes through `fetch`."""
     streams = [ShardStream(s, last=after) for s in shards]
-    if fetch_first is not None:
-        answers = await fetch_first(shards, after, share)
-    else:
-        answers = await gather([fetch(s.shard, after, share) for s in streams])
-    heap: list[tuple[Any, int]] = []
-    for i, (stream, answer) in enumerate(zip(streams, answers, strict=True)):
+
+    async def ask(targets: list[ShardStream], rows: list[int]) -> list[node_pb2.QueryResponse]:
+        """One round: every target stream, after its last row, at once."""
+        if fetch_many is not None:
+            return await fetch_many([s.shard for s in targets], [s.last for s in targets], rows)
+        return await gather([fetch(s.shard, s.last, n) for s, n in zip(targets, rows, strict=True)])
+
+    share = first_share(limit, len(shards))
+    for stream, answer in zip(streams, await ask(streams, [share] * len(streams)), strict=True):
         stream.take(answer, fields)
+    needy = _needy(streams, limit)
+    if needy:
+        answers = await ask([s for s, _ in needy], [n for _, n in needy])
+        for (stream, _), answer in zip(needy, answers, strict=True):
+            stream.extend(answer, fields)
+    heap: list[tuple[Any, int]] = []
+    for i, stream in enumerate(streams):
         if stream.head is not None:
             heap.append((stream.head[0], i))
     heapq.heapify(heap)

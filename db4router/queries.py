@@ -167,20 +167,25 @@ class Queries:
         async def fetch(shard: str, position: list | None, rows: int):
             return await self.dispatcher.by_shard(shard, ask_one(position, rows))
 
-        async def fetch_first(shards: list[str], position: list | None, rows: int):
+        async def fetch_many(shards: list[str], positions: list[list | None], rows: list[int]):
+            ask_for = {s: (p, n) for s, p, n in zip(shards, positions, rows, strict=True)}
+
             async def ask_node(stub, shard_ids, epoch):
                 req = node_pb2.QueryShardsRequest(
-                    queries=[request(s, epoch, position, rows) for s in shard_ids])
+                    queries=[request(s, epoch, *ask_for[s]) for s in shard_ids])
                 return list((await stub.QueryShards(req, timeout=NODE_TIMEOUT_S)).results)
 
-            return await self.dispatcher.by_node(shards, ask_node, ask_one(position, rows))
+            async def ask_shard(stub, shard_id, epoch):
+                return await ask_one(*ask_for[shard_id])(stub, shard_id, epoch)
+
+            return await self.dispatcher.by_node(shards, ask_node, ask_shard)
 
         shards = (sorted(self.dispatcher.view.require().ring.shards) if plan.shards is None
                   else plan.shards)
         if not shards:  # the where pins no value at all (an empty $in)
             return Page([], None, False)
         rows, has_more = await merge_page(shards, after, plan.limit, plan.sort_fields, fetch,
-                                          gather_all, max_bytes, fetch_first)
+                                          gather_all, max_bytes, fetch_many)
         last = rows[-1][0] if rows else None
         return Page([doc for _, doc in rows], last, has_more)
 

@@ -26,9 +26,14 @@ class FakeShards:
     def __init__(self, data: dict[str, list[dict]]):
         self.rows = {s: shard_rows(d) for s, d in data.items()}
         self.calls: list[tuple[str, int]] = []
+        self.answered = 0
+        self.answered_before: list[int] = []  # per call: answers given when it was made
 
     async def fetch(self, shard: str, after, rows: int) -> node_pb2.QueryResponse:
         self.calls.append((shard, rows))
+        self.answered_before.append(self.answered)
+        await asyncio.sleep(0)  # calls made together are all in flight before any answers
+        self.answered += 1
         mine = self.rows[shard]
         if after is not None:
             mine = [r for r in mine if values_key(r[0], SORT) > values_key(after, SORT)]
@@ -90,3 +95,17 @@ def test_first_share():
     assert first_share(100, 8) == 25
     assert first_share(3, 8) == 3
     assert first_share(10_000, 8) == 2500
+
+
+def test_hot_shards_are_refilled_in_one_round_not_one_by_one():
+    """Three shards hold every small value: after the first round they are all asked for the
+    rest of the page together, and the merge needs no refill after that."""
+    data = {f"s{i}": [{"$id": f"d{i}-{k:03d}", "n": 1000 + k} for k in range(50)]
+            for i in range(8)}
+    for i in range(3):
+        data[f"s{i}"] = [{"$id": f"h{i}-{k:03d}", "n": k * 3 + i} for k in range(50)]
+    ids, more, shards = run(data, None, 100)
+    assert ids == [f"h{k % 3}-{k // 3:03d}" for k in range(100)] and more
+    assert len(shards.calls) == 8 + 3
+    assert sorted(shard for shard, _ in shards.calls[8:]) == ["s0", "s1", "s2"]
+    assert shards.answered_before[8:] == [8, 8, 8], "refills were made one after another"
