@@ -2,10 +2,13 @@
 
 Every shard is first asked for a share of the page (twice its even share, at least 8 rows, at
 most the page), not the whole page: with data spread over the ring that is all the merge uses,
-and shards send a quarter of the rows they would otherwise. When the merge has taken every row a
-shard sent and the shard has more, it asks that shard for the rest of the page (strictly after
-the shard's last row) before taking anything else, since that shard's next row may come first.
-The result is exactly the first `limit` rows of the merged order; memory stays O(shards x limit).
+and shards send a quarter of the rows they would otherwise. Then, in one second round, every
+shard that has more and whose last row sorts before the (limit + 1)-th row received is asked for
+the places still open after its last row: with a few hot shards (tenants) that replaces one
+sequential refill per hot shard. Should the merge still take every row a shard sent while the
+shard has more, it asks that shard for the rest of the page before taking anything else, since
+that shard's next row may come first. The result is exactly the first `limit` rows of the merged
+order; memory stays O(shards x limit).
 
 A page is also bounded by bytes: it stops before the row that would take it past `max_bytes`
 (every page holds at least one row, so a document of any valid size gets through) and then says
