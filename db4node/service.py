@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
 
 import grpc
 
 from db4.v1 import node_pb2, node_pb2_grpc
 from db4core import documents
-from db4core.errors import InvalidArgumentError
+from db4core.errors import Db4Error, InvalidArgumentError, most_severe
 from db4core.query import decode_where, sort_pairs
 from db4node import queries
 from db4node.membership import Membership
@@ -21,6 +22,8 @@ from db4rpc.status import servicer_method
 
 if TYPE_CHECKING:
     import apsw
+
+T = TypeVar("T")
 
 
 _KINDS = {
@@ -82,6 +85,23 @@ def query_response(page: queries.Page) -> node_pb2.QueryResponse:
     """A shard's page on the wire."""
     rows = [node_pb2.QueryRow(document=b.encode(), position=p.encode()) for b, p in page.rows]
     return node_pb2.QueryResponse(rows=rows, has_more=page.has_more)
+
+
+async def all_or_error(work: list[Awaitable[T]]) -> list[T]:
+    """Every result in order, each shard's query on its own threads; when any failed, the
+    others are cancelled (their statements stop at the next progress check) and the most
+    severe error is raised."""
+    tasks = [asyncio.ensure_future(w) for w in work]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except Exception:
+        for task in tasks:
+            task.cancel()
+        done = await asyncio.gather(*tasks, return_exceptions=True)
+        failures = [r for r in done if isinstance(r, Db4Error)]
+        if failures:
+            raise most_severe(failures) from None
+        raise
 
 
 class NodeService(node_pb2_grpc.NodeServicer):
@@ -152,15 +172,14 @@ class NodeService(node_pb2_grpc.NodeServicer):
         if any(q.explain for q in request.queries):  # plans only: cheap, one by one
             return node_pb2.QueryShardsResponse(
                 results=[await self._query(q, deadline) for q in request.queries])
-        work = [await self._query_work(q) for q in request.queries]
-        pages = await self.store.query_in_turn(work, deadline)
-        return node_pb2.QueryShardsResponse(results=[query_response(p) for p in pages])
+        results = await all_or_error([self._query(q, deadline) for q in request.queries])
+        return node_pb2.QueryShardsResponse(results=results)
 
     @servicer_method
     async def CountShards(self, request: node_pb2.CountShardsRequest,
                           context: grpc.aio.ServicerContext):
-        work = [await self._count_work(c) for c in request.counts]
-        counts = await self.store.query_in_turn(work, deadline_of(context))
+        deadline = deadline_of(context)
+        counts = await all_or_error([self._count(c, deadline) for c in request.counts])
         return node_pb2.CountShardsResponse(counts=counts)
 
     async def _query(self, request: node_pb2.QueryRequest, deadline: float | None

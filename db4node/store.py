@@ -5,14 +5,11 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable
 from typing import TypeVar
-
-import apsw
 
 from db4core.errors import InvalidArgumentError
 from db4node.shard import Shard
-from db4node.worker import DEFAULT_QUERY_CEILING_S, ShardWorker, query_in_turn, scanner_pool
+from db4node.worker import DEFAULT_QUERY_CEILING_S, ShardWorker
 
 T = TypeVar("T")
 _SHARD_ID = re.compile(r"[a-z0-9_-]{1,64}")
@@ -27,7 +24,6 @@ class ShardStore:
         self.query_ceiling_s = query_ceiling_s
         os.makedirs(self.dir, exist_ok=True)
         self._shards: dict[str, ShardWorker] = {}
-        self._scatter = scanner_pool("scatter")  # the node's part of a scatter, shard by shard
 
     def get(self, shard_id: str) -> ShardWorker:
         """The open shard's worker, opening (and creating) its file when needed."""
@@ -40,15 +36,8 @@ class ShardStore:
             self._shards[shard_id] = worker
         return worker
 
-    async def query_in_turn(self, work: list[tuple[str, Callable[[apsw.Connection], T], str]],
-                            deadline: float | None) -> list[T]:
-        """(shard, fn(conn), what) queries run one after another on one scanner thread."""
-        return await query_in_turn(
-            self._scatter, [(self.get(shard), fn, what) for shard, fn, what in work], deadline)
-
     def close(self) -> None:
         """Close every open shard once its running work is done."""
-        self._scatter.shutdown(wait=True, cancel_futures=True)
         for worker in self._shards.values():
             worker.close()
         self._shards.clear()

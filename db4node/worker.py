@@ -31,9 +31,11 @@ from db4node.shard import Shard
 
 T = TypeVar("T")
 
-# SQLite virtual-machine steps between two looks at the job: small enough to stop within a
-# millisecond or so, large enough that taking the GIL to look costs nothing measurable.
-PROGRESS_STEPS = 20_000
+# SQLite virtual-machine steps between two looks at the job: ~1 ms of a plain scan here, so a
+# statement stops within milliseconds of its limit. Each look takes the GIL; at 20,000 steps a
+# scan took it often enough to push point reads on the node's other shards past 3x their idle
+# p99 (tests/integration/test_node_isolation.py), at 100,000 it does not.
+PROGRESS_STEPS = 100_000
 READER_THREADS = 2
 SCANNER_THREADS = 2
 # Queries and counts may scan a whole collection; on a busy machine they must not take CPU from
@@ -92,35 +94,6 @@ class _Guard:
     def _check(self) -> bool:
         job = self.job
         return job is not None and job.check()
-
-
-async def query_in_turn(pool: ThreadPoolExecutor,
-                        work: list[tuple[ShardWorker, Callable[[apsw.Connection], T], str]],
-                        deadline: float | None) -> list[T]:
-    """Queries on several shards of this node, one after another on one thread of `pool`.
-
-    A scatter over the node's shards then costs one thread hop for them all, not one per shard
-    (~150 us each, more than a small shard's statement). Each query keeps its own job: the
-    deadline, the ceiling counted from its own start, and the caller's cancel flag.
-    """
-    jobs = [Job(what, deadline, worker.query_ceiling_s) for worker, _, what in work]
-
-    def run() -> list[T]:
-        out = []
-        for job, (worker, fn, _) in zip(jobs, work, strict=True):
-            job.started = time.monotonic()
-            out.append(worker._on_reader(job, fn))
-        return out
-
-    if jobs and jobs[0].check():
-        raise jobs[0].error()
-    future = asyncio.get_running_loop().run_in_executor(pool, run)
-    try:
-        return await future
-    except asyncio.CancelledError:
-        for job in jobs:
-            job.cancelled = True
-        raise
 
 
 def scanner_pool(name: str) -> ThreadPoolExecutor:

@@ -13,7 +13,7 @@ import pytest
 from db4core.errors import DeadlineExceededError, ResourceExhaustedError
 from db4core.hashing import token_for
 from db4node.shard import Op, Shard, read_rows
-from db4node.worker import ShardWorker, query_in_turn, scanner_pool
+from db4node.worker import ShardWorker
 
 # A statement that runs for as long as it is let: a recursive count to a billion.
 ENDLESS = ("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1e9) "
@@ -94,22 +94,3 @@ def test_a_point_read_runs_inline_and_moves_to_a_thread_when_it_would_wait(worke
     assert ran_on[0] == loop_thread and ran_on[1] == loop_thread and ran_on[2] != loop_thread
     assert worker._loop_conn.execute("PRAGMA query_only").fetchone()[0] == 1
 
-
-def test_queries_in_turn_answer_in_order_each_under_its_own_ceiling(worker, tmp_path):
-    other = ShardWorker(Shard("s2", str(tmp_path / "s2.db")), query_ceiling_s=0.3)
-    pool = scanner_pool("test")
-    count = "SELECT count(*) FROM docs"
-    try:
-        got = asyncio.run(query_in_turn(pool, [
-            (worker, lambda c: c.execute(count).fetchone()[0], "count s1"),
-            (other, lambda c: c.execute(count).fetchone()[0], "count s2")], None))
-        assert got == [1, 0]
-        t = time.monotonic()
-        with pytest.raises(ResourceExhaustedError, match="endless on s2"):
-            asyncio.run(query_in_turn(pool, [
-                (worker, lambda c: c.execute(count).fetchone()[0], "count s1"),
-                (other, endless, "endless on s2")], None))
-        assert time.monotonic() - t < 1.0
-    finally:
-        pool.shutdown()
-        other.close()
