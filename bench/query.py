@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from stats import percentile  # noqa: E402
+from stats import percentile, timed  # noqa: E402
 
 from db4client import Client  # noqa: E402
 from tests.support.cluster import Cluster  # noqa: E402
@@ -74,16 +74,6 @@ def load(client: Client, n: int, batch: int, parallel: int = 4) -> float:
     with ThreadPoolExecutor(parallel) as pool:
         list(pool.map(coll.insert_many, batches))
     return n / (time.perf_counter() - start)
-
-
-def timed(fn, repeat: int) -> dict:
-    fn()
-    samples = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - t0) * 1000)
-    return {"p50": percentile(samples, 50), "p99": percentile(samples, 99)}
 
 
 def measure(client: Client, repeat: int) -> dict[str, dict]:

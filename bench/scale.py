@@ -13,31 +13,19 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from stats import percentile  # noqa: E402
+from stats import timed  # noqa: E402
 
 from db4client import Client  # noqa: E402
 from tests.support.cluster import Cluster  # noqa: E402
 from tests.support.procs import kill_all  # noqa: E402
 
 TENANTS = 100
-
-
-def timed(fn, repeat: int) -> dict:
-    for _ in range(5):
-        fn()
-    samples = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - t0) * 1000)
-    return {"p50": percentile(samples, 50), "p99": percentile(samples, 99)}
 
 
 def measure(root: Path, shards: int, n: int, repeat: int) -> dict[str, dict]:
@@ -52,7 +40,7 @@ def measure(root: Path, shards: int, n: int, repeat: int) -> dict[str, dict]:
             one = {"tenantId": "t7"}
             return {
                 "single-partition find, limit 20": timed(
-                    lambda: orders.find(where=one, limit=20), repeat),
+                    lambda: orders.find(where=one, limit=20), repeat, warmup=5),
                 "single-partition count": timed(lambda: orders.count(where=one), repeat),
                 "scatter find, sort, limit 100": timed(
                     lambda: orders.find(where={"v": {"$lt": 500}}, sort=[("v", "desc")],

@@ -15,6 +15,18 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[k]
 
 
+def timed(fn: Callable[[], object], repeat: int, warmup: int = 1) -> dict:
+    """Call fn() repeat times after `warmup` untimed calls: p50 and p99 in ms."""
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - t0) * 1000)
+    return {"p50": percentile(samples, 50), "p99": percentile(samples, 99)}
+
+
 def sequential(fn: Callable[[int], object], n: int, warmup: int = 200) -> dict:
     """Call fn(i) n times one after another: p50, p99 (ms) and rate (/s)."""
     for i in range(n, n + warmup):  # indexes the timed run does not use

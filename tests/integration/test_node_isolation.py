@@ -127,6 +127,12 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _cpu_used_in_a_second(pid: int) -> float:
+    before = _cpu_seconds(pid)
+    time.sleep(1.0)
+    return _cpu_seconds(pid) - before
+
+
 def test_a_query_past_its_deadline_stops_and_the_node_goes_idle(lone, db):
     shard = db.shard_for("big", "heavy")
     stub = node_pb2_grpc.NodeStub(grpc.insecure_channel(f"127.0.0.1:{lone.nodes[0].port}"))
@@ -140,10 +146,7 @@ def test_a_query_past_its_deadline_stops_and_the_node_goes_idle(lone, db):
 
     # within a second of the deadline the statement is interrupted: the node's CPU is idle
     time.sleep(1.0)
-    pid = lone.nodes[0].pid
-    before = _cpu_seconds(pid)
-    time.sleep(1.0)
-    used = _cpu_seconds(pid) - before
+    used = _cpu_used_in_a_second(lone.nodes[0].pid)
     assert used < 0.3, f"the node used {used:.2f} s of CPU in the second after the deadline"
 
 
@@ -178,8 +181,5 @@ def test_a_cancelled_query_stops_and_the_node_goes_idle(lone, db):
     assert call.cancelled()
 
     time.sleep(0.5)
-    pid = lone.nodes[0].pid
-    before = _cpu_seconds(pid)
-    time.sleep(1.0)
-    used = _cpu_seconds(pid) - before
+    used = _cpu_used_in_a_second(lone.nodes[0].pid)
     assert used < 0.3, f"the node used {used:.2f} s of CPU in the second after the cancel"
