@@ -40,7 +40,7 @@ def test_get_many_returns_every_document_in_order(big):
 
 def test_find_pages_by_bytes_and_the_cursor_walks_everything_once(big):
     page = big.find(sort=[("i", "asc")], limit=BIG)
-    assert 1 <= len(page.items) < BIG and page.has_more and page.cursor
+    assert 0 < len(page.items) < BIG and page.has_more and page.cursor
     seen = [d["i"] for d in page.items]
     while page.has_more:
         page = big.find(sort=[("i", "asc")], limit=BIG, cursor=page.cursor)
