@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import Awaitable
+from typing import TypeVar
 
 import grpc
 
@@ -19,9 +19,6 @@ from db4node.queries import READ_BYTES
 from db4node.shard import Op, Shard, read_rows
 from db4node.store import ShardStore
 from db4rpc.status import servicer_method
-
-if TYPE_CHECKING:
-    import apsw
 
 T = TypeVar("T")
 
@@ -169,9 +166,6 @@ class NodeService(node_pb2_grpc.NodeServicer):
     async def QueryShards(self, request: node_pb2.QueryShardsRequest,
                           context: grpc.aio.ServicerContext):
         deadline = deadline_of(context)
-        if any(q.explain for q in request.queries):  # plans only: cheap, one by one
-            return node_pb2.QueryShardsResponse(
-                results=[await self._query(q, deadline) for q in request.queries])
         results = await all_or_error([self._query(q, deadline) for q in request.queries])
         return node_pb2.QueryShardsResponse(results=results)
 
@@ -184,40 +178,27 @@ class NodeService(node_pb2_grpc.NodeServicer):
 
     async def _query(self, request: node_pb2.QueryRequest, deadline: float | None
                      ) -> node_pb2.QueryResponse:
-        shard, find, what = await self._query_work(request)
-        if request.explain:
-            lines = await self.store.get(shard).read(
-                lambda conn: queries.plan(conn, request.collection, *self._args(request)),
-                deadline, f"plan of a {what}")
-            return node_pb2.QueryResponse(plan=lines)
-        return query_response(await self.store.get(shard).query(find, deadline, what))
-
-    async def _count(self, request: node_pb2.NodeCountRequest, deadline: float | None) -> int:
-        shard, count, what = await self._count_work(request)
-        return await self.store.get(shard).query(count, deadline, what)
-
-    async def _query_work(self, request: node_pb2.QueryRequest
-                          ) -> tuple[str, Callable[[apsw.Connection], queries.Page], str]:
-        """(shard, fn(conn), what) of a Query, after the ownership check and input decoding."""
+        """One shard's page (or, with `explain`, its SQLite plan)."""
         await self.membership.check_owner(request.shard_id, [], request.epoch)
-        args = self._args(request)
-        return (request.shard_id, lambda conn: queries.find(conn, request.collection, *args),
-                f"query on {request.collection!r}")
-
-    @staticmethod
-    def _args(request: node_pb2.QueryRequest) -> tuple:
-        """where, sort, limit, after, until, index of a Query, decoded."""
-        return (decode_where(request.where), sort_pairs(request.sort), request.limit,
+        args = (decode_where(request.where), sort_pairs(request.sort), request.limit,
                 decode_position(request.after, "after"), decode_position(request.until, "until"),
                 request.index)
+        worker, what = self.store.get(request.shard_id), f"query on {request.collection!r}"
+        if request.explain:
+            lines = await worker.read(lambda conn: queries.plan(conn, request.collection, *args),
+                                      deadline, f"plan of a {what}")
+            return node_pb2.QueryResponse(plan=lines)
+        page = await worker.query(lambda conn: queries.find(conn, request.collection, *args),
+                                  deadline, what)
+        return query_response(page)
 
-    async def _count_work(self, request: node_pb2.NodeCountRequest
-                          ) -> tuple[str, Callable[[apsw.Connection], int], str]:
-        """(shard, fn(conn), what) of a Count."""
+    async def _count(self, request: node_pb2.NodeCountRequest, deadline: float | None) -> int:
+        """One shard's count."""
         await self.membership.check_owner(request.shard_id, [], request.epoch)
         where = decode_where(request.where)
-        return (request.shard_id, lambda conn: queries.count(conn, request.collection, where),
-                f"count on {request.collection!r}")
+        return await self.store.get(request.shard_id).query(
+            lambda conn: queries.count(conn, request.collection, where),
+            deadline, f"count on {request.collection!r}")
 
     @servicer_method
     async def EnsureIndex(self, request: node_pb2.EnsureIndexRequest,

@@ -96,12 +96,6 @@ class _Guard:
         return job is not None and job.check()
 
 
-def scanner_pool(name: str) -> ThreadPoolExecutor:
-    """Low-priority threads for queries that may scan."""
-    return ThreadPoolExecutor(SCANNER_THREADS, initializer=_lower_priority,
-                              thread_name_prefix=name)
-
-
 def _lower_priority() -> None:
     """Raise this thread's nice value (a no-op where threads cannot have their own)."""
     try:
@@ -120,10 +114,10 @@ class ShardWorker:
         self._writer_guard = _Guard(shard.conn)
         self._writer = ThreadPoolExecutor(1, thread_name_prefix=f"{shard.shard_id}-w")
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix=f"{shard.shard_id}-r")
-        self._scanners = scanner_pool(f"{shard.shard_id}-q")
+        self._scanners = ThreadPoolExecutor(SCANNER_THREADS, initializer=_lower_priority,
+                                            thread_name_prefix=f"{shard.shard_id}-q")
         self._local = threading.local()
         self._reader_conns: list[apsw.Connection] = []
-        self._loop_reader: tuple[apsw.Connection, _Guard] | None = None
         self._lock = threading.Lock()
 
     async def write(self, fn: Callable[[Shard], T], deadline: float | None, what: str) -> T:
@@ -147,25 +141,11 @@ class ShardWorker:
         WAL recovery or a WAL reset) moves to a reader thread instead.
         """
         job = Job(what, deadline)
+        conn, guard = self._reader(wait_for_locks=False)
         try:
-            return self._guarded(self._loop_guard(), job, lambda: fn(self._loop_conn))
+            return self._guarded(guard, job, lambda: fn(conn))
         except apsw.BusyError:
             return await self.read(fn, deadline, what)
-
-    def _loop_guard(self) -> _Guard:
-        if self._loop_reader is None:
-            conn = apsw.Connection(self.shard.path, flags=apsw.SQLITE_OPEN_READWRITE)
-            pragmas.apply_reader(conn)
-            conn.set_busy_timeout(0)  # the loop never waits for a lock
-            self._loop_reader = (conn, _Guard(conn))
-            with self._lock:
-                self._reader_conns.append(conn)
-        return self._loop_reader[1]
-
-    @property
-    def _loop_conn(self) -> apsw.Connection:
-        assert self._loop_reader is not None
-        return self._loop_reader[0]
 
     async def query(self, fn: Callable[[apsw.Connection], T], deadline: float | None,
                     what: str) -> T:
@@ -202,12 +182,15 @@ class ShardWorker:
         finally:
             guard.job = None
 
-    def _reader(self) -> tuple[apsw.Connection, _Guard]:
-        """This reader thread's connection, opened on first use."""
+    def _reader(self, wait_for_locks: bool = True) -> tuple[apsw.Connection, _Guard]:
+        """This thread's read-only connection, opened on first use; the event loop's (opened
+        with wait_for_locks=False) never waits for a lock."""
         mine = getattr(self._local, "conn", None)
         if mine is None:
             conn = apsw.Connection(self.shard.path, flags=apsw.SQLITE_OPEN_READWRITE)
             pragmas.apply_reader(conn)
+            if not wait_for_locks:
+                conn.set_busy_timeout(0)
             mine = (conn, _Guard(conn))
             self._local.conn = mine
             with self._lock:

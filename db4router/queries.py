@@ -180,8 +180,7 @@ class Queries:
 
             return await self.dispatcher.by_node(shards, ask_node, ask_shard)
 
-        shards = (sorted(self.dispatcher.view.require().ring.shards) if plan.shards is None
-                  else plan.shards)
+        shards = self._or_every(plan.shards)
         if not shards:  # the where pins no value at all (an empty $in)
             return Page([], None, False)
         rows, has_more = await merge_page(shards, after, plan.limit, plan.sort_fields, fetch,
@@ -202,7 +201,7 @@ class Queries:
         """How a Find would run, read from the plan and each shard's SQLite query plan."""
         topo = self.dispatcher.view.require()
         key = (await self.collections.current(plan.collection)).partition_key
-        shards = sorted(topo.ring.shards) if plan.shards is None else plan.shards
+        shards = self._or_every(plan.shards)
         where_raw, wire_sort = plan.where_raw, plan.wire_sort()
 
         async def ask_node(stub, shard_ids, epoch):
@@ -256,24 +255,25 @@ class Queries:
         validate_collection(request.collection)
         where = decode_where(request.where)
 
+        def count_request(shard: str, epoch: int) -> node_pb2.NodeCountRequest:
+            return node_pb2.NodeCountRequest(epoch=epoch, shard_id=shard,
+                                             collection=request.collection, where=request.where)
+
         async def ask(stub, shard, epoch):
-            req = node_pb2.NodeCountRequest(epoch=epoch, shard_id=shard,
-                                            collection=request.collection, where=request.where)
-            return (await stub.Count(req, timeout=NODE_TIMEOUT_S)).count
+            return (await stub.Count(count_request(shard, epoch), timeout=NODE_TIMEOUT_S)).count
+
+        async def ask_node(stub, shard_ids, epoch):
+            req = node_pb2.CountShardsRequest(counts=[count_request(s, epoch) for s in shard_ids])
+            return list((await stub.CountShards(req, timeout=NODE_TIMEOUT_S)).counts)
 
         if request.HasField("shard_id"):
             return await self.dispatcher.by_shard(self._check_shard(request.shard_id), ask)
-        shards = await self.pruned(request.collection, where)
-        if shards is None:
-            shards = sorted(self.dispatcher.view.require().ring.shards)
-
-        async def ask_node(stub, shard_ids, epoch):
-            req = node_pb2.CountShardsRequest(counts=[
-                node_pb2.NodeCountRequest(epoch=epoch, shard_id=s, collection=request.collection,
-                                          where=request.where) for s in shard_ids])
-            return list((await stub.CountShards(req, timeout=NODE_TIMEOUT_S)).counts)
-
+        shards = self._or_every(await self.pruned(request.collection, where))
         return sum(await self.dispatcher.by_node(shards, ask_node, ask))
+
+    def _or_every(self, shards: list[str] | None) -> list[str]:
+        """The given shards, or every shard of the ring for None."""
+        return sorted(self.dispatcher.view.require().ring.shards) if shards is None else shards
 
 
 def _sort_by(lines: list[str], index: str) -> str:

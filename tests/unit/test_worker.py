@@ -92,5 +92,6 @@ def test_a_point_read_runs_inline_and_moves_to_a_thread_when_it_would_wait(worke
     first, second = asyncio.run(go())
     assert first == second and first[0] is not None
     assert ran_on[0] == loop_thread and ran_on[1] == loop_thread and ran_on[2] != loop_thread
-    assert worker._loop_conn.execute("PRAGMA query_only").fetchone()[0] == 1
+    loop_conn, _ = worker._reader(wait_for_locks=False)  # this thread ran the loop
+    assert loop_conn.execute("PRAGMA query_only").fetchone()[0] == 1
 
