@@ -24,6 +24,15 @@ WAIT_INITIAL_S = 0.2
 WAIT_MAX_S = 5.0
 
 
+# gRPC's default reconnect backoff grows to two minutes; after an etcd outage we want the channel
+# back within a second of etcd, not whenever the backoff next fires.
+ETCD_CHANNEL_OPTIONS = {
+    "grpc.initial_reconnect_backoff_ms": 100,
+    "grpc.min_reconnect_backoff_ms": 100,
+    "grpc.max_reconnect_backoff_ms": 1000,
+}
+
+
 def env_default(name: str, default: str | None = None) -> str | None:
     """A flag's default taken from DB4_<NAME> when set."""
     return os.environ.get(f"DB4_{name.upper().replace('-', '_')}", default)

@@ -12,6 +12,7 @@ import grpc
 
 from db4.v1 import node_pb2_grpc
 from db4core.config import (
+    ETCD_CHANNEL_OPTIONS,
     add_flag,
     parse_endpoint,
     setup_logging,
@@ -55,7 +56,8 @@ async def serve(args: argparse.Namespace) -> None:
     port = server.add_insecure_port(f"{check_loopback(args.host)}:{args.port}")
     address = f"{args.host}:{port}"
     host, etcd_port = parse_endpoint(args.etcd)
-    etcd = aetcd.Client(check_loopback(host), etcd_port, timeout=5)
+    etcd = aetcd.Client(check_loopback(host), etcd_port, timeout=5,
+                        options=ETCD_CHANNEL_OPTIONS)
     membership = Membership(etcd, Keys(args.cluster), args.id, address)
     add_guarded(node_pb2_grpc.add_NodeServicer_to_server, NodeService(store, membership), server)
     await server.start()  # until registered, requests get UNAVAILABLE (no topology yet)

@@ -11,6 +11,7 @@ import grpc
 
 from db4.v1 import admin_pb2_grpc, router_pb2_grpc
 from db4core.config import (
+    ETCD_CHANNEL_OPTIONS,
     add_flag,
     parse_endpoint,
     setup_logging,
@@ -67,7 +68,8 @@ async def serve(args: argparse.Namespace) -> None:
     """Load (or create) the cluster, serve until signalled, stop cleanly."""
     stop = stop_event()
     host, etcd_port = parse_endpoint(args.etcd)
-    etcd = aetcd.Client(check_loopback(host), etcd_port, timeout=5)
+    etcd = aetcd.Client(check_loopback(host), etcd_port, timeout=5,
+                        options=ETCD_CHANNEL_OPTIONS)
     view = ClusterView(etcd, Keys(args.cluster))
     loaded, _ = await unless_stopped(load_cluster(view, args), stop)
     if not loaded:

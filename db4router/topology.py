@@ -7,11 +7,12 @@ transaction, so two routers starting together cannot create two different rings.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
 import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import aetcd
 import aetcd.exceptions
@@ -22,18 +23,37 @@ from db4core.topology import Keys, Topology, parse_node_record, shard_name
 
 log = logging.getLogger("db4.router.topology")
 
+T = TypeVar("T")
+
 
 class EtcdUnavailableError(UnavailableError):
     """etcd could not be reached: UNAVAILABLE to callers, and what start-up waits out."""
 
 
-@contextlib.contextmanager
-def etcd_errors(what: str):
-    """etcd trouble is UNAVAILABLE to our callers (retriable), never an internal error."""
-    try:
-        yield
-    except aetcd.exceptions.ClientError as err:
-        raise EtcdUnavailableError(f"etcd is unavailable ({what}): {err}") from err
+# A call that could not reach etcd (the channel is still reconnecting after an outage) is retried
+# for this long before it is UNAVAILABLE to our caller. Only calls that never left this process
+# are retried, so a create-only transaction is never sent twice.
+RECONNECT_GRACE_S = 2.0
+
+
+async def etcd_call(what: str, call: Callable[[], Awaitable[T]]) -> T:
+    """Run one etcd call; etcd trouble is UNAVAILABLE to our callers (retriable), never an
+    internal error."""
+    deadline = time.monotonic() + RECONNECT_GRACE_S
+    while True:
+        try:
+            return await call()
+        except aetcd.exceptions.ClientError as err:
+            if _never_sent(err) and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+                continue
+            raise EtcdUnavailableError(f"etcd is unavailable ({what}): {err}") from err
+
+
+def _never_sent(err: aetcd.exceptions.ClientError) -> bool:
+    """True when gRPC could not connect at all, so etcd never saw the request."""
+    return (isinstance(err, aetcd.exceptions.ConnectionFailedError)
+            and "failed to connect" in str(err).lower())
 
 
 class ClusterView:
@@ -64,8 +84,9 @@ class ClusterView:
     async def refresh(self) -> None:
         """Re-read everything under the cluster's root in one consistent range read."""
         async with self._lock:
-            with etcd_errors("reading the cluster"):
-                kvs = {kv.key: kv.value for kv in await self.etcd.get_prefix(self.keys.root)}
+            found = await etcd_call("reading the cluster",
+                                    lambda: self.etcd.get_prefix(self.keys.root))
+            kvs = {kv.key: kv.value for kv in found}
             topo = Topology.from_kvs(self.keys, kvs)
             if topo is not None and (self.topology is None or topo.epoch >= self.topology.epoch):
                 self.topology = topo
@@ -129,9 +150,8 @@ class ClusterView:
     async def create_only(self, key: bytes, value: bytes) -> bool:
         """Put key unless it exists (one etcd transaction); True when this call created it."""
         tx = self.etcd.transactions
-        with etcd_errors("create-only write"):
-            created, _ = await self.etcd.transaction(
-                compare=[tx.version(key) == 0], success=[tx.put(key, value)], failure=[])
+        created, _ = await etcd_call("create-only write", lambda: self.etcd.transaction(
+            compare=[tx.version(key) == 0], success=[tx.put(key, value)], failure=[]))
         await self.refresh()
         return bool(created)
 
@@ -139,10 +159,9 @@ class ClusterView:
         """Put key unless it exists, in one etcd transaction that reads the existing value
         otherwise: (True, value) when this call created it, else (False, what etcd holds)."""
         tx = self.etcd.transactions
-        with etcd_errors("create-only write"):
-            created, responses = await self.etcd.transaction(
-                compare=[tx.version(key) == 0], success=[tx.put(key, value)],
-                failure=[tx.get(key)])
+        created, responses = await etcd_call("create-only write", lambda: self.etcd.transaction(
+            compare=[tx.version(key) == 0], success=[tx.put(key, value)],
+            failure=[tx.get(key)]))
         await self.refresh()
         if created:
             return True, value
@@ -150,20 +169,17 @@ class ClusterView:
 
     async def get(self, key: bytes) -> bytes | None:
         """One key's value straight from etcd (not the view), None when absent."""
-        with etcd_errors("read"):
-            found = await self.etcd.get(key)
+        found = await etcd_call("read", lambda: self.etcd.get(key))
         return found.value if found is not None else None
 
     async def put(self, key: bytes, value: bytes) -> None:
         """Put key, then re-read the view."""
-        with etcd_errors("write"):
-            await self.etcd.put(key, value)
+        await etcd_call("write", lambda: self.etcd.put(key, value))
         await self.refresh()
 
     async def delete(self, key: bytes) -> None:
         """Delete key, then re-read the view."""
-        with etcd_errors("delete"):
-            await self.etcd.delete(key)
+        await etcd_call("delete", lambda: self.etcd.delete(key))
         await self.refresh()
 
     async def ensure_secret(self) -> None:
@@ -176,12 +192,11 @@ class ClusterView:
         placement = {s: node_ids[i % len(node_ids)] for i, s in enumerate(shard_ids)}
         topo = Topology(1, Ring.build(shard_ids, DEFAULT_VNODES), placement)
         tx = self.etcd.transactions
-        with etcd_errors("creating the cluster"):
-            ok, _ = await self.etcd.transaction(
-                compare=[tx.version(self.keys.epoch) == 0],
-                success=[tx.put(k, v) for k, v in topo.to_kvs(self.keys).items()],
-                failure=[],
-            )
+        ok, _ = await etcd_call("creating the cluster", lambda: self.etcd.transaction(
+            compare=[tx.version(self.keys.epoch) == 0],
+            success=[tx.put(k, v) for k, v in topo.to_kvs(self.keys).items()],
+            failure=[],
+        ))
         if ok:
             log.info("created cluster %s: %d shards over %d nodes", self.keys.cluster, shards,
                      len(node_ids))
