@@ -18,6 +18,8 @@ OP_INDEX_KEY = "db4-op-index"  # 0-based index of the failing op within a node W
 REASON_CONFLICT = "conflict"
 REASON_WRONG_SHARD = "wrong_shard"
 REASON_STREAM_IDLE = "stream_idle"
+REASON_CONDITION_FAILED = "condition_failed"
+REASON_LOCKED = "locked"
 
 
 class Db4Error(Exception):
@@ -76,11 +78,24 @@ class WrongShardError(FailedPreconditionError):
         return {**super().trailers(), EPOCH_KEY: str(self.epoch)}
 
 
+class ConditionFailedError(FailedPreconditionError):
+    """A conditional write's `where` did not hold on the stored document; nothing was written."""
+
+    reason = REASON_CONDITION_FAILED
+
+
 class TransactionAbortedError(Db4Error):
     """The transaction was aborted; retrying the whole transaction may succeed."""
 
     code = "ABORTED"
     retriable = True
+
+
+class LockedError(TransactionAbortedError):
+    """A key is held by another transaction in progress (prepared, awaiting its decision);
+    retry after a short wait."""
+
+    reason = REASON_LOCKED
 
 
 class ConflictError(TransactionAbortedError):
@@ -205,6 +220,10 @@ def _rebuild(code: str, message: str, trailers: dict[str, str]) -> Db4Error:
             _int_or_none(trailers.get(EXPECTED_VERSION_KEY)),
             _int_or_none(trailers.get(ACTUAL_VERSION_KEY)),
         )
+    if code == "ABORTED" and reason == REASON_LOCKED:
+        return LockedError(message)
+    if code == "FAILED_PRECONDITION" and reason == REASON_CONDITION_FAILED:
+        return ConditionFailedError(message)
     if code == "DEADLINE_EXCEEDED" and reason == REASON_STREAM_IDLE:
         return StreamIdleError(message)
     if code == "FAILED_PRECONDITION" and reason == REASON_WRONG_SHARD:

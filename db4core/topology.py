@@ -8,6 +8,10 @@ Layout under /db4/<cluster>/ (contract):
   collections/<name>      JSON {"partition_key": "..."}
   indexes/<name>          JSON {"collection": "...", "fields": [[path, "asc"|"desc"], ...]}
   secrets/cursor          hex key that signs page cursors (any router can continue any cursor)
+  txns/<txid>             JSON {"decision": "commit"|"abort", "participants": [shard, ...],
+                          "ts": ms, "by": who}: a cross-shard transaction's decision, written
+                          once with a create-only etcd transaction, removed once every
+                          participant has applied it
 A reader takes the whole topo/ prefix in one range read, so it sees one consistent revision.
 """
 
@@ -60,6 +64,13 @@ class Keys:
     @property
     def cursor_secret(self) -> bytes:
         return self.root + b"secrets/cursor"
+
+    @property
+    def txns(self) -> bytes:
+        return self.root + b"txns/"
+
+    def txn(self, txid: str) -> bytes:
+        return self.txns + txid.encode()
 
     def index(self, name: str) -> bytes:
         return self.indexes + name.encode()

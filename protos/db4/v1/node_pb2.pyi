@@ -16,15 +16,17 @@ class OpKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     OP_KIND_REPLACE: _ClassVar[OpKind]
     OP_KIND_UPSERT: _ClassVar[OpKind]
     OP_KIND_DELETE: _ClassVar[OpKind]
+    OP_KIND_INCREMENT: _ClassVar[OpKind]
 OP_KIND_UNSPECIFIED: OpKind
 OP_KIND_CREATE: OpKind
 OP_KIND_UPDATE: OpKind
 OP_KIND_REPLACE: OpKind
 OP_KIND_UPSERT: OpKind
 OP_KIND_DELETE: OpKind
+OP_KIND_INCREMENT: OpKind
 
 class WriteOp(_message.Message):
-    __slots__ = ("kind", "collection", "id", "token", "body", "expected_version", "partition_key")
+    __slots__ = ("kind", "collection", "id", "token", "body", "expected_version", "partition_key", "condition")
     KIND_FIELD_NUMBER: _ClassVar[int]
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
@@ -32,6 +34,7 @@ class WriteOp(_message.Message):
     BODY_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
     PARTITION_KEY_FIELD_NUMBER: _ClassVar[int]
+    CONDITION_FIELD_NUMBER: _ClassVar[int]
     kind: OpKind
     collection: str
     id: str
@@ -39,19 +42,34 @@ class WriteOp(_message.Message):
     body: bytes
     expected_version: int
     partition_key: str
-    def __init__(self, kind: _Optional[_Union[OpKind, str]] = ..., collection: _Optional[str] = ..., id: _Optional[str] = ..., token: _Optional[int] = ..., body: _Optional[bytes] = ..., expected_version: _Optional[int] = ..., partition_key: _Optional[str] = ...) -> None: ...
+    condition: bytes
+    def __init__(self, kind: _Optional[_Union[OpKind, str]] = ..., collection: _Optional[str] = ..., id: _Optional[str] = ..., token: _Optional[int] = ..., body: _Optional[bytes] = ..., expected_version: _Optional[int] = ..., partition_key: _Optional[str] = ..., condition: _Optional[bytes] = ...) -> None: ...
+
+class ReadCheck(_message.Message):
+    __slots__ = ("collection", "id", "token", "version")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    id: str
+    token: int
+    version: int
+    def __init__(self, collection: _Optional[str] = ..., id: _Optional[str] = ..., token: _Optional[int] = ..., version: _Optional[int] = ...) -> None: ...
 
 class WriteRequest(_message.Message):
-    __slots__ = ("epoch", "shard_id", "ops", "txid")
+    __slots__ = ("epoch", "shard_id", "ops", "txid", "reads")
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     SHARD_ID_FIELD_NUMBER: _ClassVar[int]
     OPS_FIELD_NUMBER: _ClassVar[int]
     TXID_FIELD_NUMBER: _ClassVar[int]
+    READS_FIELD_NUMBER: _ClassVar[int]
     epoch: int
     shard_id: str
     ops: _containers.RepeatedCompositeFieldContainer[WriteOp]
     txid: str
-    def __init__(self, epoch: _Optional[int] = ..., shard_id: _Optional[str] = ..., ops: _Optional[_Iterable[_Union[WriteOp, _Mapping]]] = ..., txid: _Optional[str] = ...) -> None: ...
+    reads: _containers.RepeatedCompositeFieldContainer[ReadCheck]
+    def __init__(self, epoch: _Optional[int] = ..., shard_id: _Optional[str] = ..., ops: _Optional[_Iterable[_Union[WriteOp, _Mapping]]] = ..., txid: _Optional[str] = ..., reads: _Optional[_Iterable[_Union[ReadCheck, _Mapping]]] = ...) -> None: ...
 
 class WriteResult(_message.Message):
     __slots__ = ("found", "document")
@@ -249,3 +267,43 @@ class DropShardIndexResponse(_message.Message):
     DROPPED_FIELD_NUMBER: _ClassVar[int]
     dropped: bool
     def __init__(self, dropped: _Optional[bool] = ...) -> None: ...
+
+class PrepareRequest(_message.Message):
+    __slots__ = ("epoch", "shard_id", "txid", "ops", "reads", "participants", "in_doubt_ms")
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    SHARD_ID_FIELD_NUMBER: _ClassVar[int]
+    TXID_FIELD_NUMBER: _ClassVar[int]
+    OPS_FIELD_NUMBER: _ClassVar[int]
+    READS_FIELD_NUMBER: _ClassVar[int]
+    PARTICIPANTS_FIELD_NUMBER: _ClassVar[int]
+    IN_DOUBT_MS_FIELD_NUMBER: _ClassVar[int]
+    epoch: int
+    shard_id: str
+    txid: str
+    ops: _containers.RepeatedCompositeFieldContainer[WriteOp]
+    reads: _containers.RepeatedCompositeFieldContainer[ReadCheck]
+    participants: _containers.RepeatedScalarFieldContainer[str]
+    in_doubt_ms: int
+    def __init__(self, epoch: _Optional[int] = ..., shard_id: _Optional[str] = ..., txid: _Optional[str] = ..., ops: _Optional[_Iterable[_Union[WriteOp, _Mapping]]] = ..., reads: _Optional[_Iterable[_Union[ReadCheck, _Mapping]]] = ..., participants: _Optional[_Iterable[str]] = ..., in_doubt_ms: _Optional[int] = ...) -> None: ...
+
+class PrepareResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[WriteResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[WriteResult, _Mapping]]] = ...) -> None: ...
+
+class ResolveRequest(_message.Message):
+    __slots__ = ("shard_id", "txid")
+    SHARD_ID_FIELD_NUMBER: _ClassVar[int]
+    TXID_FIELD_NUMBER: _ClassVar[int]
+    shard_id: str
+    txid: str
+    def __init__(self, shard_id: _Optional[str] = ..., txid: _Optional[str] = ...) -> None: ...
+
+class ResolveResponse(_message.Message):
+    __slots__ = ("had_intents", "last_lsn")
+    HAD_INTENTS_FIELD_NUMBER: _ClassVar[int]
+    LAST_LSN_FIELD_NUMBER: _ClassVar[int]
+    had_intents: bool
+    last_lsn: int
+    def __init__(self, had_intents: _Optional[bool] = ..., last_lsn: _Optional[int] = ...) -> None: ...

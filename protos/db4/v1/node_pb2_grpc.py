@@ -80,6 +80,21 @@ class NodeStub:
                 request_serializer=db4_dot_v1_dot_node__pb2.DropShardIndexRequest.SerializeToString,
                 response_deserializer=db4_dot_v1_dot_node__pb2.DropShardIndexResponse.FromString,
                 _registered_method=True)
+        self.Prepare = channel.unary_unary(
+                '/db4.v1.Node/Prepare',
+                request_serializer=db4_dot_v1_dot_node__pb2.PrepareRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_node__pb2.PrepareResponse.FromString,
+                _registered_method=True)
+        self.CommitPrepared = channel.unary_unary(
+                '/db4.v1.Node/CommitPrepared',
+                request_serializer=db4_dot_v1_dot_node__pb2.ResolveRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_node__pb2.ResolveResponse.FromString,
+                _registered_method=True)
+        self.AbortPrepared = channel.unary_unary(
+                '/db4.v1.Node/AbortPrepared',
+                request_serializer=db4_dot_v1_dot_node__pb2.ResolveRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_node__pb2.ResolveResponse.FromString,
+                _registered_method=True)
 
 
 class NodeServicer:
@@ -152,6 +167,34 @@ class NodeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Prepare(self, request, context):
+        """Prepare is phase one of a cross-shard commit on one participant shard: in one SQLite
+        transaction it checks that no other transaction holds any key read or written, validates the
+        read versions, computes every op's resulting document, and persists the intents (the keys'
+        locks and the after-images) before it answers. OK is a yes vote; ABORTED (conflict, or a
+        key locked by another transaction) or any other error is a no. Idempotent per txid.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CommitPrepared(self, request, context):
+        """CommitPrepared applies a prepared transaction's after-images with their change-log records
+        (all carrying its txid) and releases its locks, in one SQLite transaction. Idempotent: a
+        txid with no intent here (already committed) is acknowledged.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AbortPrepared(self, request, context):
+        """AbortPrepared drops a prepared transaction's intents and releases its locks, writing
+        nothing else. Idempotent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodeServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -199,6 +242,21 @@ def add_NodeServicer_to_server(servicer, server):
                     servicer.DropShardIndex,
                     request_deserializer=db4_dot_v1_dot_node__pb2.DropShardIndexRequest.FromString,
                     response_serializer=db4_dot_v1_dot_node__pb2.DropShardIndexResponse.SerializeToString,
+            ),
+            'Prepare': grpc.unary_unary_rpc_method_handler(
+                    servicer.Prepare,
+                    request_deserializer=db4_dot_v1_dot_node__pb2.PrepareRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_node__pb2.PrepareResponse.SerializeToString,
+            ),
+            'CommitPrepared': grpc.unary_unary_rpc_method_handler(
+                    servicer.CommitPrepared,
+                    request_deserializer=db4_dot_v1_dot_node__pb2.ResolveRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_node__pb2.ResolveResponse.SerializeToString,
+            ),
+            'AbortPrepared': grpc.unary_unary_rpc_method_handler(
+                    servicer.AbortPrepared,
+                    request_deserializer=db4_dot_v1_dot_node__pb2.ResolveRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_node__pb2.ResolveResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -445,6 +503,87 @@ class Node:
             '/db4.v1.Node/DropShardIndex',
             db4_dot_v1_dot_node__pb2.DropShardIndexRequest.SerializeToString,
             db4_dot_v1_dot_node__pb2.DropShardIndexResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Prepare(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/db4.v1.Node/Prepare',
+            db4_dot_v1_dot_node__pb2.PrepareRequest.SerializeToString,
+            db4_dot_v1_dot_node__pb2.PrepareResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CommitPrepared(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/db4.v1.Node/CommitPrepared',
+            db4_dot_v1_dot_node__pb2.ResolveRequest.SerializeToString,
+            db4_dot_v1_dot_node__pb2.ResolveResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AbortPrepared(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/db4.v1.Node/AbortPrepared',
+            db4_dot_v1_dot_node__pb2.ResolveRequest.SerializeToString,
+            db4_dot_v1_dot_node__pb2.ResolveResponse.FromString,
             options,
             channel_credentials,
             insecure,

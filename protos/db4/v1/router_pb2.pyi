@@ -1,10 +1,35 @@
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class Isolation(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ISOLATION_UNSPECIFIED: _ClassVar[Isolation]
+    ISOLATION_SERIALIZABLE: _ClassVar[Isolation]
+    ISOLATION_READ_COMMITTED: _ClassVar[Isolation]
+
+class TxnOpKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TXN_OP_KIND_UNSPECIFIED: _ClassVar[TxnOpKind]
+    TXN_OP_KIND_CREATE: _ClassVar[TxnOpKind]
+    TXN_OP_KIND_UPDATE: _ClassVar[TxnOpKind]
+    TXN_OP_KIND_REPLACE: _ClassVar[TxnOpKind]
+    TXN_OP_KIND_UPSERT: _ClassVar[TxnOpKind]
+    TXN_OP_KIND_DELETE: _ClassVar[TxnOpKind]
+ISOLATION_UNSPECIFIED: Isolation
+ISOLATION_SERIALIZABLE: Isolation
+ISOLATION_READ_COMMITTED: Isolation
+TXN_OP_KIND_UNSPECIFIED: TxnOpKind
+TXN_OP_KIND_CREATE: TxnOpKind
+TXN_OP_KIND_UPDATE: TxnOpKind
+TXN_OP_KIND_REPLACE: TxnOpKind
+TXN_OP_KIND_UPSERT: TxnOpKind
+TXN_OP_KIND_DELETE: TxnOpKind
 
 class SortField(_message.Message):
     __slots__ = ("path", "descending")
@@ -239,26 +264,30 @@ class GetRequest(_message.Message):
     def __init__(self, collection: _Optional[str] = ..., id: _Optional[str] = ..., partition: _Optional[bytes] = ...) -> None: ...
 
 class GetResponse(_message.Message):
-    __slots__ = ("found", "document")
+    __slots__ = ("found", "document", "token")
     FOUND_FIELD_NUMBER: _ClassVar[int]
     DOCUMENT_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
     found: bool
     document: bytes
-    def __init__(self, found: _Optional[bool] = ..., document: _Optional[bytes] = ...) -> None: ...
+    token: int
+    def __init__(self, found: _Optional[bool] = ..., document: _Optional[bytes] = ..., token: _Optional[int] = ...) -> None: ...
 
 class UpdateRequest(_message.Message):
-    __slots__ = ("collection", "id", "patch", "expected_version", "partition")
+    __slots__ = ("collection", "id", "patch", "expected_version", "partition", "condition")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     PATCH_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
     PARTITION_FIELD_NUMBER: _ClassVar[int]
+    CONDITION_FIELD_NUMBER: _ClassVar[int]
     collection: str
     id: str
     patch: bytes
     expected_version: int
     partition: bytes
-    def __init__(self, collection: _Optional[str] = ..., id: _Optional[str] = ..., patch: _Optional[bytes] = ..., expected_version: _Optional[int] = ..., partition: _Optional[bytes] = ...) -> None: ...
+    condition: bytes
+    def __init__(self, collection: _Optional[str] = ..., id: _Optional[str] = ..., patch: _Optional[bytes] = ..., expected_version: _Optional[int] = ..., partition: _Optional[bytes] = ..., condition: _Optional[bytes] = ...) -> None: ...
 
 class ReplaceRequest(_message.Message):
     __slots__ = ("collection", "id", "document", "expected_version", "partition")
@@ -319,3 +348,71 @@ class ShardForResponse(_message.Message):
     token: int
     epoch: int
     def __init__(self, shard_id: _Optional[str] = ..., node_id: _Optional[str] = ..., token: _Optional[int] = ..., epoch: _Optional[int] = ...) -> None: ...
+
+class IncrementRequest(_message.Message):
+    __slots__ = ("collection", "id", "deltas", "partition")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    DELTAS_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    id: str
+    deltas: bytes
+    partition: bytes
+    def __init__(self, collection: _Optional[str] = ..., id: _Optional[str] = ..., deltas: _Optional[bytes] = ..., partition: _Optional[bytes] = ...) -> None: ...
+
+class TxnRead(_message.Message):
+    __slots__ = ("collection", "id", "version", "token", "partition")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    id: str
+    version: int
+    token: int
+    partition: bytes
+    def __init__(self, collection: _Optional[str] = ..., id: _Optional[str] = ..., version: _Optional[int] = ..., token: _Optional[int] = ..., partition: _Optional[bytes] = ...) -> None: ...
+
+class TxnOp(_message.Message):
+    __slots__ = ("kind", "collection", "id", "body", "expected_version", "partition", "token")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    kind: TxnOpKind
+    collection: str
+    id: str
+    body: bytes
+    expected_version: int
+    partition: bytes
+    token: int
+    def __init__(self, kind: _Optional[_Union[TxnOpKind, str]] = ..., collection: _Optional[str] = ..., id: _Optional[str] = ..., body: _Optional[bytes] = ..., expected_version: _Optional[int] = ..., partition: _Optional[bytes] = ..., token: _Optional[int] = ...) -> None: ...
+
+class CommitRequest(_message.Message):
+    __slots__ = ("txid", "isolation", "reads", "ops")
+    TXID_FIELD_NUMBER: _ClassVar[int]
+    ISOLATION_FIELD_NUMBER: _ClassVar[int]
+    READS_FIELD_NUMBER: _ClassVar[int]
+    OPS_FIELD_NUMBER: _ClassVar[int]
+    txid: str
+    isolation: Isolation
+    reads: _containers.RepeatedCompositeFieldContainer[TxnRead]
+    ops: _containers.RepeatedCompositeFieldContainer[TxnOp]
+    def __init__(self, txid: _Optional[str] = ..., isolation: _Optional[_Union[Isolation, str]] = ..., reads: _Optional[_Iterable[_Union[TxnRead, _Mapping]]] = ..., ops: _Optional[_Iterable[_Union[TxnOp, _Mapping]]] = ...) -> None: ...
+
+class CommitResponse(_message.Message):
+    __slots__ = ("documents", "found", "txid", "shards")
+    DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
+    FOUND_FIELD_NUMBER: _ClassVar[int]
+    TXID_FIELD_NUMBER: _ClassVar[int]
+    SHARDS_FIELD_NUMBER: _ClassVar[int]
+    documents: _containers.RepeatedScalarFieldContainer[bytes]
+    found: _containers.RepeatedScalarFieldContainer[bool]
+    txid: str
+    shards: int
+    def __init__(self, documents: _Optional[_Iterable[bytes]] = ..., found: _Optional[_Iterable[bool]] = ..., txid: _Optional[str] = ..., shards: _Optional[int] = ...) -> None: ...

@@ -135,6 +135,16 @@ class Db4Stub:
                 request_serializer=db4_dot_v1_dot_router__pb2.QueryRangeRequest.SerializeToString,
                 response_deserializer=db4_dot_v1_dot_router__pb2.FindResponse.FromString,
                 _registered_method=True)
+        self.Increment = channel.unary_unary(
+                '/db4.v1.Db4/Increment',
+                request_serializer=db4_dot_v1_dot_router__pb2.IncrementRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_router__pb2.DocumentResponse.FromString,
+                _registered_method=True)
+        self.Commit = channel.unary_unary(
+                '/db4.v1.Db4/Commit',
+                request_serializer=db4_dot_v1_dot_router__pb2.CommitRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_router__pb2.CommitResponse.FromString,
+                _registered_method=True)
 
 
 class Db4Servicer:
@@ -291,6 +301,26 @@ class Db4Servicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Increment(self, request, context):
+        """Increment adds numbers to fields of one document in one SQLite transaction on its shard:
+        an absent field counts as 0; a field holding anything but a number is INVALID_ARGUMENT.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Commit(self, request, context):
+        """Commit commits a transaction the client has buffered: its reads (validated under
+        serializable isolation) and its ops, all or nothing. On one shard it is one SQLite
+        transaction; across shards, two-phase commit with the decision recorded in etcd. A read
+        whose version changed is ABORTED (ConflictError); a key held by another transaction in
+        progress is ABORTED too; both are retriable. UNAVAILABLE after the request was sent means
+        the outcome is unknown.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_Db4Servicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -393,6 +423,16 @@ def add_Db4Servicer_to_server(servicer, server):
                     servicer.IterateRange,
                     request_deserializer=db4_dot_v1_dot_router__pb2.QueryRangeRequest.FromString,
                     response_serializer=db4_dot_v1_dot_router__pb2.FindResponse.SerializeToString,
+            ),
+            'Increment': grpc.unary_unary_rpc_method_handler(
+                    servicer.Increment,
+                    request_deserializer=db4_dot_v1_dot_router__pb2.IncrementRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_router__pb2.DocumentResponse.SerializeToString,
+            ),
+            'Commit': grpc.unary_unary_rpc_method_handler(
+                    servicer.Commit,
+                    request_deserializer=db4_dot_v1_dot_router__pb2.CommitRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_router__pb2.CommitResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -936,6 +976,60 @@ class Db4:
             '/db4.v1.Db4/IterateRange',
             db4_dot_v1_dot_router__pb2.QueryRangeRequest.SerializeToString,
             db4_dot_v1_dot_router__pb2.FindResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Increment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/db4.v1.Db4/Increment',
+            db4_dot_v1_dot_router__pb2.IncrementRequest.SerializeToString,
+            db4_dot_v1_dot_router__pb2.DocumentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Commit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/db4.v1.Db4/Commit',
+            db4_dot_v1_dot_router__pb2.CommitRequest.SerializeToString,
+            db4_dot_v1_dot_router__pb2.CommitResponse.FromString,
             options,
             channel_credentials,
             insecure,
