@@ -168,12 +168,12 @@ class Router(Proc):
     """A db4 router process."""
 
     def __init__(self, data_dir: Path, etcd_url: str, port: int | None = None, shards: int = 8,
-                 min_nodes: int = 1, name: str = "router"):
+                 min_nodes: int = 1, name: str = "router", env: dict | None = None):
         self.port = port or free_port()
         self.address = f"{HOST}:{self.port}"
         cmd = [sys.executable, "-m", "db4router", "--port", str(self.port), "--etcd", etcd_url,
                "--shards", str(shards), "--min-nodes", str(min_nodes)]
-        super().__init__(name, cmd, data_dir / "logs" / f"{name}.log")
+        super().__init__(name, cmd, data_dir / "logs" / f"{name}.log", env)
 
     def wait_ready(self, timeout: float = 60.0) -> Router:
         def ready() -> bool:
