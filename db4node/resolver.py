@@ -15,6 +15,7 @@ import logging
 import time
 
 import aetcd
+import aetcd.exceptions
 
 from db4core.topology import Keys
 from db4core.txn import ABORT, Decision
