@@ -4,7 +4,9 @@ the single-shard pieces a transaction uses: reads checked with a write, incremen
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 
 import pytest
 
@@ -298,3 +300,61 @@ def test_id_claims_are_not_counted_as_documents(shard):
     stats = shard.stats()
     assert stats["documents"] == 2 and stats["collections"] == {COLL: 2}
     assert shard.read("$ids:users", ["u1"])[0] is not None
+
+
+# ---- waiting on the event loop (Participant, no sockets) -------------------------------------
+
+
+@pytest.fixture
+def node(tmp_path):
+    from db4node.participant import Participant
+    from db4node.store import ShardStore
+
+    store = ShardStore(str(tmp_path))
+    store.get("s0")
+    try:
+        yield Participant(store, 2000)
+    finally:
+        store.close()
+
+
+async def _prepared(node) -> None:
+    await node.prepare("s0", T1, [op("create", "k", n=1)], [], ["s0"], 0, None)
+
+
+def test_a_waiting_write_goes_ahead_once_the_holder_commits(node):
+    async def go():
+        await _prepared(node)
+        waiting = asyncio.ensure_future(
+            node.write("s0", [inc("k", n=1)], "", [], time.monotonic() + 5))
+        await asyncio.sleep(0.1)
+        assert not waiting.done()
+        assert await node.resolve("s0", T1, "commit") == (True, 1)
+        results, _, last_lsn = await asyncio.wait_for(waiting, 1)
+        return json.loads(results[0].document)["n"], last_lsn
+
+    assert asyncio.run(go()) == (2, 2)
+
+
+def test_a_waiting_write_is_locked_when_its_time_runs_out(node):
+    async def go():
+        await _prepared(node)
+        started = time.monotonic()
+        with pytest.raises(LockedError):
+            await node.write("s0", [inc("k", n=1)], "", [], started + 0.3)
+        return time.monotonic() - started
+
+    assert 0.25 < asyncio.run(go()) < 1.5
+
+
+def test_a_read_waits_for_an_abort_then_reads(node):
+    async def go():
+        await _prepared(node)
+        waiting = asyncio.ensure_future(node.wait_readable("s0", COLL, ["x", "k"], None))
+        await asyncio.sleep(0.1)
+        assert not waiting.done()
+        assert await node.resolve("s0", T1, "abort") == (True, 0)
+        await asyncio.wait_for(waiting, 1)
+        assert await node.resolve("s0", T1, "abort") == (False, 0)
+
+    asyncio.run(go())
