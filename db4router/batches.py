@@ -1,9 +1,9 @@
 """insert_many, get_many, delete_many: group by shard, send shards in parallel, answer in
 input order.
 
-insert_many and delete_many are all or nothing. Before writing, insert_many checks every id: a
-duplicate inside the batch or an id that already exists fails the whole batch with
-ALREADY_EXISTS and nothing is written. The batch then commits as one transaction
+insert_many and delete_many are all or nothing. A duplicate inside the batch fails insert_many
+before anything is sent; an id that exists already fails it on its shard. Either way the whole
+batch is ALREADY_EXISTS and nothing is written: the batch commits as one transaction
 (commit.py): all of it in one Write when it touches one shard, else two-phase commit with one
 participant per shard, each shard's part in one Prepare. A failure (a racing create, a node lost
 mid-batch) leaves no document and no change-log record behind.
@@ -83,8 +83,6 @@ class Batches:
         info = await self.collections.ensure(collection)
         items = [self._place(info, i, raw) for i, raw in enumerate(raws)]
         self._check_unique(items)
-        if info.partition_key == "$id":
-            await self._check_absent(info, items)
         ops = [PlacedOp(it.token, write_op(info, "create", it.id, it.token, it.body))
                for it in items]
         claimed = [it for it in items if needs_claim(info, it.chosen_id)]
@@ -105,15 +103,6 @@ class Batches:
 
         outcome = await self.ops.committer.run(new_txid(), ops, [], name)
         return [r.document for r in outcome.results[:len(items)]]
-
-    async def _check_absent(self, info: CollectionInfo, items: list[Item]) -> None:
-        """Ids that exist already fail the batch before anything is sent (the nodes would
-        refuse them too; this names them all at once)."""
-        existing = await self.get_many_placed(info, items)
-        taken = [it.id for it, got in zip(items, existing, strict=True) if got is not None]
-        if taken:
-            raise AlreadyExistsError(f"{len(taken)} documents already exist in {info.name!r}, "
-                                     f"e.g. {taken[0]!r}; nothing was inserted")
 
     def _place(self, info: CollectionInfo, index: int, raw: bytes) -> Item:
         try:
