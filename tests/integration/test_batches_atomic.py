@@ -39,11 +39,12 @@ def test_insert_many_over_shards_with_one_duplicate_writes_nothing(raw, coll_nam
 
 def test_one_shard_batch_writes_no_decision(raw, coll_name, cluster):
     etcd = EtcdGateway(cluster.etcd.url)
-    ids = ids_on_one_shard(raw, coll_name, 5)
+    *ids, absent = ids_on_one_shard(raw, coll_name, 6)
+    create(raw, coll_name, {"$id": "first"})  # the collection's record is written once, here
     before = etcd.revision()
     insert_many(raw, coll_name, [{"$id": i} for i in ids])
     resp = raw.DeleteMany(router_pb2.DeleteManyRequest(collection=coll_name,
-                                                       ids=[*ids[:3], "absent"]))
+                                                       ids=[*ids[:3], absent]))
     assert list(resp.deleted) == [True, True, True, False]
     assert etcd.revision() == before
 
