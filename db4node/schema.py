@@ -32,6 +32,25 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
     """,
+    # 2: prepared transactions of two-phase commit. A key appears in txn_locks at most once: one
+    # transaction holds it from its prepare to its decision. `intents` is JSON {"effects": [...],
+    # "results": [...]}: the after-images to write at commit and the answer to a repeated
+    # prepare; `participants` is the JSON list of every participant shard.
+    """
+    CREATE TABLE txn_locks (
+        collection TEXT NOT NULL,
+        id         TEXT NOT NULL,
+        txid       TEXT NOT NULL,
+        PRIMARY KEY (collection, id)
+    ) WITHOUT ROWID;
+    CREATE TABLE txn_prepared (
+        txid           TEXT PRIMARY KEY,
+        participants   TEXT NOT NULL,
+        prepared_at_ms INTEGER NOT NULL,
+        in_doubt_ms    INTEGER NOT NULL,
+        intents        TEXT NOT NULL
+    ) WITHOUT ROWID;
+    """,
 )
 
 

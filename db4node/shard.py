@@ -14,6 +14,7 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import apsw
@@ -22,26 +23,18 @@ from db4core import documents
 from db4core.errors import (
     OP_INDEX_KEY,
     AlreadyExistsError,
+    ConditionFailedError,
     ConflictError,
     Db4Error,
     InvalidArgumentError,
     NotFoundError,
 )
 from db4core.hashing import canonical_json, from_signed, to_signed, token_for
-from db4node import changelog, pragmas, schema
+from db4core.query import compile_where
+from db4node import changelog, pragmas, schema, txn
+from db4node.ops import Effect, Op, OpResult, ReadCheck, increment, is_claim
 
-
-@dataclass
-class Op:
-    """One document operation, decoded from the wire."""
-
-    kind: str  # create | update | replace | upsert | delete
-    collection: str
-    id: str
-    token: int
-    body: bytes = b""
-    expected_version: int | None = None
-    partition_key: str = "$id"
+__all__ = ["Current", "Op", "OpResult", "ReadCheck", "Shard", "read_rows"]
 
 
 @dataclass
@@ -52,14 +45,6 @@ class Current:
     version: int
     raw: str
     token: int  # unsigned: the partition value the document was stored under
-
-
-@dataclass
-class OpResult:
-    """Outcome of one op: found is False only for a delete of a missing document."""
-
-    found: bool
-    document: bytes = b""
 
 
 def _now_ms() -> int:
@@ -88,7 +73,11 @@ def read_rows(conn: apsw.Connection, collection: str, ids: list[str],
 
 
 class Shard:
-    """A shard database file and the operations on it."""
+    """A shard database file and the operations on it.
+
+    Only the shard's writer thread calls the methods that write; `locks` and `prepared` change
+    only there, and the event loop may look keys up in them (a dict lookup is atomic).
+    """
 
     def __init__(self, shard_id: str, path: str) -> None:
         self.shard_id = shard_id
@@ -97,6 +86,10 @@ class Shard:
         pragmas.apply_all(self.conn)
         schema.migrate(self.conn)
         self.last_lsn = changelog.last_lsn(self.conn)
+        # (collection, id) -> txid of the prepared transaction holding the key
+        self.locks: dict[tuple[str, str], str] = {}
+        self.prepared: dict[str, txn.Prepared] = {}
+        txn.load(self)
 
     def close(self) -> None:
         """Close the database (a checkpoint happens on the last connection's close)."""
@@ -116,24 +109,31 @@ class Shard:
         ).fetchone()
         return Current(json.loads(row[0]), row[1], row[0], from_signed(row[2])) if row else None
 
+    def validate_reads(self, reads: Sequence[ReadCheck]) -> None:
+        """Each read's version is still the stored one (0: still no document), else ABORTED
+        with both versions. A row under another token is no document for that read."""
+        for r in reads:
+            current = self._current(r.collection, r.id)
+            actual = current.version if current is not None and current.token == r.token else 0
+            if actual != r.version:
+                raise ConflictError(
+                    f"read of {r.collection}/{r.id} is stale: it saw version {r.version}, the "
+                    f"shard holds {actual}", r.version, actual)
+
     # ---- writes ------------------------------------------------------------------------------
 
-    def write(self, ops: list[Op], txid: str = "") -> tuple[list[OpResult], str]:
-        """Apply ops atomically with their change-log records; returns results and the txid."""
+    def write(self, ops: list[Op], txid: str = "", reads: Sequence[ReadCheck] = ()
+              ) -> tuple[list[OpResult], str]:
+        """Validate reads, then apply ops atomically with their change-log records; returns
+        results and the txid. A key held by a prepared transaction is LockedError."""
         txid = txid or uuid.uuid4().hex
+        txn.check_unlocked(self, txn.keys_of(ops, reads), txid)
         now = _now_ms()
-        lsn = self.last_lsn
-        results: list[OpResult] = []
         self.conn.execute("BEGIN IMMEDIATE")
         try:
-            for index, op in enumerate(ops):
-                result, change = self._apply_at(index, op, now)
-                results.append(result)
-                if change is not None:
-                    lsn += 1
-                    op_name, collection, doc_id, before, after = change
-                    changelog.append(self.conn, changelog.Change(
-                        lsn, txid, op_name, collection, doc_id, before, after, now))
+            self.validate_reads(reads)
+            results, effects = self.apply_ops(ops, now)
+            lsn = self.log_effects(effects, txid, now)
             self.conn.execute("COMMIT")
         except BaseException:
             self.conn.execute("ROLLBACK")
@@ -141,7 +141,52 @@ class Shard:
         self.last_lsn = lsn
         return results, txid
 
-    def _apply_at(self, index: int, op: Op, now: int) -> tuple[OpResult, tuple | None]:
+    def apply_ops(self, ops: list[Op], now: int) -> tuple[list[OpResult], list[Effect]]:
+        """Apply ops in order inside the open transaction: each op's result, and the effects of
+        those that changed a row."""
+        results: list[OpResult] = []
+        effects: list[Effect] = []
+        for index, op in enumerate(ops):
+            result, effect = self._apply_at(index, op, now)
+            results.append(result)
+            if effect is not None:
+                effects.append(effect)
+        return results, effects
+
+    def log_effects(self, effects: list[Effect], txid: str, now: int) -> int:
+        """Append a change-log record per effect (dense LSNs); returns the last LSN. The caller
+        holds the transaction and sets last_lsn once it commits."""
+        lsn = self.last_lsn
+        for e in effects:
+            lsn += 1
+            changelog.append(self.conn, changelog.Change(
+                lsn, txid, e.op, e.collection, e.id, e.before, e.after, now))
+        return lsn
+
+    def store_effect(self, e: Effect) -> None:
+        """Write one effect's row (a prepared transaction's after-image) as computed."""
+        if e.after is None:
+            self.conn.execute("DELETE FROM docs WHERE collection = ? AND id = ?",
+                              (e.collection, e.id))
+        else:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO docs(collection, id, token, version, body) "
+                "VALUES (?,?,?,?,?)", (e.collection, e.id, to_signed(e.token), e.version, e.after))
+
+    def prepare(self, txid: str, ops: list[Op], reads: Sequence[ReadCheck],
+                participants: list[str], in_doubt_ms: int) -> list[OpResult]:
+        """Phase one of a cross-shard commit (txn.prepare)."""
+        return txn.prepare(self, txid, ops, reads, participants, in_doubt_ms)
+
+    def commit_prepared(self, txid: str) -> bool:
+        """Apply a prepared transaction (txn.commit_prepared); False when none is held."""
+        return txn.commit_prepared(self, txid)
+
+    def abort_prepared(self, txid: str) -> bool:
+        """Drop a prepared transaction (txn.abort_prepared); False when none is held."""
+        return txn.abort_prepared(self, txid)
+
+    def _apply_at(self, index: int, op: Op, now: int) -> tuple[OpResult, Effect | None]:
         """_apply, with the op's index in the request on any error so a batch can say which
         document failed (the router maps it to `documents[i]`)."""
         try:
@@ -150,15 +195,16 @@ class Shard:
             err.extra_trailers[OP_INDEX_KEY] = str(index)
             raise
 
-    def _apply(self, op: Op, now: int) -> tuple[OpResult, tuple | None]:
-        """Apply one op inside the open transaction; return its result and change fields."""
+    def _apply(self, op: Op, now: int) -> tuple[OpResult, Effect | None]:
+        """Apply one op inside the open transaction; return its result and effect."""
         current = self._visible(op, self._current(op.collection, op.id))
+        self._check_condition(op, current)
         self._check_version(op, current)
         if op.kind == "delete":
             return self._delete(op, current)
         if op.kind == "create" and current is not None:
             raise AlreadyExistsError(f"document {op.id!r} already exists in {op.collection!r}")
-        if op.kind in ("update", "replace") and current is None:
+        if op.kind in ("update", "replace", "increment") and current is None:
             raise NotFoundError(f"document {op.id!r} not found in {op.collection!r}")
         fields = self._new_fields(op, current)
         if current is None:
@@ -169,8 +215,23 @@ class Shard:
         self._check_partition(op, doc, current)
         body = self._store(op, doc)
         before = current.raw if current else None
-        change = ("insert" if current is None else "update", op.collection, op.id, before, body)
-        return OpResult(True, body.encode()), change
+        effect = Effect("insert" if current is None else "update", op.collection, op.id,
+                        op.token, doc["$version"], before, body)
+        return OpResult(True, body.encode()), effect
+
+    def _check_condition(self, op: Op, current: Current | None) -> None:
+        """The op's where holds on the stored document (as this transaction sees it), else
+        FAILED_PRECONDITION condition_failed; a missing document holds no condition."""
+        if op.condition is None:
+            return
+        sql, params = compile_where(op.condition)
+        held = current is not None and self.conn.execute(
+            f"SELECT 1 FROM docs WHERE collection = ? AND id = ? AND {sql}",
+            [op.collection, op.id, *params]).fetchone() is not None
+        if not held:
+            state = "does not hold" if current is not None else "cannot hold: no such document"
+            raise ConditionFailedError(
+                f"condition on {op.collection}/{op.id} {state}; nothing was written")
 
     @staticmethod
     def _visible(op: Op, current: Current | None) -> Current | None:
@@ -206,6 +267,9 @@ class Shard:
     @staticmethod
     def _new_fields(op: Op, current: Current | None) -> documents.Document:
         """The user fields after the op: merged for update, given for create/replace/upsert."""
+        if op.kind == "increment":
+            assert current is not None
+            return increment(documents.user_fields(current.doc), op.body)
         given = documents.decode_object(op.body, "patch" if op.kind == "update" else "document")
         if op.kind == "update":
             documents.check_patch(given)
@@ -243,19 +307,21 @@ class Shard:
         )
         return body
 
-    def _delete(self, op: Op, current: Current | None) -> tuple[OpResult, tuple | None]:
+    def _delete(self, op: Op, current: Current | None) -> tuple[OpResult, Effect | None]:
         if current is None:
             return OpResult(False), None
         self.conn.execute(
             "DELETE FROM docs WHERE collection = ? AND id = ?", (op.collection, op.id)
         )
-        return OpResult(True), ("delete", op.collection, op.id, current.raw, None)
+        return OpResult(True), Effect("delete", op.collection, op.id, current.token, 0,
+                                      current.raw, None)
 
     # ---- stats -------------------------------------------------------------------------------
 
     def stats(self) -> dict:
-        """Document counts per collection, file size, last LSN."""
-        per = dict(self.conn.execute("SELECT collection, COUNT(*) FROM docs GROUP BY collection"))
+        """Document counts per collection (id claims are no documents), file size, last LSN."""
+        per = {c: n for c, n in self.conn.execute(
+            "SELECT collection, COUNT(*) FROM docs GROUP BY collection") if not is_claim(c)}
         size = sum(
             os.path.getsize(p) for p in (self.path, self.path + "-wal") if os.path.exists(p)
         )

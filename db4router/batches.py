@@ -1,40 +1,33 @@
-"""insert_many, get_many, delete_many: group by shard, pack under the message limit, send shards
-in parallel, answer in input order.
+"""insert_many, get_many, delete_many: group by shard, send shards in parallel, answer in
+input order.
 
-insert_many is all or nothing. Before writing, every id is checked: a duplicate inside the batch
-or an id that already exists anywhere fails the whole batch with ALREADY_EXISTS and nothing is
-written. Each shard's part then commits in one Write (one SQLite transaction) per packed chunk.
-If a chunk still fails (a concurrent create of the same id, a node lost mid-batch), the chunks
-that did commit are deleted again, guarded by `expected_version=1`, so the batch leaves no
-document behind; their insert and delete records stay in the change log. Cross-shard atomicity
-with no window at all comes with two-phase commit.
+insert_many and delete_many are all or nothing. Before writing, insert_many checks every id: a
+duplicate inside the batch or an id that already exists fails the whole batch with
+ALREADY_EXISTS and nothing is written. The batch then commits as one transaction
+(commit.py): all of it in one Write when it touches one shard, else two-phase commit with one
+participant per shard, each shard's part in one Prepare. A failure (a racing create, a node lost
+mid-batch) leaves no document and no change-log record behind.
+
+In a collection partitioned by a field, caller-chosen ids are kept unique by id claims
+(claims.py), written in the same transaction as the documents.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections import defaultdict
 from dataclasses import dataclass
 
-from db4.v1 import node_pb2
 from db4core.documents import MAX_BATCH_ITEMS
 from db4core.errors import AlreadyExistsError, Db4Error, InvalidArgumentError
 from db4core.hashing import token_for
 from db4core.ids import new_id, validate_id
+from db4router.claims import Wanted, claim_error, needs_claim
 from db4router.collections import CollectionInfo, Collections
-from db4router.dispatch import Dispatcher, gather_all, raise_most_severe
-from db4router.docops import (
-    LOOKUP_CHUNK,
-    DocOps,
-    parse_document,
-    partition_value,
-    read_all,
-    write_op,
-)
+from db4router.commit import PlacedOp
+from db4router.dispatch import Dispatcher, gather_all
+from db4router.docops import DocOps, new_txid, parse_document, partition_value
+from db4router.nodeio import LOOKUP_CHUNK, read_all, write_op
 from db4rpc.options import MAX_MESSAGE_BYTES
-
-log = logging.getLogger("db4.router.batches")
 
 MAX_BATCH = MAX_BATCH_ITEMS
 FIRST_WINDOW = 128  # ids get_many reads before it knows how large the documents are
@@ -90,22 +83,37 @@ class Batches:
         info = await self.collections.ensure(collection)
         items = [self._place(info, i, raw) for i, raw in enumerate(raws)]
         self._check_unique(items)
-        taken = await self._taken(info, items)
-        if taken:
-            raise AlreadyExistsError(f"{len(taken)} documents already exist in {collection!r}, "
-                                     f"e.g. {taken[0]!r}; nothing was inserted")
-        return await self._write_all(info, items)
-
-    async def _taken(self, info: CollectionInfo, items: list[Item]) -> list[str]:
-        """Ids of the batch that exist already: on their own shard when the collection is
-        partitioned by `$id`, else on any shard (caller-chosen ids only; generated ones are
-        unique by construction)."""
         if info.partition_key == "$id":
-            existing = await self.get_many_placed(info, items)
-            return [it.id for it, got in zip(items, existing, strict=True) if got is not None]
-        chosen = [it.id for it in items if it.chosen_id]
-        found = await self.ops.lookup_many(info, chosen) if chosen else {}
-        return [i for i in chosen if i in found]
+            await self._check_absent(info, items)
+        ops = [PlacedOp(it.token, write_op(info, "create", it.id, it.token, it.body))
+               for it in items]
+        claimed = [it for it in items if needs_claim(info, it.chosen_id)]
+        wanted = [Wanted(it.id, it.token, "create") for it in claimed]
+        try:
+            plans = await self.ops.claims.plan(info, wanted) if wanted else []
+        except AlreadyExistsError as err:
+            raise AlreadyExistsError(f"{err.message}; nothing was inserted") from None
+        ops += [p.claim for p in plans if p.claim is not None]
+
+        def name(err: Db4Error, slot: int | None) -> Db4Error:
+            if slot is None:
+                return err
+            if slot < len(items):
+                return _prefixed(err, f"documents[{items[slot].index}]")
+            item, want = claimed[slot - len(items)], wanted[slot - len(items)]
+            return _prefixed(claim_error(err, info, want), f"documents[{item.index}]")
+
+        outcome = await self.ops.committer.run(new_txid(), ops, [], name)
+        return [r.document for r in outcome.results[:len(items)]]
+
+    async def _check_absent(self, info: CollectionInfo, items: list[Item]) -> None:
+        """Ids that exist already fail the batch before anything is sent (the nodes would
+        refuse them too; this names them all at once)."""
+        existing = await self.get_many_placed(info, items)
+        taken = [it.id for it, got in zip(items, existing, strict=True) if got is not None]
+        if taken:
+            raise AlreadyExistsError(f"{len(taken)} documents already exist in {info.name!r}, "
+                                     f"e.g. {taken[0]!r}; nothing was inserted")
 
     def _place(self, info: CollectionInfo, index: int, raw: bytes) -> Item:
         try:
@@ -125,53 +133,12 @@ class Batches:
                                          "nothing was inserted")
             seen.add(item.id)
 
-    async def _write_all(self, info: CollectionInfo, items: list[Item]) -> list[bytes]:
-        chunks = self._chunks(info, items)
-        results = await asyncio.gather(*(self._write_chunk(info, c) for c in chunks),
-                                       return_exceptions=True)
-        failed = [r for r in results if isinstance(r, BaseException)]
-        if failed:
-            done = [c for c, r in zip(chunks, results, strict=True)
-                    if not isinstance(r, BaseException)]
-            await self._undo(info, done)
-            raise_most_severe(failed)
-        out: list[bytes] = [b""] * len(items)
-        for chunk, written in zip(chunks, results, strict=True):
-            assert not isinstance(written, BaseException)  # failures were handled above
-            for item, result in zip(chunk, written, strict=True):
-                out[item.index] = result.document
-        return out
-
-    def _chunks(self, info: CollectionInfo, items: list[Item]) -> list[list[Item]]:
-        """Items grouped by owning shard, each group packed under the message limit."""
-        per_op = len(info.name) + len(info.partition_key)
-        return [c for group in self._by_shard(items).values() for c in pack(group, per_op=per_op)]
-
     def _by_shard(self, items: list[Item]) -> dict[str, list[Item]]:
         topo = self.dispatcher.view.require()
         groups: dict[str, list[Item]] = defaultdict(list)
         for item in items:
             groups[self.dispatcher.cache.shard_for(topo, item.token)].append(item)
         return groups
-
-    async def _write_chunk(self, info: CollectionInfo, chunk: list[Item], kind: str = "create",
-                           expected: int | None = None) -> list[node_pb2.WriteResult]:
-        """One chunk (all on one shard) in one Write."""
-        body = kind != "delete"
-        ops = [write_op(info, kind, it.id, it.token, it.body if body else b"", expected)
-               for it in chunk]
-        what = "ids" if kind == "delete" else "documents"
-        return await self.ops.send_ops(chunk[0].token, ops,
-                                       name_op=lambda i: f"{what}[{chunk[i].index}]")
-
-    async def _undo(self, info: CollectionInfo, chunks: list[list[Item]]) -> None:
-        """Delete what a failed batch did write (only documents still at version 1)."""
-        for chunk in chunks:
-            try:
-                await self._write_chunk(info, chunk, "delete", expected=1)
-            except Db4Error as err:
-                log.error("could not undo %d inserts of a failed batch in %s: %s",
-                          len(chunk), info.name, err)
 
     # ---- get_many / delete_many --------------------------------------------------------------
 
@@ -222,7 +189,8 @@ class Batches:
         return out
 
     async def delete_many(self, collection: str, ids: list[str]) -> list[bool]:
-        """Delete by id; per id whether a document was removed, in input order."""
+        """Delete by id, all in one transaction; per id whether a document was removed, in
+        input order."""
         check_batch_size(len(ids))
         info = await self.collections.current(collection)
         for doc_id in ids:
@@ -232,12 +200,20 @@ class Batches:
         else:  # where each id lives is known only to the shards: one lookup for all of them
             found = await self.ops.lookup_many(info, ids)
             items = [Item(i, d, found[d][1], b"") for i, d in enumerate(ids) if d in found]
+        ops = [PlacedOp(it.token, write_op(info, "delete", it.id, it.token)) for it in items]
+
+        def name(err: Db4Error, slot: int | None) -> Db4Error:
+            return err if slot is None else _prefixed(err, f"ids[{items[slot].index}]")
+
+        outcome = await self.ops.committer.run(new_txid(), ops, [], name)
         out = [False] * len(ids)
-
-        async def run(chunk: list[Item]) -> None:
-            for item, result in zip(chunk, await self._write_chunk(info, chunk, "delete"),
-                                    strict=True):
-                out[item.index] = result.found
-
-        await gather_all(run(c) for c in self._chunks(info, items))
+        for item, result in zip(items, outcome.results, strict=True):
+            out[item.index] = result.found
         return out
+
+
+def _prefixed(err: Db4Error, where: str) -> Db4Error:
+    """The same error, its message prefixed with the item it failed on."""
+    err.message = f"{where}: {err.message}"
+    err.args = (err.message,)
+    return err

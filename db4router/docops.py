@@ -2,36 +2,38 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import grpc
 
-from db4.v1 import node_pb2, node_pb2_grpc
+from db4.v1 import node_pb2
 from db4core import documents
 from db4core.errors import (
-    AlreadyExistsError,
-    InternalError,
+    ConditionFailedError,
+    Db4Error,
     InvalidArgumentError,
     NotFoundError,
     WrongShardError,
 )
 from db4core.hashing import token_for
 from db4core.ids import new_id, validate_id
+from db4core.query import decode_where, validate_path
+from db4router.claims import Claims, Wanted, claim_error, needs_claim
 from db4router.collections import CollectionInfo, Collections
+from db4router.commit import Committer, PlacedOp
 from db4router.dispatch import NODE_TIMEOUT_S, Dispatcher
+from db4router.nodeio import LOOKUP_CHUNK, read_all, write_op
 from db4rpc.status import to_domain, trailers_of
 
-LOOKUP_CHUNK = 50  # ids per Read request; the node answers a byte-bounded prefix of them
 OP_INDEX_KEY = "db4-op-index"  # trailer: 0-based index of the op a node Write failed on
+UPSERT_ATTEMPTS = 3  # an upsert of an existing document whose document vanished meanwhile
 
-KINDS = {
-    "create": node_pb2.OP_KIND_CREATE,
-    "update": node_pb2.OP_KIND_UPDATE,
-    "replace": node_pb2.OP_KIND_REPLACE,
-    "upsert": node_pb2.OP_KIND_UPSERT,
-    "delete": node_pb2.OP_KIND_DELETE,
-}
+
+def new_txid() -> str:
+    """A transaction id for a write the router commits on its own (a document and its claim)."""
+    return uuid.uuid4().hex
 
 
 @dataclass
@@ -63,29 +65,37 @@ def partition_value(info: CollectionInfo, doc: documents.Document, doc_id: str) 
     return value
 
 
-def write_op(info: CollectionInfo, kind: str, doc_id: str, token: int, body: bytes = b"",
-             expected: int | None = None) -> node_pb2.WriteOp:
-    """One wire op; the node checks the result still hashes to `token` under the partition key."""
-    return node_pb2.WriteOp(kind=KINDS[kind], collection=info.name, id=doc_id, token=token,
-                            body=body, expected_version=expected,
-                            partition_key=info.partition_key)
+def check_patch_bytes(patch: bytes) -> None:
+    """A patch: a JSON object within the size limit that names no system field but `$type`."""
+    documents.check_size(patch)
+    documents.check_patch(documents.decode_object(patch, "patch"))
 
 
-async def read_all(stub: node_pb2_grpc.NodeStub, shard: str, epoch: int, collection: str,
-                   ids: Sequence[str], tokens: Sequence[int] = ()) -> list[node_pb2.ReadItem]:
-    """One item per id. A node answers a prefix of the ids when the rest would pass its byte
-    budget, so ask again for the ids after that prefix until every id has its item."""
-    items: list[node_pb2.ReadItem] = []
-    while len(items) < len(ids):
-        done = len(items)
-        req = node_pb2.ReadRequest(epoch=epoch, shard_id=shard, collection=collection,
-                                   ids=ids[done:], tokens=tokens[done:] if tokens else ())
-        got = (await stub.Read(req, timeout=NODE_TIMEOUT_S)).items
-        if not got:  # a node must make progress, or this would loop forever
-            raise InternalError(f"shard {shard} answered a Read of {len(ids) - done} ids "
-                                "with no item")
-        items.extend(got[:len(ids) - done])
-    return items
+def check_condition(condition: bytes) -> None:
+    """A condition is a where of the query language."""
+    try:
+        decode_where(condition)
+    except InvalidArgumentError as err:
+        raise InvalidArgumentError(f"condition: {err.message}") from None
+
+
+def check_deltas(raw: bytes) -> None:
+    """Increment deltas: a non-empty JSON object {user field path: number}."""
+    documents.check_size(raw)
+    deltas = documents.decode_object(raw, "deltas")
+    if not deltas:
+        raise InvalidArgumentError("deltas must name at least one field")
+    for path, delta in deltas.items():
+        if path.startswith("$") or path in ("",):
+            raise InvalidArgumentError(f"deltas: {path!r} is not a user field; only user "
+                                       "fields can be incremented")
+        try:
+            validate_path(path)
+        except InvalidArgumentError as err:
+            raise InvalidArgumentError(f"deltas: {err.message}") from None
+        if isinstance(delta, bool) or not isinstance(delta, (int, float)):
+            raise InvalidArgumentError(f"deltas: {path!r} must map to a number, got "
+                                       f"{type(delta).__name__}")
 
 
 def name_failed_op(err: grpc.RpcError, name_op: Callable[[int], str]) -> None:
@@ -108,6 +118,8 @@ class DocOps:
     def __init__(self, dispatcher: Dispatcher, collections: Collections) -> None:
         self.dispatcher = dispatcher
         self.collections = collections
+        self.committer = Committer(dispatcher)
+        self.claims = Claims(dispatcher)
 
     # ---- locating ----------------------------------------------------------------------------
 
@@ -177,34 +189,38 @@ class DocOps:
         doc = parse_document(raw)
         doc_id = validate_id(doc["$id"]) if "$id" in doc else new_id()
         token = token_for(partition_value(info, doc, doc_id))
-        if "$id" in doc:
-            await self.check_id_elsewhere(info, doc_id, token, kind)
-        return (await self.write(info, kind, doc_id, token, raw)).document
+        if not needs_claim(info, "$id" in doc):
+            return (await self.write(info, kind, doc_id, token, raw)).document
+        for attempt in range(UPSERT_ATTEMPTS):
+            try:
+                return await self._create_claimed(info, Wanted(doc_id, token, kind), raw)
+            except NotFoundError:  # an upsert's document was deleted after we saw it
+                if attempt == UPSERT_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
 
-    async def check_id_elsewhere(self, info: CollectionInfo, doc_id: str, token: int,
-                                 kind: str) -> None:
-        """`$id` is unique in a collection. Partitioned by `$id`, the owning shard enforces it;
-        partitioned by another field, a caller-chosen id may already live under another
-        partition value on another shard, so every shard is asked first (generated ids are
-        unique by construction and skip this)."""
-        if info.partition_key == "$id":
-            return
-        hit = await self.lookup(info, doc_id)
-        if hit is None or (kind == "upsert" and hit[1] == token):
-            return
-        if kind == "create" or hit[1] == token:
-            raise AlreadyExistsError(f"document {doc_id!r} already exists in {info.name!r}")
-        raise InvalidArgumentError(
-            f"document {doc_id!r} exists in {info.name!r} under another {info.partition_key!r} "
-            "value; a partition key value cannot change")
+    async def _create_claimed(self, info: CollectionInfo, want: Wanted, raw: bytes) -> bytes:
+        """The document and its id claim in one transaction (see claims.py)."""
+        plan = (await self.claims.plan(info, [want]))[0]
+        ops = [PlacedOp(want.token, write_op(info, plan.kind, want.id, want.token, raw))]
+        if plan.claim is not None:
+            ops.append(plan.claim)
 
-    async def get(self, collection: str, doc_id: str, partition: bytes | None) -> bytes | None:
-        """The stored document, None when missing."""
+        def name(err: Db4Error, slot: int | None) -> Db4Error:
+            return err if slot == 0 else claim_error(err, info, want)
+
+        outcome = await self.committer.run(new_txid(), ops, [], name)
+        return outcome.results[0].document
+
+    async def get(self, collection: str, doc_id: str, partition: bytes | None
+                  ) -> tuple[bytes | None, int]:
+        """The stored document (None when missing) and its ring token (the stored one, else
+        the one the id or partition value computes, 0 when unknown)."""
         info = await self.collections.current(collection)
         loc = self.locate(info, doc_id, partition)
         if loc.token is None:
             hit = await self.lookup(info, doc_id)
-            return hit[0] if hit else None
+            return (hit[0], hit[1]) if hit else (None, 0)
 
         async def read(stub, shard, epoch):
             req = node_pb2.ReadRequest(epoch=epoch, shard_id=shard, collection=info.name,
@@ -212,18 +228,36 @@ class DocOps:
             return (await stub.Read(req, timeout=NODE_TIMEOUT_S)).items[0]
 
         item = await self.dispatcher.by_token(loc.token, read)
-        return item.document if item.found else None
+        if not item.found:
+            return None, loc.token
+        return item.document, item.token or loc.token
 
     async def update(self, collection: str, doc_id: str, patch: bytes, expected: int | None,
-                     partition: bytes | None) -> bytes:
-        """Shallow-merge a patch; NOT_FOUND when missing."""
+                     partition: bytes | None, condition: bytes = b"") -> bytes:
+        """Shallow-merge a patch; NOT_FOUND when missing. With a condition (a where), it
+        applies only when the stored document matches, checked in the write's transaction."""
         info = await self.collections.current(collection)
-        documents.check_size(patch)
-        documents.check_patch(documents.decode_object(patch, "patch"))
+        check_patch_bytes(patch)
+        if condition:
+            check_condition(condition)
+        token = await self._token(info, self.locate(info, doc_id, partition))
+        if token is None:
+            if condition:
+                raise ConditionFailedError(f"document {doc_id!r} not found in {collection!r}; "
+                                           "the condition does not hold")
+            raise NotFoundError(f"document {doc_id!r} not found in {collection!r}")
+        op = write_op(info, "update", doc_id, token, patch, expected, condition)
+        return (await self.send_ops(token, [op]))[0].document
+
+    async def increment(self, collection: str, doc_id: str, deltas: bytes,
+                        partition: bytes | None) -> bytes:
+        """Add numbers to fields in one Write; NOT_FOUND when missing."""
+        info = await self.collections.current(collection)
+        check_deltas(deltas)
         token = await self._token(info, self.locate(info, doc_id, partition))
         if token is None:
             raise NotFoundError(f"document {doc_id!r} not found in {collection!r}")
-        return (await self.write(info, "update", doc_id, token, patch, expected)).document
+        return (await self.write(info, "increment", doc_id, token, deltas)).document
 
     async def replace(self, collection: str, doc_id: str, raw: bytes, expected: int | None,
                       partition: bytes | None) -> bytes:

@@ -23,6 +23,7 @@ from db4core.topology import Keys
 from db4router.admin import AdminService
 from db4router.collections import Collections
 from db4router.dispatch import Dispatcher
+from db4router.janitor import Janitor
 from db4router.nodes import NodePool
 from db4router.queries import MAX_STREAMS, MAX_STREAMS_PER_CONNECTION, STREAM_IDLE_S, StreamGate
 from db4router.routing import RoutingCache
@@ -80,6 +81,8 @@ async def serve(args: argparse.Namespace) -> None:
     pool = NodePool()
     dispatcher = Dispatcher(view, pool, RoutingCache())
     collections = Collections(view)
+    janitor = Janitor(dispatcher)
+    janitor.start()
     server = grpc.aio.server(options=SERVER_OPTIONS)
     streams = StreamGate(args.max_streams_per_connection, args.max_streams,
                          args.stream_idle_seconds)
@@ -93,6 +96,7 @@ async def serve(args: argparse.Namespace) -> None:
     await stop.wait()
     log.info("stopping router")
     await server.stop(grace=2)
+    await janitor.stop()
     await view.stop()
     await pool.close()
     await etcd.close()

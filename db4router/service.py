@@ -18,6 +18,7 @@ from db4router.docops import DocOps
 from db4router.indexes import Indexes
 from db4router.queries import Queries, StreamGate
 from db4router.routing import node_for
+from db4router.txn import Coordinator
 from db4rpc.status import servicer_method, servicer_stream
 
 Ctx: TypeAlias = grpc.aio.ServicerContext
@@ -38,6 +39,7 @@ class Db4Service(router_pb2_grpc.Db4Servicer):
         self.ops = DocOps(dispatcher, collections)
         self.queries = Queries(dispatcher, collections)
         self.batches = Batches(dispatcher, collections, self.ops)
+        self.coordinator = Coordinator(self.ops)
         self.indexes = Indexes(dispatcher)
         self.streams = streams or StreamGate()
 
@@ -80,14 +82,27 @@ class Db4Service(router_pb2_grpc.Db4Servicer):
 
     @servicer_method
     async def Get(self, request: router_pb2.GetRequest, context: Ctx):
-        doc = await self.ops.get(request.collection, request.id, _opt(request, "partition"))
-        return router_pb2.GetResponse(found=doc is not None, document=doc or b"")
+        doc, token = await self.ops.get(request.collection, request.id,
+                                        _opt(request, "partition"))
+        return router_pb2.GetResponse(found=doc is not None, document=doc or b"",
+                                      token=token if doc is not None else 0)
 
     @servicer_method
     async def Update(self, request: router_pb2.UpdateRequest, context: Ctx):
         doc = await self.ops.update(request.collection, request.id, request.patch,
-                                    _opt(request, "expected_version"), _opt(request, "partition"))
+                                    _opt(request, "expected_version"), _opt(request, "partition"),
+                                    request.condition)
         return router_pb2.DocumentResponse(document=doc)
+
+    @servicer_method
+    async def Increment(self, request: router_pb2.IncrementRequest, context: Ctx):
+        doc = await self.ops.increment(request.collection, request.id, request.deltas,
+                                       _opt(request, "partition"))
+        return router_pb2.DocumentResponse(document=doc)
+
+    @servicer_method
+    async def Commit(self, request: router_pb2.CommitRequest, context: Ctx):
+        return await self.coordinator.commit(request)
 
     @servicer_method
     async def Replace(self, request: router_pb2.ReplaceRequest, context: Ctx):

@@ -27,7 +27,12 @@ T = TypeVar("T")
 
 
 class EtcdUnavailableError(UnavailableError):
-    """etcd could not be reached: UNAVAILABLE to callers, and what start-up waits out."""
+    """etcd could not be reached: UNAVAILABLE to callers, and what start-up waits out.
+    `sent` is False only when the request certainly never reached etcd."""
+
+    def __init__(self, message: str, sent: bool = True) -> None:
+        super().__init__(message)
+        self.sent = sent
 
 
 # A call that could not reach etcd (the channel is still reconnecting after an outage) is retried
@@ -47,7 +52,8 @@ async def etcd_call(what: str, call: Callable[[], Awaitable[T]]) -> T:
             if _never_sent(err) and time.monotonic() < deadline:
                 await asyncio.sleep(0.1)
                 continue
-            raise EtcdUnavailableError(f"etcd is unavailable ({what}): {err}") from err
+            raise EtcdUnavailableError(f"etcd is unavailable ({what}): {err}",
+                                       sent=not _never_sent(err)) from err
 
 
 def _never_sent(err: aetcd.exceptions.ClientError) -> bool:
@@ -86,7 +92,8 @@ class ClusterView:
         async with self._lock:
             found = await etcd_call("reading the cluster",
                                     lambda: self.etcd.get_prefix(self.keys.root))
-            kvs = {kv.key: kv.value for kv in found}
+            # Transaction decisions share the root but are no part of the view.
+            kvs = {kv.key: kv.value for kv in found if not kv.key.startswith(self.keys.txns)}
             topo = Topology.from_kvs(self.keys, kvs)
             if topo is not None and (self.topology is None or topo.epoch >= self.topology.epoch):
                 self.topology = topo
@@ -110,7 +117,8 @@ class ClusterView:
             await self.refresh()
 
     async def start_watch(self) -> None:
-        """Keep the view fresh: any change under the root triggers a full re-read."""
+        """Keep the view fresh: any change under the root but outside txns/ triggers a full
+        re-read (a commit's decision record must not make every router re-read the cluster)."""
         self._tasks.append(asyncio.create_task(self._watch()))
 
     async def stop(self) -> None:
@@ -123,8 +131,9 @@ class ClusterView:
             try:
                 watch = await self.etcd.watch_prefix(self.keys.root)
                 await self.refresh()
-                async for _event in watch:
-                    await self.refresh()
+                async for event in watch:
+                    if not event.kv.key.startswith(self.keys.txns):
+                        await self.refresh()
             except asyncio.CancelledError:
                 raise
             except Exception as err:  # noqa: BLE001 - etcd trouble: retry, never die
@@ -166,6 +175,31 @@ class ClusterView:
         if created:
             return True, value
         return False, responses[0][0][0]  # [first op][first kv][value]
+
+    # ---- transaction decisions (txns/): never followed by a refresh ---------------------------
+
+    async def record_decision(self, txid: str, value: bytes) -> tuple[bool, bytes]:
+        """Create txns/<txid> unless it exists, in one etcd transaction that reads it otherwise:
+        (True, value) when this call recorded it, else (False, the record that won)."""
+        key, tx = self.keys.txn(txid), self.etcd.transactions
+        created, responses = await etcd_call("recording a decision", lambda: self.etcd.transaction(
+            compare=[tx.version(key) == 0], success=[tx.put(key, value)], failure=[tx.get(key)]))
+        if created:
+            return True, value
+        return False, responses[0][0][0]
+
+    async def decisions(self) -> list[tuple[str, bytes, int]]:
+        """Every decision record: (txid, value, mod_revision)."""
+        found = await etcd_call("reading decisions", lambda: self.etcd.get_prefix(self.keys.txns))
+        return [(kv.key[len(self.keys.txns):].decode(), kv.value, kv.mod_revision)
+                for kv in found]
+
+    async def forget_decision(self, txid: str, mod_revision: int | None = None) -> None:
+        """Delete txns/<txid> (only if unchanged since `mod_revision`, when given)."""
+        key, tx = self.keys.txn(txid), self.etcd.transactions
+        compare = [tx.mod(key) == mod_revision] if mod_revision is not None else []
+        await etcd_call("deleting a decision", lambda: self.etcd.transaction(
+            compare=compare, success=[tx.delete(key)], failure=[]))
 
     async def get(self, key: bytes) -> bytes | None:
         """One key's value straight from etcd (not the view), None when absent."""
