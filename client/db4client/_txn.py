@@ -207,11 +207,7 @@ class TxnBuffer:
     def create(self, collection: str, doc: Document) -> str:
         """Buffer a create; the document's `$id` (generated when absent)."""
         self.check_active()
-        if isinstance(doc, dict) and "$id" not in doc:
-            doc = {"$id": new_id(), **doc}
-        body = _wire._document(doc)
-        self._add(CREATE, collection, doc["$id"], body, None, None)
-        return doc["$id"]
+        return self._add_new(CREATE, collection, doc)
 
     def update(self, collection: str, doc_id: str, patch: Document,
                expected_version: int | None = None, partition: Any = None) -> None:
@@ -228,17 +224,21 @@ class TxnBuffer:
     def upsert(self, collection: str, doc: Document) -> str:
         """Buffer a create-or-replace; the document's `$id` (generated when absent)."""
         self.check_active()
-        if isinstance(doc, dict) and "$id" not in doc:
-            doc = {"$id": new_id(), **doc}
-        body = _wire._document(doc)
-        self._add(UPSERT, collection, doc["$id"], body, None, None)
-        return doc["$id"]
+        return self._add_new(UPSERT, collection, doc)
 
     def delete(self, collection: str, doc_id: str, expected_version: int | None = None,
                partition: Any = None) -> None:
         """Buffer a delete."""
         self.check_active()
         self._add(DELETE, collection, doc_id, b"", expected_version, partition)
+
+    def _add_new(self, kind: int, collection: str, doc: Document) -> str:
+        """Buffer a create or upsert. An id generated here goes in the op, not in the body: the
+        router then knows it is fresh and needs no id claim."""
+        body = _wire._document(doc)
+        doc_id: str = doc["$id"] if "$id" in doc else new_id()
+        self._add(kind, collection, doc_id, body, None, None)
+        return doc_id
 
     def _add(self, kind: int, collection: str, doc_id: Any, body: bytes,
              expected_version: Any, partition: Any) -> None:

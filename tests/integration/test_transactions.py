@@ -49,10 +49,9 @@ def test_one_failing_write_leaves_every_shard_untouched(client, coll_name):
     a, b = ids_on_two_shards(client, coll_name, "x")
     accounts.create({"$id": a, "balance": 10})
     accounts.create({"$id": b, "balance": 10})
-    with pytest.raises(errors.AlreadyExistsError):
-        with client.transaction() as tx:
-            tx.update(coll_name, a, {"balance": 0})
-            tx.create(coll_name, {"$id": b, "balance": 99})  # taken: the whole commit fails
+    with pytest.raises(errors.AlreadyExistsError), client.transaction() as tx:
+        tx.update(coll_name, a, {"balance": 0})
+        tx.create(coll_name, {"$id": b, "balance": 99})  # taken: the whole commit fails
     assert tx.state == "failed"
     assert accounts.get(a)["balance"] == 10 and accounts.get(a)["$version"] == 1
     assert accounts.get(b)["balance"] == 10
@@ -61,11 +60,10 @@ def test_one_failing_write_leaves_every_shard_untouched(client, coll_name):
 def test_an_exception_inside_writes_nothing(client, coll_name):
     accounts = client.collection(coll_name)
     accounts.create({"$id": "keep", "v": 1})
-    with pytest.raises(ZeroDivisionError):
-        with client.transaction() as tx:
-            tx.update(coll_name, "keep", {"v": 2})
-            tx.create(coll_name, {"$id": "never", "v": 1})
-            1 / 0
+    with pytest.raises(ZeroDivisionError), client.transaction() as tx:
+        tx.update(coll_name, "keep", {"v": 2})
+        tx.create(coll_name, {"$id": "never", "v": 1})
+        raise ZeroDivisionError("fail inside")
     assert accounts.get("keep")["v"] == 1 and accounts.get("never") is None
 
 
@@ -73,11 +71,10 @@ def test_nested_failure_undoes_only_the_nested_writes(client, coll_name):
     docs = client.collection(coll_name)
     with client.transaction() as tx:
         tx.create(coll_name, {"$id": "outer", "v": 1})
-        with pytest.raises(RuntimeError):
-            with tx.nested():
-                tx.create(coll_name, {"$id": "inner", "v": 1})
-                tx.update(coll_name, "outer", {"v": 99})
-                raise RuntimeError("undo the inner part")
+        with pytest.raises(RuntimeError), tx.nested():
+            tx.create(coll_name, {"$id": "inner", "v": 1})
+            tx.update(coll_name, "outer", {"v": 99})
+            raise RuntimeError("undo the inner part")
         tx.savepoint("s")
         tx.create(coll_name, {"$id": "dropped", "v": 1})
         tx.rollback_to("s")
@@ -89,10 +86,10 @@ def test_nested_failure_undoes_only_the_nested_writes(client, coll_name):
 
 def test_past_its_timeout_nothing_is_written(client, coll_name):
     docs = client.collection(coll_name)
-    with pytest.raises(errors.TransactionAbortedError, match="timeout"):
-        with client.transaction(timeout=0.3) as tx:
-            tx.create(coll_name, {"$id": "late", "v": 1})
-            time.sleep(0.4)
+    with pytest.raises(errors.TransactionAbortedError, match="timeout"), \
+            client.transaction(timeout=0.3) as tx:
+        tx.create(coll_name, {"$id": "late", "v": 1})
+        time.sleep(0.4)
     assert docs.get("late") is None
 
 

@@ -218,7 +218,9 @@ def test_commit_sends_reads_and_ops_in_one_request_under_serializable():
                      router_pb2.TXN_OP_KIND_DELETE]
     assert req.ops[0].expected_version == 3 and req.ops[0].token == 1234
     assert json.loads(req.ops[0].body) == {"balance": 400}
-    assert req.ops[1].id == created and json.loads(req.ops[1].body)["$id"] == created
+    # A generated id travels in the op only: the router knows it is fresh (no id claim).
+    assert len(created) == 26 and req.ops[1].id == created
+    assert json.loads(req.ops[1].body) == {"text": "t"}
     assert not req.ops[1].HasField("token") and req.ops[2].body == b""
     assert tx.state == "committed" and tx.results.shards == 2
     assert tx.results.documents[0]["balance"] == 400 and tx.results.documents[2] is None
