@@ -21,7 +21,10 @@ from db4core.config import (
     wait_for,
 )
 from db4core.topology import Keys
+from db4core.txn import DEFAULT_IN_DOUBT_S
 from db4node.membership import Membership
+from db4node.participant import Participant
+from db4node.resolver import Resolver
 from db4node.service import NodeService
 from db4node.store import ShardStore, claim_data_dir
 from db4node.worker import DEFAULT_QUERY_CEILING_S
@@ -44,6 +47,9 @@ def parser() -> argparse.ArgumentParser:
     add_flag(p, "max-query-seconds", DEFAULT_QUERY_CEILING_S, type=float,
              help="ceiling on one query or count on one shard; past it the query answers "
                   "RESOURCE_EXHAUSTED (0: no ceiling)")
+    add_flag(p, "txn-in-doubt-seconds", DEFAULT_IN_DOUBT_S, type=float,
+             help="how long a prepared transaction waits for its decision before the node asks "
+                  "etcd for it (and records abort when there is none); a Prepare may say less")
     return p
 
 
@@ -52,6 +58,10 @@ async def serve(args: argparse.Namespace) -> None:
     stop = stop_event()
     claim_data_dir(args.data_dir, args.id, args.cluster)
     store = ShardStore(args.data_dir, args.max_query_seconds or None)
+    # Every shard file opens now, not on its first request: prepared transactions left by a
+    # crash must be resolved even if no request ever comes for their shard.
+    opened = store.open_all()
+    participant = Participant(store, int(args.txn_in_doubt_seconds * 1000))
     server = grpc.aio.server(options=SERVER_OPTIONS)
     port = server.add_insecure_port(f"{check_loopback(args.host)}:{args.port}")
     address = f"{args.host}:{port}"
@@ -59,15 +69,20 @@ async def serve(args: argparse.Namespace) -> None:
     etcd = aetcd.Client(check_loopback(host), etcd_port, timeout=5,
                         options=ETCD_CHANNEL_OPTIONS)
     membership = Membership(etcd, Keys(args.cluster), args.id, address)
-    add_guarded(node_pb2_grpc.add_NodeServicer_to_server, NodeService(store, membership), server)
+    resolver = Resolver(store, participant, etcd, Keys(args.cluster), args.id)
+    add_guarded(node_pb2_grpc.add_NodeServicer_to_server,
+                NodeService(store, membership, participant), server)
     await server.start()  # until registered, requests get UNAVAILABLE (no topology yet)
     registering = wait_for(f"etcd at {host}:{etcd_port} to register node {args.id}",
                            membership.start, (aetcd.exceptions.ClientError,), log)
     registered, _ = await unless_stopped(registering, stop)
     if registered:
-        log.info("db4 node %s serving on %s (data %s)", args.id, address, args.data_dir)
+        resolver.start()
+        log.info("db4 node %s serving on %s (data %s, %d shards)", args.id, address,
+                 args.data_dir, len(opened))
         await stop.wait()
     log.info("stopping node %s", args.id)
+    await resolver.stop()
     await server.stop(grace=2)
     await membership.stop()
     await etcd.close()

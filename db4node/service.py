@@ -10,13 +10,15 @@ from typing import TypeVar
 import grpc
 
 from db4.v1 import node_pb2, node_pb2_grpc
-from db4core import documents
+from db4core import documents, failpoints
 from db4core.errors import Db4Error, InvalidArgumentError, most_severe
 from db4core.query import decode_where, sort_pairs
+from db4core.txn import ABORT, COMMIT, validate_txid
 from db4node import queries
 from db4node.membership import Membership
+from db4node.participant import Participant
 from db4node.queries import READ_BYTES
-from db4node.shard import Op, Shard, read_rows
+from db4node.shard import Op, ReadCheck, Shard, read_rows
 from db4node.store import ShardStore
 from db4rpc.status import servicer_method
 
@@ -29,6 +31,7 @@ _KINDS = {
     node_pb2.OP_KIND_REPLACE: "replace",
     node_pb2.OP_KIND_UPSERT: "upsert",
     node_pb2.OP_KIND_DELETE: "delete",
+    node_pb2.OP_KIND_INCREMENT: "increment",
 }
 
 
@@ -38,7 +41,20 @@ def decode_op(op: node_pb2.WriteOp) -> Op:
     if kind is None:
         raise InvalidArgumentError(f"unknown op kind {op.kind}")
     expected = op.expected_version if op.HasField("expected_version") else None
-    return Op(kind, op.collection, op.id, op.token, op.body, expected, op.partition_key or "$id")
+    return Op(kind, op.collection, op.id, op.token, op.body, expected, op.partition_key or "$id",
+              decode_where(op.condition))
+
+
+def decode_read(read: node_pb2.ReadCheck) -> ReadCheck:
+    """A wire read check as a storage one."""
+    if read.version < 0:
+        raise InvalidArgumentError(f"read of {read.collection}/{read.id}: negative version")
+    return ReadCheck(read.collection, read.id, read.token, read.version)
+
+
+def write_results(results: list) -> list[node_pb2.WriteResult]:
+    """Op results on the wire."""
+    return [node_pb2.WriteResult(found=r.found, document=r.document) for r in results]
 
 
 def decode_position(raw: bytes, what: str) -> list | None:
@@ -104,26 +120,59 @@ async def all_or_error(work: list[Awaitable[T]]) -> list[T]:
 class NodeService(node_pb2_grpc.NodeServicer):
     """Serves the shards placed on this node; SQLite work runs on each shard's own threads."""
 
-    def __init__(self, store: ShardStore, membership: Membership) -> None:
+    def __init__(self, store: ShardStore, membership: Membership,
+                 participant: Participant) -> None:
         self.store = store
         self.membership = membership
+        self.participant = participant
 
     @servicer_method
     async def Write(self, request: node_pb2.WriteRequest, context: grpc.aio.ServicerContext):
         ops = [decode_op(op) for op in request.ops]
-        await self.membership.check_owner(request.shard_id, [op.token for op in ops], request.epoch)
+        reads = [decode_read(r) for r in request.reads]
+        tokens = [op.token for op in ops] + [r.token for r in reads]
+        await self.membership.check_owner(request.shard_id, tokens, request.epoch)
+        results, txid, last_lsn = await self.participant.write(
+            request.shard_id, ops, request.txid, reads, deadline_of(context))
+        return node_pb2.WriteResponse(results=write_results(results), last_lsn=last_lsn,
+                                      txid=txid)
 
-        def write(shard: Shard) -> tuple[list, str, int]:
-            results, txid = shard.write(ops, request.txid)
-            return results, txid, shard.last_lsn
+    @servicer_method
+    async def Prepare(self, request: node_pb2.PrepareRequest, context: grpc.aio.ServicerContext):
+        txid = validate_txid(request.txid)
+        ops = [decode_op(op) for op in request.ops]
+        reads = [decode_read(r) for r in request.reads]
+        if request.in_doubt_ms < 0:
+            raise InvalidArgumentError("in_doubt_ms must not be negative")
+        tokens = [op.token for op in ops] + [r.token for r in reads]
+        await self.membership.check_owner(request.shard_id, tokens, request.epoch)
+        results = await self.participant.prepare(
+            request.shard_id, txid, ops, reads, list(request.participants), request.in_doubt_ms,
+            deadline_of(context))
+        return node_pb2.PrepareResponse(results=write_results(results))
 
-        results, txid, last_lsn = await self.store.get(request.shard_id).write(
-            write, deadline_of(context), "write")
-        return node_pb2.WriteResponse(
-            results=[node_pb2.WriteResult(found=r.found, document=r.document) for r in results],
-            last_lsn=last_lsn,
-            txid=txid,
-        )
+    @servicer_method
+    async def CommitPrepared(self, request: node_pb2.ResolveRequest,
+                             context: grpc.aio.ServicerContext):
+        had, last_lsn = await self._resolve(request, COMMIT, context)
+        failpoints.hit("participant.after_commit")
+        return node_pb2.ResolveResponse(had_intents=had, last_lsn=last_lsn)
+
+    @servicer_method
+    async def AbortPrepared(self, request: node_pb2.ResolveRequest,
+                            context: grpc.aio.ServicerContext):
+        had, _ = await self._resolve(request, ABORT, context)
+        return node_pb2.ResolveResponse(had_intents=had)
+
+    async def _resolve(self, request: node_pb2.ResolveRequest, decision: str,
+                       context: grpc.aio.ServicerContext) -> tuple[bool, int]:
+        """Apply a decision. No ownership check: a decision must reach the intents wherever
+        the ring has moved since; only a shard this node holds a file of is touched."""
+        txid = validate_txid(request.txid)
+        if not self.store.has(request.shard_id):
+            return False, 0
+        return await self.participant.resolve(request.shard_id, txid, decision,
+                                              deadline_of(context))
 
     @servicer_method
     async def Read(self, request: node_pb2.ReadRequest, context: grpc.aio.ServicerContext):
@@ -131,10 +180,12 @@ class NodeService(node_pb2_grpc.NodeServicer):
             raise InvalidArgumentError("tokens must be empty or one per id")
         await self.membership.check_owner(request.shard_id, list(request.tokens), request.epoch)
         ids, tokens = list(request.ids), list(request.tokens)
+        deadline = deadline_of(context)
+        await self.participant.wait_readable(request.shard_id, request.collection, ids, deadline)
         worker = self.store.get(request.shard_id)
         run = worker.point_read if len(ids) <= INLINE_READ_IDS else worker.read
         rows = await run(lambda conn: read_rows(conn, request.collection, ids, tokens),
-                         deadline_of(context), "read")
+                         deadline, "read")
         return node_pb2.ReadResponse(items=bounded_items(rows))
 
     @servicer_method

@@ -29,12 +29,32 @@ class ShardStore:
         """The open shard's worker, opening (and creating) its file when needed."""
         worker = self._shards.get(shard_id)
         if worker is None:
-            if not _SHARD_ID.fullmatch(shard_id):
-                raise InvalidArgumentError(f"invalid shard id {shard_id!r}")
-            shard = Shard(shard_id, os.path.join(self.dir, f"{shard_id}.db"))
+            shard = Shard(shard_id, self._path(shard_id))
             worker = ShardWorker(shard, query_ceiling_s=self.query_ceiling_s)
             self._shards[shard_id] = worker
         return worker
+
+    def has(self, shard_id: str) -> bool:
+        """Whether the node holds a file of the shard (open or not); creates nothing."""
+        return shard_id in self._shards or os.path.exists(self._path(shard_id))
+
+    def _path(self, shard_id: str) -> str:
+        if not _SHARD_ID.fullmatch(shard_id):
+            raise InvalidArgumentError(f"invalid shard id {shard_id!r}")
+        return os.path.join(self.dir, f"{shard_id}.db")
+
+    def open_all(self) -> list[str]:
+        """Open every shard file of the data directory (so that prepared transactions left by a
+        crash are resolved without waiting for a request); returns their ids."""
+        names = sorted(f[:-3] for f in os.listdir(self.dir) if f.endswith(".db"))
+        found = [n for n in names if _SHARD_ID.fullmatch(n)]
+        for shard_id in found:
+            self.get(shard_id)
+        return found
+
+    def open_shards(self) -> list[tuple[str, ShardWorker]]:
+        """The shards open now, with their workers."""
+        return list(self._shards.items())
 
     def close(self) -> None:
         """Close every open shard once its running work is done."""
