@@ -177,3 +177,21 @@ def test_async_transaction_commits_across_shards(cluster, coll_name):
             assert (await docs.get(a))["n"] == 2 and (await docs.get(b))["n"] == 5
 
     asyncio.run(main())
+
+
+def test_partitioned_collection_generated_ids_upsert_and_delete(client, coll_name):
+    client.create_collection(coll_name, partition_key="tenant")
+    docs = client.collection(coll_name)
+    old = docs.create({"$id": "old", "tenant": "acme", "v": 1})
+    with client.transaction() as tx:
+        assert tx.get(coll_name, "old", partition="acme")["v"] == 1
+        assert tx.get(coll_name, "old", partition="other") is None  # a boundary here too
+        new_id = tx.create(coll_name, {"tenant": "globex", "v": 2})
+        tx.upsert(coll_name, {"$id": "up", "tenant": "acme", "v": 3})
+        tx.update(coll_name, "old", {"v": 4}, partition="acme",
+                  expected_version=old["$version"])
+        tx.delete(coll_name, "never-was", partition="acme")
+    assert tx.results.found == [True, True, True, False]
+    assert docs.get(new_id, partition="globex")["v"] == 2
+    assert docs.get("up", partition="acme")["v"] == 3
+    assert docs.get("old", partition="acme")["v"] == 4
