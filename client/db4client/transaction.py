@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import Any
 
 from db4client._plan import arun_plan, run_plan
-from db4client._txn import Mark, TxnBuffer
+from db4client._txn import ACTIVE, TIMED_OUT, Mark, TxnBuffer
 from db4client._wire import Document
 from db4client.collection import _Runs, _RunsAsync
 from db4client.results import CommitResult, Page
@@ -161,7 +161,7 @@ class Transaction(_Base):
                  tb: TracebackType | None) -> None:
         if exc is not None:
             self._buf.discard()
-        elif self.state == "active" or self.state == "timed out":
+        elif self.state in (ACTIVE, TIMED_OUT):  # a timed-out one raises at commit
             self.commit()
 
     def get(self, collection: str, id: str, partition: Any = None) -> Document | None:
@@ -198,7 +198,7 @@ class AsyncTransaction(_Base):
                         tb: TracebackType | None) -> None:
         if exc is not None:
             self._buf.discard()
-        elif self.state == "active" or self.state == "timed out":
+        elif self.state in (ACTIVE, TIMED_OUT):  # a timed-out one raises at commit
             await self.commit()
 
     async def get(self, collection: str, id: str, partition: Any = None) -> Document | None:
