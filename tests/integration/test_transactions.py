@@ -195,3 +195,39 @@ def test_partitioned_collection_generated_ids_upsert_and_delete(client, coll_nam
     assert docs.get(new_id, partition="globex")["v"] == 2
     assert docs.get("up", partition="acme")["v"] == 3
     assert docs.get("old", partition="acme")["v"] == 4
+
+
+def test_a_commit_whose_router_dies_is_unavailable_and_a_retry_loop_gets_through(
+        cluster, client, coll_name):
+    """The router dies after the first participant prepared: the SDK reports UNAVAILABLE (outcome
+    unknown) without retrying; the participant's in-doubt timeout aborts the intents, and
+    run_transaction on the same keys then commits."""
+    from db4client import Client
+    from tests.support.procs import Router
+
+    docs = client.collection(coll_name)
+    a, b = ids_on_two_shards(client, coll_name, "fp")
+    docs.create({"$id": a, "n": 0})
+    docs.create({"$id": b, "n": 0})
+    doomed = Router(cluster.root, cluster.etcd.url, shards=cluster.shards,
+                    min_nodes=len(cluster.nodes), name="router-dies",
+                    env={"DB4_FAILPOINTS": "coordinator.after_some_prepares"})
+    doomed.start().wait_ready()
+    try:
+        with Client(doomed.address) as dying, pytest.raises(errors.UnavailableError), \
+                dying.transaction() as tx:
+            tx.update(coll_name, a, {"n": 100})
+            tx.update(coll_name, b, {"n": 100})
+    finally:
+        doomed.stop(graceful=False)
+
+    def bump(tx):
+        tx.update(coll_name, a, {"n": 1})
+        tx.update(coll_name, b, {"n": 1})
+
+    # One shard still holds the dead commit's intents.
+    with pytest.raises(errors.LockedError), client.transaction() as tx:
+        bump(tx)
+    result = client.run_transaction(bump, max_retries=30, initial_backoff_ms=100)
+    assert result.attempts > 1  # LockedError until the participant gave up on the dead commit
+    assert docs.get(a)["n"] == 1 and docs.get(b)["n"] == 1
