@@ -12,7 +12,15 @@ from db4client._retry import RetryPolicy
 from db4client.aio import AsyncClient
 from db4client.client import Client
 from db4client.collection import AsyncCollection, Collection
-from db4client.results import Page
+from db4client.results import (
+    CasResult,
+    CommitResult,
+    OptimisticResult,
+    Page,
+    TransactionResult,
+)
+from db4client.transaction import AsyncTransaction, Transaction
 
-__all__ = ["AsyncClient", "AsyncCollection", "Client", "Collection", "Page", "RetryPolicy",
-           "errors"]
+__all__ = ["AsyncClient", "AsyncCollection", "AsyncTransaction", "CasResult", "Client",
+           "Collection", "CommitResult", "OptimisticResult", "Page", "RetryPolicy", "Transaction",
+           "TransactionResult", "errors"]

@@ -12,11 +12,13 @@ expected_version applies its patch twice from the caller's point of view). The c
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
+from typing import Any
 
 from db4client._wire import Call, StreamCall
-from db4client.errors import Db4Error, StreamIdleError, UnavailableError
+from db4client.errors import Db4Error, InvalidArgumentError, StreamIdleError, UnavailableError
 
 
 @dataclass(frozen=True)
@@ -59,3 +61,26 @@ class RetryPolicy:
 
 
 DEFAULT_POLICY = RetryPolicy()
+
+
+# Longest sleep between two tries of a whole transaction or read-modify-write round.
+MAX_ROUND_BACKOFF_S = 2.0
+
+
+def full_jitter_s(initial_backoff_ms: float, retry: int) -> float:
+    """Sleep before retry number `retry` (from 0) of a transaction or an optimistic update:
+    anywhere from 0 to initial * 2**retry (capped), "full jitter", so writers that collided
+    spread out instead of colliding again in step."""
+    ceiling = min(MAX_ROUND_BACKOFF_S, initial_backoff_ms / 1000.0 * (2 ** min(retry, 30)))
+    return random.uniform(0.0, ceiling)
+
+
+def retry_settings(max_retries: Any, initial_backoff_ms: Any) -> tuple[int, float]:
+    """`max_retries` (an int >= 0) and `initial_backoff_ms` (a number >= 0), checked."""
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+        raise InvalidArgumentError(f"max_retries must be an int >= 0, got {max_retries!r}")
+    if (isinstance(initial_backoff_ms, bool) or not isinstance(initial_backoff_ms, (int, float))
+            or not math.isfinite(initial_backoff_ms) or initial_backoff_ms < 0):
+        raise InvalidArgumentError(
+            f"initial_backoff_ms must be a finite number >= 0, got {initial_backoff_ms!r}")
+    return max_retries, float(initial_backoff_ms)

@@ -40,13 +40,22 @@ class Call(Generic[T]):
     request: Message
     parse: Callable[[Any], T]
     idempotent: bool = False
-    absent: Any = _RAISE  # value to return instead of raising NotFoundError
+    absent: Any = _RAISE  # value to return instead of raising `absent_on`
+    absent_on: type[Db4Error] = NotFoundError
+    timeout: float | None = None  # a shorter deadline than the client's, when set
 
     def fail(self, err: Db4Error, cause: BaseException) -> T:
-        """Finish a failed call: the `absent` value for NOT_FOUND when set, else raise."""
-        if self.absent is not _RAISE and isinstance(err, NotFoundError):
+        """Finish a failed call: the `absent` value for an `absent_on` error when set (by
+        default NOT_FOUND), else raise."""
+        if self.absent is not _RAISE and isinstance(err, self.absent_on):
             return self.absent
         raise err from cause
+
+    def deadline(self, client_timeout: float | None) -> float | None:
+        """The gRPC deadline in seconds: the client's, or this call's when shorter."""
+        if self.timeout is None:
+            return client_timeout
+        return self.timeout if client_timeout is None else min(self.timeout, client_timeout)
 
 
 @dataclass(frozen=True)

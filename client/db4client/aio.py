@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from typing import Any, TypeVar
 
 import grpc
 
 from db4.v1 import admin_pb2_grpc, router_pb2_grpc
-from db4client import _channel, _query, _wire
+from db4client import _channel, _query, _txn, _wire
+from db4client._plan import arun_plan
 from db4client._retry import DEFAULT_POLICY, RetryPolicy
 from db4client.admin import AsyncAdmin
 from db4client.collection import AsyncCollection, _adocuments
 from db4client.errors import DeadlineExceededError, from_rpc_error
-from db4client.results import Page
+from db4client.results import Page, TransactionResult
+from db4client.transaction import AsyncTransaction
 from db4core.names import DEFAULT_PARTITION_KEY
 
 T = TypeVar("T")
@@ -59,7 +61,8 @@ class AsyncClient:
         attempt = 0
         while True:
             try:
-                resp = await method(call.request, timeout=self.timeout, metadata=self._metadata)
+                resp = await method(call.request, timeout=call.deadline(self.timeout),
+                                    metadata=self._metadata)
             except grpc.RpcError as err:
                 domain = from_rpc_error(err)
                 delay = self._retry.delay_for(call, domain, attempt)
@@ -132,6 +135,24 @@ class AsyncClient:
     async def shard_info(self, collection: str, partition_value: Any) -> dict[str, Any]:
         """Where a partition key value lives: shard_id, node_id, token and ring epoch."""
         return await self._invoke(_wire.shard_for(collection, partition_value))
+
+    # ---- transactions ----
+
+    def transaction(self, isolation: str = "serializable",
+                    timeout: float = 30.0) -> AsyncTransaction:
+        """A transaction (use it in `async with`); see `Client.transaction`."""
+        return AsyncTransaction(self, isolation, timeout)
+
+    async def run_transaction(self, fn: Callable[[AsyncTransaction], Awaitable[T]],
+                              max_retries: int = 5, initial_backoff_ms: float = 50,
+                              isolation: str = "serializable",
+                              timeout: float = 30.0) -> TransactionResult:
+        """Run `await fn(tx)` in a fresh transaction and commit it, retrying aborted ones;
+        see `Client.run_transaction`."""
+        retries, backoff_ms = _txn.run_settings(fn, max_retries, initial_backoff_ms, isolation,
+                                                timeout)
+        return await arun_plan(self, _txn.run_transaction(
+            lambda: self.transaction(isolation, timeout), fn, retries, backoff_ms))
 
     # ---- range indexes ----
 

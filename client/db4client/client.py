@@ -11,12 +11,14 @@ from typing import Any, TypeVar
 import grpc
 
 from db4.v1 import admin_pb2_grpc, router_pb2_grpc
-from db4client import _channel, _query, _wire
+from db4client import _channel, _query, _txn, _wire
+from db4client._plan import run_plan
 from db4client._retry import DEFAULT_POLICY, RetryPolicy
 from db4client.admin import Admin
 from db4client.collection import Collection, _documents
 from db4client.errors import DeadlineExceededError, from_rpc_error
-from db4client.results import Page
+from db4client.results import Page, TransactionResult
+from db4client.transaction import Transaction
 from db4core.names import DEFAULT_PARTITION_KEY
 
 T = TypeVar("T")
@@ -84,7 +86,8 @@ class Client:
         attempt = 0
         while True:
             try:
-                resp = method(call.request, timeout=self.timeout, metadata=self._metadata)
+                resp = method(call.request, timeout=call.deadline(self.timeout),
+                              metadata=self._metadata)
             except grpc.RpcError as err:
                 domain = from_rpc_error(err)
                 delay = self._retry.delay_for(call, domain, attempt)
@@ -150,6 +153,27 @@ class Client:
     def shard_info(self, collection: str, partition_value: Any) -> dict[str, Any]:
         """Where a partition key value lives: shard_id, node_id, token and ring epoch."""
         return self._invoke(_wire.shard_for(collection, partition_value))
+
+    # ---- transactions ----
+
+    def transaction(self, isolation: str = "serializable", timeout: float = 30.0) -> Transaction:
+        """A transaction (use it in `with`): reads see its own writes, writes are buffered
+        here and sent in one Commit when the block ends; an exception discards them. See
+        `Transaction`. `timeout` (seconds) runs from now."""
+        return Transaction(self, isolation, timeout)
+
+    def run_transaction(self, fn: Callable[[Transaction], T], max_retries: int = 5,
+                        initial_backoff_ms: float = 50, isolation: str = "serializable",
+                        timeout: float = 30.0) -> TransactionResult:
+        """Run `fn(tx)` in a fresh transaction and commit it; on ConflictError or another
+        TransactionAbortedError (LockedError, a timeout) try again after a jittered,
+        doubling backoff, at most `max_retries` times, then raise the last error. Other errors
+        propagate at once. `.value` is fn's return, `.attempts` the transactions it took.
+        fn may run several times: keep side effects outside it."""
+        retries, backoff_ms = _txn.run_settings(fn, max_retries, initial_backoff_ms, isolation,
+                                                timeout)
+        return run_plan(self, _txn.run_transaction(
+            lambda: self.transaction(isolation, timeout), fn, retries, backoff_ms))
 
     # ---- range indexes ----
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import AsyncIterator, Awaitable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, Literal, Protocol, TypeVar, overload
 
 from db4.v1 import router_pb2
-from db4client import _query, _wire
+from db4client import _optimistic, _query, _wire
+from db4client._plan import arun_plan, run_plan
 from db4client.errors import AlreadyExistsError, Db4Error, InternalError
-from db4client.results import Page
+from db4client.results import CasResult, OptimisticResult, Page
 from db4core import documents
 from db4core.names import validate_collection
 from db4rpc.options import MAX_MESSAGE_BYTES
@@ -158,6 +159,41 @@ class Collection:
         """Remove the document; False when it did not exist."""
         return self._client._invoke(_wire.delete(self.name, id, expected_version, partition))
 
+    # ---- optimistic concurrency ----
+
+    def update_with_optimistic_lock(self, id: str, fn: Callable[[Document], Document],
+                                    max_retries: int = 5, initial_backoff_ms: float = 50,
+                                    partition: Any = None) -> OptimisticResult:
+        """Read the document, `patch = fn(doc)`, update it with `expected_version`; when
+        another writer got in between (ConflictError) wait (doubling, full jitter) and start
+        over, at most `max_retries` times, then raise. NotFoundError when it does not exist.
+        `.document` is the stored result, `.attempts` the rounds it took."""
+        return run_plan(self._client, _optimistic.optimistic_update(
+            self.name, id, fn, max_retries, initial_backoff_ms, partition))
+
+    def conditional_update(self, id: str, where: dict[str, Any], patch: Document,
+                           partition: Any = None) -> Document | None:
+        """Apply `patch` only when the stored document matches `where` (checked atomically on
+        its shard); the updated document, or None when it did not match or does not exist."""
+        return self._client._invoke(
+            _optimistic.conditional_update(self.name, id, where, patch, partition))
+
+    def compare_and_swap(self, id: str, field: str, expected: Any, new: Any,
+                         partition: Any = None) -> CasResult:
+        """Set top-level `field` to `new` when it equals `expected` (None also matches a
+        missing field). `.swapped`, and `.doc`: the document after the swap, or as it is now
+        when not swapped (None when it does not exist)."""
+        return run_plan(self._client, _optimistic.compare_and_swap(
+            self.name, id, field, expected, new, partition))
+
+    def atomic_increment(self, id: str, field: str, delta: int | float = 1,
+                         partition: Any = None) -> int | float:
+        """Add `delta` to a number field in one transaction on the document's shard (an absent
+        field counts as 0); the new value. A field holding anything but a number is
+        InvalidArgumentError; NotFoundError when the document does not exist. Never retried."""
+        return self._client._invoke(
+            _optimistic.increment(self.name, id, field, delta, partition))
+
     # ---- batches ----
 
     def insert_many(self, docs: Any) -> list[Document]:
@@ -277,6 +313,34 @@ class AsyncCollection:
         """Remove the document; False when it did not exist."""
         return await self._client._invoke(
             _wire.delete(self.name, id, expected_version, partition))
+
+    # ---- optimistic concurrency ----
+
+    async def update_with_optimistic_lock(self, id: str, fn: Callable[[Document], Any],
+                                          max_retries: int = 5, initial_backoff_ms: float = 50,
+                                          partition: Any = None) -> OptimisticResult:
+        """See `Collection.update_with_optimistic_lock`; `fn` may be a plain function or a
+        coroutine function."""
+        return await arun_plan(self._client, _optimistic.optimistic_update(
+            self.name, id, fn, max_retries, initial_backoff_ms, partition))
+
+    async def conditional_update(self, id: str, where: dict[str, Any], patch: Document,
+                                 partition: Any = None) -> Document | None:
+        """See `Collection.conditional_update`."""
+        return await self._client._invoke(
+            _optimistic.conditional_update(self.name, id, where, patch, partition))
+
+    async def compare_and_swap(self, id: str, field: str, expected: Any, new: Any,
+                               partition: Any = None) -> CasResult:
+        """See `Collection.compare_and_swap`."""
+        return await arun_plan(self._client, _optimistic.compare_and_swap(
+            self.name, id, field, expected, new, partition))
+
+    async def atomic_increment(self, id: str, field: str, delta: int | float = 1,
+                               partition: Any = None) -> int | float:
+        """See `Collection.atomic_increment`."""
+        return await self._client._invoke(
+            _optimistic.increment(self.name, id, field, delta, partition))
 
     # ---- batches ----
 

@@ -11,12 +11,14 @@ import grpc
 
 from db4core.errors import (
     AlreadyExistsError,
+    ConditionFailedError,
     ConflictError,
     Db4Error,
     DeadlineExceededError,
     FailedPreconditionError,
     InternalError,
     InvalidArgumentError,
+    LockedError,
     NotFoundError,
     PermissionDeniedError,
     ResourceExhaustedError,
@@ -30,12 +32,14 @@ from db4rpc.status import to_domain
 
 __all__ = [
     "AlreadyExistsError",
+    "ConditionFailedError",
     "ConflictError",
     "Db4Error",
     "DeadlineExceededError",
     "FailedPreconditionError",
     "InternalError",
     "InvalidArgumentError",
+    "LockedError",
     "NotFoundError",
     "PermissionDeniedError",
     "ResourceExhaustedError",

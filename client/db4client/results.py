@@ -21,3 +21,45 @@ class Page:
     def to_dict(self) -> dict[str, Any]:
         """The page as JSON-ready data: {"items": [...], "cursor": ..., "has_more": ...}."""
         return {"items": self.items, "cursor": self.cursor, "has_more": self.has_more}
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    """What a committed transaction returns (`tx.results`, `tx.commit()`).
+
+    `documents` holds, per buffered write in order, the document after it as stored (None for
+    a delete); `found` is False only for a delete of a missing document; `shards` says how many
+    shards took part (1: one SQLite transaction; 0: nothing had to be sent).
+    """
+
+    txid: str
+    documents: list[dict[str, Any] | None] = field(default_factory=list)
+    found: list[bool] = field(default_factory=list)
+    shards: int = 0
+
+
+@dataclass(frozen=True)
+class TransactionResult:
+    """What `run_transaction` returns: `value` is fn's return, `attempts` how many transactions
+    it took (1 when the first committed)."""
+
+    value: Any
+    attempts: int
+
+
+@dataclass(frozen=True)
+class OptimisticResult:
+    """What `update_with_optimistic_lock` returns: the document as stored after the update and
+    how many read-modify-write rounds it took."""
+
+    document: dict[str, Any]
+    attempts: int
+
+
+@dataclass(frozen=True)
+class CasResult:
+    """What `compare_and_swap` returns: whether the field held `expected` and was swapped, and
+    the document (after the swap; else as it is now, None when it does not exist)."""
+
+    swapped: bool
+    doc: dict[str, Any] | None
