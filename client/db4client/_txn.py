@@ -25,6 +25,7 @@ from db4client._wire import DB4, Call, Document
 from db4client.errors import (
     DeadlineExceededError,
     FailedPreconditionError,
+    InternalError,
     InvalidArgumentError,
     TransactionAbortedError,
 )
@@ -177,6 +178,38 @@ class TxnBuffer:
                          resp.token if resp.found else None)
             self._reads[read.collection, read.id, read.partition] = read
         return self._overlay((collection, doc_id), read.doc if read is not None else None)
+
+    def get_many(self, collection: str, ids: Any) -> Plan[list[Document | None]]:
+        """Documents by id as this transaction sees them, in input order (None where missing):
+        the ids not read before go out in one GetMany (several when the answer is cut short by
+        its byte bound), so a transaction reading many documents reads them at one moment and
+        its validation window stays short."""
+        left = self.check_active()
+        call = _wire.get_many(collection, ids)  # validates
+        collection, asked = call.request.collection, list(call.request.ids)
+        want = [i for i in dict.fromkeys(asked)
+                if (collection, i, None) not in self._reads
+                and not self._determined((collection, i))]
+        got: list[Document | None] = []
+        while len(got) < len(want):
+            req = router_pb2.GetManyRequest(collection=collection, ids=want[len(got):])
+            raw = Call(DB4, "GetMany", req, _wire._found_many, idempotent=True, timeout=left)
+            try:
+                part = yield raw
+            except DeadlineExceededError:
+                self.check_active()  # TransactionAbortedError when it was our own timeout
+                raise
+            if not part:
+                raise InternalError(f"the router answered GetMany of {len(want) - len(got)} "
+                                    "ids with no item")
+            got += part
+        for doc_id, doc in zip(want, got, strict=True):
+            self._reads[collection, doc_id, None] = _Read(collection, doc_id, None, doc, None)
+        out = []
+        for doc_id in asked:
+            read = self._reads.get((collection, doc_id, None))
+            out.append(self._overlay((collection, doc_id), read.doc if read else None))
+        return out
 
     def find(self, collection: str, where: Any = None, sort: Any = None, limit: Any = 100,
              cursor: Any = None) -> Call[Page]:

@@ -168,6 +168,11 @@ class Transaction(_Base):
         """The document as this transaction sees it, None when it does not exist."""
         return run_plan(self._client, self._buf.get(collection, id, partition))
 
+    def get_many(self, collection: str, ids: list[str]) -> list[Document | None]:
+        """Documents by id as this transaction sees them, in input order (None where one does
+        not exist), read in one request: the way to read many documents at one moment."""
+        return run_plan(self._client, self._buf.get_many(collection, ids))
+
     def find(self, collection: str, where: dict[str, Any] | None = None, sort: Any = None,
              limit: int = 100, cursor: str | None = None) -> Page:
         """A plain find (read committed): it does not see this transaction's writes."""
@@ -204,6 +209,11 @@ class AsyncTransaction(_Base):
     async def get(self, collection: str, id: str, partition: Any = None) -> Document | None:
         """The document as this transaction sees it, None when it does not exist."""
         return await arun_plan(self._client, self._buf.get(collection, id, partition))
+
+    async def get_many(self, collection: str, ids: list[str]) -> list[Document | None]:
+        """Documents by id as this transaction sees them, in input order (None where one does
+        not exist), read in one request: the way to read many documents at one moment."""
+        return await arun_plan(self._client, self._buf.get_many(collection, ids))
 
     async def find(self, collection: str, where: dict[str, Any] | None = None,
                    sort: Any = None, limit: int = 100, cursor: str | None = None) -> Page:

@@ -164,6 +164,32 @@ def test_delete_makes_get_return_none_and_create_needs_no_read():
     assert stub.methods() == ["Get"]  # notes were decided by the buffer alone
 
 
+def test_get_many_reads_once_in_one_request_and_sees_the_buffer():
+    client, stub = make_client()
+    other = {**STORED, "$id": "a2", "$version": 5}
+    stub.script = [router_pb2.GetManyResponse(items=[found(STORED), found(other),
+                                                     router_pb2.GetResponse(found=False)]),
+                   commit_response([None], shards=2)]
+    with client.transaction() as tx:
+        tx.create("accounts", {"$id": "a9", "balance": 1})
+        got = tx.get_many("accounts", ["a1", "a2", "a3", "a9", "a1"])
+        assert [d and d["$id"] for d in got] == ["a1", "a2", None, "a9", "a1"]
+        assert tx.get("accounts", "a2") == other  # read once: no second request
+    assert stub.methods() == ["GetMany", "Commit"]
+    assert list(stub.calls[0][1].ids) == ["a1", "a2", "a3"]  # a9 is decided by the buffer
+    reads = {r.id: r.version for r in commit_request(stub).reads}
+    assert reads == {"a1": 3, "a2": 5, "a3": 0}
+
+
+def test_get_many_asks_again_for_the_rest_of_a_short_answer():
+    client, stub = make_client()
+    stub.script = [router_pb2.GetManyResponse(items=[found(STORED)]),
+                   router_pb2.GetManyResponse(items=[router_pb2.GetResponse(found=False)])]
+    tx = client.transaction()
+    assert tx.get_many("accounts", ["a1", "a2"])[1] is None
+    assert [list(req.ids) for _, req, _ in stub.calls] == [["a1", "a2"], ["a2"]]
+
+
 def test_replace_keeps_created_at_and_swaps_user_fields():
     client, stub = make_client()
     stub.script = [found(STORED)]
