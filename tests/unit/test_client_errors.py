@@ -7,22 +7,7 @@ import pytest
 
 from db4client import errors
 from db4core import errors as core_errors
-
-
-class FakeRpcError(grpc.RpcError):
-    def __init__(self, code: grpc.StatusCode, details: str = "", trailers=()) -> None:
-        super().__init__(details)
-        self._code, self._details, self._trailers = code, details, tuple(trailers)
-
-    def code(self) -> grpc.StatusCode:
-        return self._code
-
-    def details(self) -> str:
-        return self._details
-
-    def trailing_metadata(self):
-        return self._trailers
-
+from tests.support.fakes import FakeRpcError
 
 # The contract's table (client/DESIGN.md): status code -> class, retriable or not.
 TABLE = [

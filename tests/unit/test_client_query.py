@@ -13,28 +13,12 @@ import pytest
 
 from db4.v1 import router_pb2
 from db4client import AsyncClient, Client, Page, RetryPolicy, _channel, errors
+from tests.support.fakes import FakeAioChannel, FakeChannel, FakeRpcError
 
 NO_WAIT = RetryPolicy(attempts=3, initial_backoff_s=0.0, max_backoff_s=0.0, stream_budget_s=0.0)
 
 
 # ---- fakes ----
-
-class FakeRpcError(grpc.RpcError):
-    """What a stub raises: a status code, details and trailing metadata."""
-
-    def __init__(self, code: grpc.StatusCode, details: str = "") -> None:
-        super().__init__(details)
-        self._code, self._details = code, details
-
-    def code(self) -> grpc.StatusCode:
-        return self._code
-
-    def details(self) -> str:
-        return self._details
-
-    def trailing_metadata(self):
-        return ()
-
 
 def unavailable() -> FakeRpcError:
     return FakeRpcError(grpc.StatusCode.UNAVAILABLE, "router restarting")
@@ -109,21 +93,6 @@ class FakeStub:
             return unary() if self.asynchronous else call(request, **kw)
 
         return dispatch
-
-
-class FakeChannel:
-    def unary_unary(self, *args, **kw):
-        return None
-
-    unary_stream = unary_unary
-
-    def close(self):
-        return None
-
-
-class FakeAioChannel(FakeChannel):
-    async def close(self):
-        return None
 
 
 @pytest.fixture(autouse=True)

@@ -12,62 +12,9 @@ import pytest
 
 from db4.v1 import router_pb2
 from db4client import AsyncClient, Client, RetryPolicy, _channel, errors
+from tests.support.fakes import FakeAioChannel, FakeChannel, FakeRpcError, FakeStub
 
 NO_WAIT = RetryPolicy(attempts=3, initial_backoff_s=0.0, max_backoff_s=0.0)
-
-
-class FakeRpcError(grpc.RpcError):
-    """What a stub raises: a status code, details and trailing metadata."""
-
-    def __init__(self, code: grpc.StatusCode, details: str = "", trailers=()) -> None:
-        super().__init__(details)
-        self._code, self._details, self._trailers = code, details, tuple(trailers)
-
-    def code(self) -> grpc.StatusCode:
-        return self._code
-
-    def details(self) -> str:
-        return self._details
-
-    def trailing_metadata(self):
-        return self._trailers
-
-
-class FakeStub:
-    """Records every call; answers from a script (a response, or an exception to raise)."""
-
-    def __init__(self, asynchronous: bool = False) -> None:
-        self.calls: list[tuple[str, object, dict]] = []
-        self.script: list[object] = []
-        self.asynchronous = asynchronous
-
-    def __getattr__(self, method: str):
-        def call(request, **kw):
-            self.calls.append((method, request, kw))
-            answer = self.script.pop(0) if self.script else None
-            if isinstance(answer, BaseException):
-                raise answer
-            return answer
-
-        async def acall(request, **kw):
-            return call(request, **kw)
-
-        return acall if self.asynchronous else call
-
-
-class FakeChannel:
-    def unary_unary(self, *args, **kw):
-        return None  # the stubs built from it are replaced by FakeStub
-
-    unary_stream = unary_unary
-
-    def close(self):
-        return None
-
-
-class FakeAioChannel(FakeChannel):
-    async def close(self):
-        return None
 
 
 @pytest.fixture(autouse=True)

@@ -12,20 +12,7 @@ from db4core.ring import Ring
 from db4core.topology import Topology
 from db4router.dispatch import MAX_ROUTE_ATTEMPTS, Dispatcher
 from db4router.routing import RoutingCache
-
-
-class FakeRpcError(grpc.RpcError):
-    def __init__(self, code: grpc.StatusCode, details: str, trailers: dict[str, str]):
-        self._code, self._details, self._trailers = code, details, trailers
-
-    def code(self):
-        return self._code
-
-    def details(self):
-        return self._details
-
-    def trailing_metadata(self):
-        return tuple(self._trailers.items())
+from tests.support.fakes import FakeRpcError
 
 
 class FakeView:
