@@ -117,6 +117,21 @@ class Bank:
                         self.bad_audits.append(repr(balances))
 
 
+def settled_balances(client: Client, ids: list[str]) -> dict[str, int]:
+    """Every balance, read in one transaction once the last kill has been ridden out (the
+    restarted process reachable again, transactions it left in doubt resolved)."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return client.run_transaction(
+                lambda tx: {i: tx.get("accounts", i)["balance"] for i in ids},
+                max_retries=50).value
+        except TRANSIENT:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def faults(cluster: Cluster, stop: threading.Event, seed: int) -> list[str]:
     rng = random.Random(seed)
     done = []
@@ -162,10 +177,7 @@ def test_bank_survives_kills(tmp_path):
             assert bank.audits >= 10 and not bank.bad_audits, (bank.audits, bank.bad_audits[:3])
             assert len(bank.acked) > 50
 
-            # Settled: any transaction left in doubt by the last kill resolves within seconds.
-            final = client.run_transaction(
-                lambda tx: {i: tx.get("accounts", i)["balance"] for i in ids},
-                max_retries=50).value
+            final = settled_balances(client, ids)
             ledger = {d["$id"]: d for d in client.collection("ledger").iterate()}
             assert set(bank.acked) <= set(ledger)  # no acknowledged transfer lost
             assert set(ledger) <= set(bank.acked) | bank.unknown
