@@ -89,6 +89,7 @@ class Committer:
     def __init__(self, dispatcher: Dispatcher) -> None:
         self.dispatcher = dispatcher
         self.view = dispatcher.view
+        self._forgetting: set[asyncio.Task] = set()  # record removals under way
 
     def split(self, ops: list[PlacedOp], reads: list[PlacedRead]) -> list[Part]:
         """Group by owning shard at the current ring, shards sorted by id."""
@@ -230,6 +231,14 @@ class Committer:
             log.warning("transaction %s committed; %s not told yet (the record stays)", txid,
                         ", ".join(missed))
             return
+        # Every participant applied it: the record has done its work. Removing it is not on
+        # the commit's path (one etcd round trip less before the answer); should the router die
+        # first, the janitor removes it.
+        task = asyncio.create_task(self._forget(txid))
+        self._forgetting.add(task)
+        task.add_done_callback(self._forgetting.discard)
+
+    async def _forget(self, txid: str) -> None:
         try:
             await self.view.forget_decision(txid)
         except Db4Error as err:

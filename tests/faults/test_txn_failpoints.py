@@ -124,21 +124,3 @@ def test_participant_killed(cluster, point, committed):
         # The transaction's records reached the change log only if it committed (2 updates),
         # plus the 2 probe updates of settled().
         assert cluster.change_count("acct") == before + (2 if committed else 0) + 2
-
-
-def test_decision_record_removed_after_coordinator_crash(cluster):
-    """The janitor finishes what a dead coordinator left: the record goes once applied."""
-    cluster.start()
-    with Client(cluster.address, timeout=10) as client:
-        a, b = seed(client)
-        doomed = Router(cluster.root, cluster.etcd.url, shards=cluster.shards, min_nodes=2,
-                        name="doomed", env={"DB4_FAILPOINTS": "coordinator.after_decision"})
-        cluster.routers.append(doomed.start().wait_ready())
-        with Client(doomed.address, timeout=10) as through_doomed, \
-                pytest.raises(errors.UnavailableError):
-            transfer(through_doomed, a, b)
-        assert settled(client, (a, b)) == {a: 90, b: 110}
-        deadline = time.monotonic() + 30
-        while cluster.etcd.count_prefix("/db4/default/txns/") and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert cluster.etcd.count_prefix("/db4/default/txns/") == 0

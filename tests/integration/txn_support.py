@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import base64
 import json
-import urllib.request
 import uuid
 
 import grpc
 import pytest
 
 from db4.v1 import router_pb2
+from tests.support.etcd_gateway import EtcdGateway  # noqa: F401 - the tests import it from here
 
 CLUSTER = "default"  # the test routers' cluster name
 
@@ -90,43 +89,3 @@ def expect_error(code: grpc.StatusCode, fn, *args, **kwargs) -> grpc.RpcError:
 
 def reason(err: grpc.RpcError) -> str:
     return dict(err.trailing_metadata() or ()).get("db4-reason", "")
-
-
-class EtcdGateway:
-    """etcd's v3 JSON gateway: revisions and key counts without a client library."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def _post(self, path: str, body: dict) -> dict:
-        req = urllib.request.Request(f"{self.url}{path}", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=5) as resp:
-            return json.loads(resp.read())
-
-    def revision(self) -> int:
-        """The store's current revision: any write bumps it."""
-        got = self._post("/v3/kv/range", {"key": _b64(f"/db4/{CLUSTER}/topo/epoch")})
-        return int(got["header"]["revision"])
-
-    def put(self, key: str, value: bytes) -> None:
-        """Put /db4/<cluster>/<key>."""
-        self._post("/v3/kv/put", {"key": _b64(f"/db4/{CLUSTER}/{key}"),
-                                  "value": base64.b64encode(value).decode()})
-
-    def delete(self, key: str) -> None:
-        """Delete /db4/<cluster>/<key>."""
-        self._post("/v3/kv/deleterange", {"key": _b64(f"/db4/{CLUSTER}/{key}")})
-
-    def count(self, prefix: str) -> int:
-        """Keys under /db4/<cluster>/<prefix>."""
-        key = f"/db4/{CLUSTER}/{prefix}".encode()
-        end = key[:-1] + bytes([key[-1] + 1])
-        got = self._post("/v3/kv/range", {"key": base64.b64encode(key).decode(),
-                                          "range_end": base64.b64encode(end).decode(),
-                                          "count_only": True})
-        return int(got.get("count", 0))
-
-
-def _b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()

@@ -7,8 +7,6 @@ kill -9, and `kill_all()` (run at exit too) kills whatever is still alive.
 from __future__ import annotations
 
 import atexit
-import base64
-import json
 import os
 import signal
 import socket
@@ -137,26 +135,6 @@ class Etcd(Proc):
         wait_until(healthy, timeout, "etcd health")
         return self
 
-    def count_prefix(self, prefix: str) -> int:
-        """How many keys start with `prefix` (etcd's JSON gateway, count only)."""
-        end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-        body = json.dumps({"key": _b64(prefix), "range_end": _b64(end), "count_only": True})
-        req = urllib.request.Request(f"{self.url}/v3/kv/range", data=body.encode(),
-                                     method="POST")
-        with urllib.request.urlopen(req, timeout=5) as resp:
-            return int(json.loads(resp.read()).get("count", 0))
-
-    def revision(self) -> int:
-        """etcd's current revision: it grows by one with every write."""
-        body = json.dumps({"key": _b64("\0"), "count_only": True})
-        req = urllib.request.Request(f"{self.url}/v3/kv/range", data=body.encode(),
-                                     method="POST")
-        with urllib.request.urlopen(req, timeout=5) as resp:
-            return int(json.loads(resp.read())["header"]["revision"])
-
-
-def _b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
 
 
 def _grpc_ready(port: int) -> bool:
