@@ -160,6 +160,18 @@ class ResourceExhaustedError(Db4Error):
     retriable = True
 
 
+class DataLossError(Db4Error):
+    """Stored data failed its checksum: it is reported, never served."""
+
+    code = "DATA_LOSS"
+
+
+class OutOfRangeError(Db4Error):
+    """A position (a change-feed token) is older than what is still kept."""
+
+    code = "OUT_OF_RANGE"
+
+
 class InternalError(Db4Error):
     """A bug on the server; it was logged with a [BUG] prefix."""
 
@@ -187,6 +199,8 @@ _BY_CODE: dict[str, type[Db4Error]] = {
         ResourceExhaustedError,
         InternalError,
         UnimplementedError,
+        DataLossError,
+        OutOfRangeError,
     )
 }
 
@@ -237,7 +251,8 @@ def _rebuild(code: str, message: str, trailers: dict[str, str]) -> Db4Error:
 
 # Scatter-gather reduces several shard errors to one: bad input first, transient last.
 _PRIORITY = [
-    "INVALID_ARGUMENT", "FAILED_PRECONDITION", "ALREADY_EXISTS", "NOT_FOUND", "PERMISSION_DENIED",
+    "DATA_LOSS", "OUT_OF_RANGE", "INVALID_ARGUMENT", "FAILED_PRECONDITION", "ALREADY_EXISTS",
+    "NOT_FOUND", "PERMISSION_DENIED",
     "UNAUTHENTICATED", "INTERNAL", "UNIMPLEMENTED", "RESOURCE_EXHAUSTED", "ABORTED",
     "DEADLINE_EXCEEDED", "UNAVAILABLE",
 ]

@@ -12,6 +12,9 @@ Layout under /db4/<cluster>/ (contract):
                           "ts": ms, "by": who}: a cross-shard transaction's decision, written
                           once with a create-only etcd transaction, removed once every
                           participant has applied it
+  consumers/<name>        JSON {"token": "...", "lsn": {shard: lsn}, "ts": ms}: a durable
+                          change-feed consumer's acknowledged position; the change log is kept
+                          from the lowest of them on (the checkpoint)
 A reader takes the whole topo/ prefix in one range read, so it sees one consistent revision.
 """
 
@@ -71,6 +74,13 @@ class Keys:
 
     def txn(self, txid: str) -> bytes:
         return self.txns + txid.encode()
+
+    @property
+    def consumers(self) -> bytes:
+        return self.root + b"consumers/"
+
+    def consumer(self, name: str) -> bytes:
+        return self.consumers + name.encode()
 
     def index(self, name: str) -> bytes:
         return self.indexes + name.encode()

@@ -47,3 +47,57 @@ class StatusResponse(_message.Message):
     nodes: _containers.RepeatedCompositeFieldContainer[NodeStatus]
     shards: _containers.RepeatedCompositeFieldContainer[ShardStatus]
     def __init__(self, cluster: _Optional[str] = ..., epoch: _Optional[int] = ..., nodes: _Optional[_Iterable[_Union[NodeStatus, _Mapping]]] = ..., shards: _Optional[_Iterable[_Union[ShardStatus, _Mapping]]] = ...) -> None: ...
+
+class CdcStatusRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ShardLog(_message.Message):
+    __slots__ = ("shard_id", "node_id", "first_lsn", "last_lsn", "entries", "bytes", "checkpoint")
+    SHARD_ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    FIRST_LSN_FIELD_NUMBER: _ClassVar[int]
+    LAST_LSN_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    BYTES_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    shard_id: str
+    node_id: str
+    first_lsn: int
+    last_lsn: int
+    entries: int
+    bytes: int
+    checkpoint: int
+    def __init__(self, shard_id: _Optional[str] = ..., node_id: _Optional[str] = ..., first_lsn: _Optional[int] = ..., last_lsn: _Optional[int] = ..., entries: _Optional[int] = ..., bytes: _Optional[int] = ..., checkpoint: _Optional[int] = ...) -> None: ...
+
+class ConsumerStatus(_message.Message):
+    __slots__ = ("name", "lsn", "lag")
+    class LsnEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    class LagEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    LSN_FIELD_NUMBER: _ClassVar[int]
+    LAG_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    lsn: _containers.ScalarMap[str, int]
+    lag: _containers.ScalarMap[str, int]
+    def __init__(self, name: _Optional[str] = ..., lsn: _Optional[_Mapping[str, int]] = ..., lag: _Optional[_Mapping[str, int]] = ...) -> None: ...
+
+class CdcStatusResponse(_message.Message):
+    __slots__ = ("shards", "consumers")
+    SHARDS_FIELD_NUMBER: _ClassVar[int]
+    CONSUMERS_FIELD_NUMBER: _ClassVar[int]
+    shards: _containers.RepeatedCompositeFieldContainer[ShardLog]
+    consumers: _containers.RepeatedCompositeFieldContainer[ConsumerStatus]
+    def __init__(self, shards: _Optional[_Iterable[_Union[ShardLog, _Mapping]]] = ..., consumers: _Optional[_Iterable[_Union[ConsumerStatus, _Mapping]]] = ...) -> None: ...

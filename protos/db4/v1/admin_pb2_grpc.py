@@ -40,6 +40,11 @@ class AdminStub:
                 request_serializer=db4_dot_v1_dot_admin__pb2.StatusRequest.SerializeToString,
                 response_deserializer=db4_dot_v1_dot_admin__pb2.StatusResponse.FromString,
                 _registered_method=True)
+        self.CdcStatus = channel.unary_unary(
+                '/db4.v1.Admin/CdcStatus',
+                request_serializer=db4_dot_v1_dot_admin__pb2.CdcStatusRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_admin__pb2.CdcStatusResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -53,6 +58,14 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CdcStatus(self, request, context):
+        """CdcStatus reports every shard's change log (first and last LSN, entries, bytes,
+        checkpoint) and every registered consumer with its lag per shard.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -60,6 +73,11 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.Status,
                     request_deserializer=db4_dot_v1_dot_admin__pb2.StatusRequest.FromString,
                     response_serializer=db4_dot_v1_dot_admin__pb2.StatusResponse.SerializeToString,
+            ),
+            'CdcStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.CdcStatus,
+                    request_deserializer=db4_dot_v1_dot_admin__pb2.CdcStatusRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_admin__pb2.CdcStatusResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -90,6 +108,33 @@ class Admin:
             '/db4.v1.Admin/Status',
             db4_dot_v1_dot_admin__pb2.StatusRequest.SerializeToString,
             db4_dot_v1_dot_admin__pb2.StatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CdcStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/db4.v1.Admin/CdcStatus',
+            db4_dot_v1_dot_admin__pb2.CdcStatusRequest.SerializeToString,
+            db4_dot_v1_dot_admin__pb2.CdcStatusResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -307,3 +307,75 @@ class ResolveResponse(_message.Message):
     had_intents: bool
     last_lsn: int
     def __init__(self, had_intents: _Optional[bool] = ..., last_lsn: _Optional[int] = ...) -> None: ...
+
+class ChangeRecord(_message.Message):
+    __slots__ = ("lsn", "txid", "op", "collection", "id", "before", "after", "ts", "participants")
+    LSN_FIELD_NUMBER: _ClassVar[int]
+    TXID_FIELD_NUMBER: _ClassVar[int]
+    OP_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    BEFORE_FIELD_NUMBER: _ClassVar[int]
+    AFTER_FIELD_NUMBER: _ClassVar[int]
+    TS_FIELD_NUMBER: _ClassVar[int]
+    PARTICIPANTS_FIELD_NUMBER: _ClassVar[int]
+    lsn: int
+    txid: str
+    op: str
+    collection: str
+    id: str
+    before: bytes
+    after: bytes
+    ts: int
+    participants: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, lsn: _Optional[int] = ..., txid: _Optional[str] = ..., op: _Optional[str] = ..., collection: _Optional[str] = ..., id: _Optional[str] = ..., before: _Optional[bytes] = ..., after: _Optional[bytes] = ..., ts: _Optional[int] = ..., participants: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class TailChangesRequest(_message.Message):
+    __slots__ = ("shard_id", "after_lsn", "max_records", "heartbeat_ms")
+    SHARD_ID_FIELD_NUMBER: _ClassVar[int]
+    AFTER_LSN_FIELD_NUMBER: _ClassVar[int]
+    MAX_RECORDS_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_MS_FIELD_NUMBER: _ClassVar[int]
+    shard_id: str
+    after_lsn: int
+    max_records: int
+    heartbeat_ms: int
+    def __init__(self, shard_id: _Optional[str] = ..., after_lsn: _Optional[int] = ..., max_records: _Optional[int] = ..., heartbeat_ms: _Optional[int] = ...) -> None: ...
+
+class TailChangesResponse(_message.Message):
+    __slots__ = ("records", "last_lsn")
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    LAST_LSN_FIELD_NUMBER: _ClassVar[int]
+    records: _containers.RepeatedCompositeFieldContainer[ChangeRecord]
+    last_lsn: int
+    def __init__(self, records: _Optional[_Iterable[_Union[ChangeRecord, _Mapping]]] = ..., last_lsn: _Optional[int] = ...) -> None: ...
+
+class LogStatsRequest(_message.Message):
+    __slots__ = ("shard_ids",)
+    SHARD_IDS_FIELD_NUMBER: _ClassVar[int]
+    shard_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, shard_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class LogStat(_message.Message):
+    __slots__ = ("shard_id", "first_lsn", "last_lsn", "entries", "bytes", "checkpoint")
+    SHARD_ID_FIELD_NUMBER: _ClassVar[int]
+    FIRST_LSN_FIELD_NUMBER: _ClassVar[int]
+    LAST_LSN_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    BYTES_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    shard_id: str
+    first_lsn: int
+    last_lsn: int
+    entries: int
+    bytes: int
+    checkpoint: int
+    def __init__(self, shard_id: _Optional[str] = ..., first_lsn: _Optional[int] = ..., last_lsn: _Optional[int] = ..., entries: _Optional[int] = ..., bytes: _Optional[int] = ..., checkpoint: _Optional[int] = ...) -> None: ...
+
+class LogStatsResponse(_message.Message):
+    __slots__ = ("node_id", "shards")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    SHARDS_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    shards: _containers.RepeatedCompositeFieldContainer[LogStat]
+    def __init__(self, node_id: _Optional[str] = ..., shards: _Optional[_Iterable[_Union[LogStat, _Mapping]]] = ...) -> None: ...

@@ -95,6 +95,16 @@ class NodeStub:
                 request_serializer=db4_dot_v1_dot_node__pb2.ResolveRequest.SerializeToString,
                 response_deserializer=db4_dot_v1_dot_node__pb2.ResolveResponse.FromString,
                 _registered_method=True)
+        self.TailChanges = channel.unary_stream(
+                '/db4.v1.Node/TailChanges',
+                request_serializer=db4_dot_v1_dot_node__pb2.TailChangesRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_node__pb2.TailChangesResponse.FromString,
+                _registered_method=True)
+        self.LogStats = channel.unary_unary(
+                '/db4.v1.Node/LogStats',
+                request_serializer=db4_dot_v1_dot_node__pb2.LogStatsRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_node__pb2.LogStatsResponse.FromString,
+                _registered_method=True)
 
 
 class NodeServicer:
@@ -195,6 +205,27 @@ class NodeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def TailChanges(self, request, context):
+        """TailChanges streams one shard's change log from just after `after_lsn`: the records there
+        now, then each new one as it commits (pushed, not polled), and a heartbeat with the last
+        LSN when nothing was committed for `heartbeat_ms`. Every record's CRC32C is verified: a
+        corrupt one ends the stream with DATA_LOSS naming the shard and LSN and is never sent. A
+        position below the oldest record kept is OUT_OF_RANGE naming the oldest LSN available.
+        The stream is flow-controlled: the node reads the next records only when the transport
+        took the previous batch.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LogStats(self, request, context):
+        """LogStats reports the change log of shards of this node: first and last LSN, entries,
+        bytes, the checkpoint and the retention settings.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodeServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -257,6 +288,16 @@ def add_NodeServicer_to_server(servicer, server):
                     servicer.AbortPrepared,
                     request_deserializer=db4_dot_v1_dot_node__pb2.ResolveRequest.FromString,
                     response_serializer=db4_dot_v1_dot_node__pb2.ResolveResponse.SerializeToString,
+            ),
+            'TailChanges': grpc.unary_stream_rpc_method_handler(
+                    servicer.TailChanges,
+                    request_deserializer=db4_dot_v1_dot_node__pb2.TailChangesRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_node__pb2.TailChangesResponse.SerializeToString,
+            ),
+            'LogStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.LogStats,
+                    request_deserializer=db4_dot_v1_dot_node__pb2.LogStatsRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_node__pb2.LogStatsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -584,6 +625,60 @@ class Node:
             '/db4.v1.Node/AbortPrepared',
             db4_dot_v1_dot_node__pb2.ResolveRequest.SerializeToString,
             db4_dot_v1_dot_node__pb2.ResolveResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TailChanges(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/db4.v1.Node/TailChanges',
+            db4_dot_v1_dot_node__pb2.TailChangesRequest.SerializeToString,
+            db4_dot_v1_dot_node__pb2.TailChangesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LogStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/db4.v1.Node/LogStats',
+            db4_dot_v1_dot_node__pb2.LogStatsRequest.SerializeToString,
+            db4_dot_v1_dot_node__pb2.LogStatsResponse.FromString,
             options,
             channel_credentials,
             insecure,

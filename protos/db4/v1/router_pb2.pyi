@@ -416,3 +416,63 @@ class CommitResponse(_message.Message):
     txid: str
     shards: int
     def __init__(self, documents: _Optional[_Iterable[bytes]] = ..., found: _Optional[_Iterable[bool]] = ..., txid: _Optional[str] = ..., shards: _Optional[int] = ...) -> None: ...
+
+class SubscribeRequest(_message.Message):
+    __slots__ = ("collections", "from_token", "start", "consumer", "heartbeat_ms")
+    COLLECTIONS_FIELD_NUMBER: _ClassVar[int]
+    FROM_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    CONSUMER_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_MS_FIELD_NUMBER: _ClassVar[int]
+    collections: _containers.RepeatedScalarFieldContainer[str]
+    from_token: str
+    start: str
+    consumer: str
+    heartbeat_ms: int
+    def __init__(self, collections: _Optional[_Iterable[str]] = ..., from_token: _Optional[str] = ..., start: _Optional[str] = ..., consumer: _Optional[str] = ..., heartbeat_ms: _Optional[int] = ...) -> None: ...
+
+class ChangeEvent(_message.Message):
+    __slots__ = ("op", "collection", "id", "before", "after", "version", "shard", "lsn", "txid", "ts", "token")
+    OP_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    BEFORE_FIELD_NUMBER: _ClassVar[int]
+    AFTER_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    SHARD_FIELD_NUMBER: _ClassVar[int]
+    LSN_FIELD_NUMBER: _ClassVar[int]
+    TXID_FIELD_NUMBER: _ClassVar[int]
+    TS_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    op: str
+    collection: str
+    id: str
+    before: bytes
+    after: bytes
+    version: int
+    shard: str
+    lsn: int
+    txid: str
+    ts: int
+    token: str
+    def __init__(self, op: _Optional[str] = ..., collection: _Optional[str] = ..., id: _Optional[str] = ..., before: _Optional[bytes] = ..., after: _Optional[bytes] = ..., version: _Optional[int] = ..., shard: _Optional[str] = ..., lsn: _Optional[int] = ..., txid: _Optional[str] = ..., ts: _Optional[int] = ..., token: _Optional[str] = ...) -> None: ...
+
+class SubscribeResponse(_message.Message):
+    __slots__ = ("events", "token")
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[ChangeEvent]
+    token: str
+    def __init__(self, events: _Optional[_Iterable[_Union[ChangeEvent, _Mapping]]] = ..., token: _Optional[str] = ...) -> None: ...
+
+class AcknowledgeRequest(_message.Message):
+    __slots__ = ("consumer", "token")
+    CONSUMER_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    consumer: str
+    token: str
+    def __init__(self, consumer: _Optional[str] = ..., token: _Optional[str] = ...) -> None: ...
+
+class AcknowledgeResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

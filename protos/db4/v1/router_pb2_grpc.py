@@ -145,6 +145,16 @@ class Db4Stub:
                 request_serializer=db4_dot_v1_dot_router__pb2.CommitRequest.SerializeToString,
                 response_deserializer=db4_dot_v1_dot_router__pb2.CommitResponse.FromString,
                 _registered_method=True)
+        self.Subscribe = channel.unary_stream(
+                '/db4.v1.Db4/Subscribe',
+                request_serializer=db4_dot_v1_dot_router__pb2.SubscribeRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_router__pb2.SubscribeResponse.FromString,
+                _registered_method=True)
+        self.Acknowledge = channel.unary_unary(
+                '/db4.v1.Db4/Acknowledge',
+                request_serializer=db4_dot_v1_dot_router__pb2.AcknowledgeRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_router__pb2.AcknowledgeResponse.FromString,
+                _registered_method=True)
 
 
 class Db4Servicer:
@@ -321,6 +331,26 @@ class Db4Servicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Subscribe(self, request, context):
+        """Subscribe streams committed changes merged from every shard's change log, from a resume
+        token (or the oldest record kept, or now). Every later committed change is delivered once,
+        in commit order per document; the events of one cross-shard transaction are delivered
+        together, one after another. An idle stream sends a heartbeat carrying a current token. A
+        token older than what is kept is OUT_OF_RANGE naming the oldest position available; a
+        corrupt record is DATA_LOSS. Flow-controlled like Iterate.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Acknowledge(self, request, context):
+        """Acknowledge records a durable consumer's position (a token it has processed): the change
+        log is kept from the lowest position of all consumers (the checkpoint) on.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_Db4Servicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -433,6 +463,16 @@ def add_Db4Servicer_to_server(servicer, server):
                     servicer.Commit,
                     request_deserializer=db4_dot_v1_dot_router__pb2.CommitRequest.FromString,
                     response_serializer=db4_dot_v1_dot_router__pb2.CommitResponse.SerializeToString,
+            ),
+            'Subscribe': grpc.unary_stream_rpc_method_handler(
+                    servicer.Subscribe,
+                    request_deserializer=db4_dot_v1_dot_router__pb2.SubscribeRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_router__pb2.SubscribeResponse.SerializeToString,
+            ),
+            'Acknowledge': grpc.unary_unary_rpc_method_handler(
+                    servicer.Acknowledge,
+                    request_deserializer=db4_dot_v1_dot_router__pb2.AcknowledgeRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_router__pb2.AcknowledgeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1030,6 +1070,60 @@ class Db4:
             '/db4.v1.Db4/Commit',
             db4_dot_v1_dot_router__pb2.CommitRequest.SerializeToString,
             db4_dot_v1_dot_router__pb2.CommitResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Subscribe(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/db4.v1.Db4/Subscribe',
+            db4_dot_v1_dot_router__pb2.SubscribeRequest.SerializeToString,
+            db4_dot_v1_dot_router__pb2.SubscribeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Acknowledge(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/db4.v1.Db4/Acknowledge',
+            db4_dot_v1_dot_router__pb2.AcknowledgeRequest.SerializeToString,
+            db4_dot_v1_dot_router__pb2.AcknowledgeResponse.FromString,
             options,
             channel_credentials,
             insecure,
