@@ -30,7 +30,7 @@ class Token:
     open: dict[str, list[str]] = field(default_factory=dict)
 
     def encode(self) -> str:
-        body = {"lsn": dict(sorted(self.lsn.items()))}
+        body: dict[str, object] = {"lsn": dict(sorted(self.lsn.items()))}
         if self.open:
             body["open"] = {t: sorted(s) for t, s in sorted(self.open.items())}
         raw = json.dumps(body, separators=(",", ":")).encode()

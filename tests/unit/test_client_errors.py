@@ -58,8 +58,17 @@ def test_aborted_without_conflict_reason_is_a_plain_abort():
 
 
 def test_unknown_code_keeps_its_name():
-    err = errors.from_rpc_error(FakeRpcError(grpc.StatusCode.DATA_LOSS, "gone"))
-    assert type(err) is errors.Db4Error and err.code == "DATA_LOSS"
+    err = errors.from_rpc_error(FakeRpcError(grpc.StatusCode.UNKNOWN, "gone"))
+    assert type(err) is errors.Db4Error and err.code == "UNKNOWN"
+    err = errors.from_rpc_error(FakeRpcError(grpc.StatusCode.CANCELLED, "gone"))
+    assert type(err) is errors.Db4Error and err.code == "CANCELLED"
+
+
+def test_data_loss_and_out_of_range_have_classes():
+    err = errors.from_rpc_error(FakeRpcError(grpc.StatusCode.DATA_LOSS, "record 4 of s003"))
+    assert type(err) is errors.DataLossError and err.message == "record 4 of s003"
+    err = errors.from_rpc_error(FakeRpcError(grpc.StatusCode.OUT_OF_RANGE, "oldest is 9"))
+    assert type(err) is errors.OutOfRangeError and not err.retriable
 
 
 def test_sdk_classes_are_the_servers_classes():
