@@ -37,7 +37,7 @@ from db4core.changefeed import Token
 log = logging.getLogger("db4.router.cdc")
 
 HOLD_S = 5.0  # a held part waits this long on live, caught-up shards before it goes alone
-PENDING_LIMIT = 1000  # records taken from one shard ahead of delivery (more only for one part)
+PENDING_LIMIT = 200  # records taken from one shard ahead of delivery (more only for one part)
 EVENT_OVERHEAD = 200  # wire bytes of an event besides its documents (ids, token, shard)
 
 

@@ -106,8 +106,8 @@ class Subscription:
                 self._pull()
                 events = self.merge.drain(MAX_EVENTS, MAX_BYTES, time.monotonic())
                 if events:
-                    yield router_pb2.SubscribeResponse(events=events,
-                                                       token=self.merge.encoded_token())
+                    # Not the merge's token: it may have moved past events still queued.
+                    yield router_pb2.SubscribeResponse(events=events, token=events[-1].token)
                     last_sent = time.monotonic()
                     continue
                 wait = last_sent + self.heartbeat_s - time.monotonic()

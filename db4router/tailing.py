@@ -31,7 +31,8 @@ from db4rpc.status import to_domain
 
 log = logging.getLogger("db4.router.cdc")
 
-QUEUE_MESSAGES = 4  # node messages (up to 500 records or 4 MiB each) buffered per shard
+QUEUE_MESSAGES = 2  # node messages (up to MAX_RECORDS records or 4 MiB each) buffered per shard
+MAX_RECORDS = 100  # records per node message: small enough that few are in flight per shard
 FATAL = (OutOfRangeError, DataLossError, InvalidArgumentError, UnimplementedError)
 BACKOFF_S = (0.05, 2.0)
 
@@ -90,7 +91,8 @@ class Tail:
         view = self.dispatcher.view
         stub = self.dispatcher.pool.stub(node_for(view.require(), self.shard), view.nodes)
         call = stub.TailChanges(node_pb2.TailChangesRequest(
-            shard_id=self.shard, after_lsn=self.after, heartbeat_ms=self.heartbeat_ms))
+            shard_id=self.shard, after_lsn=self.after, max_records=MAX_RECORDS,
+            heartbeat_ms=self.heartbeat_ms))
         got = False
         try:
             async for response in call:
