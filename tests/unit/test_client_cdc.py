@@ -328,3 +328,83 @@ def test_async_close_ends_iteration():
         return got
 
     assert asyncio.run(run()) == ["a"]
+
+
+# ---- the command line ----
+
+def test_cdc_tail_prints_json_lines_and_ends_quietly_on_ctrl_c(capsys):
+    from db4client import cli
+
+    client, db4 = make_client()
+
+    class CtrlC(Stream):
+        def _next(self):
+            if not self.items:
+                raise KeyboardInterrupt
+            return super()._next()
+
+    stream = CtrlC(batch(event("a", 1), event("b", 2)), heartbeat(s1=2))
+    db4.script.append(stream)
+    args = cli.parser().parse_args(["cdc", "tail", "--collection", "users", "--collection",
+                                    "orders", "--start", "now"])
+    assert args.func(client, args) is cli.PRINTED
+    lines = capsys.readouterr().out.splitlines()
+    assert [json.loads(line)["id"] for line in lines] == ["a", "b"]
+    assert list(json.loads(lines[0])) == ["op", "collection", "id", "before", "after",
+                                          "version", "shard", "lsn", "txid", "ts", "token"]
+    assert json.loads(lines[1])["token"] == tok(s1=2)
+    sent = db4.calls[0][1]
+    assert (list(sent.collections), sent.start) == (["users", "orders"], "now")
+    assert stream.cancelled
+
+
+def test_cdc_tail_with_a_consumer_acknowledges_what_it_printed(capsys):
+    from db4client import cli
+
+    client, db4 = make_client()
+    db4.script += [Stream(batch(event("a", 1)), data_loss())]
+    db4.script.insert(1, router_pb2.AcknowledgeResponse())
+    args = cli.parser().parse_args(["cdc", "tail", "--consumer", "audit"])
+    with pytest.raises(errors.DataLossError):
+        args.func(client, args)
+    assert [c[0] for c in db4.calls] == ["Subscribe", "Acknowledge"]
+    assert (db4.calls[1][1].consumer, db4.calls[1][1].token) == ("audit", tok(s1=1))
+    assert json.loads(capsys.readouterr().out)["id"] == "a"
+
+
+def test_cdc_status_prints_a_table_of_shards_and_consumers():
+    from db4client import commands
+
+    lines = commands.cdc_status_lines({
+        "shards": [{"shard_id": "s00", "node_id": "n1", "first_lsn": 1, "last_lsn": 120,
+                    "entries": 120, "bytes": 34512, "checkpoint": 0},
+                   {"shard_id": "s01", "node_id": "n2", "first_lsn": 41, "last_lsn": 50,
+                    "entries": 10, "bytes": 900, "checkpoint": 40}],
+        "consumers": [{"name": "billing", "lsn": {"s00": 100, "s01": 50},
+                       "lag": {"s00": 20, "s01": 0}}]})
+    assert lines[0].split() == ["shard", "node", "first_lsn", "last_lsn", "entries", "bytes",
+                                "checkpoint"]
+    assert lines[1].split() == ["s00", "n1", "1", "120", "120", "34512", "0"]
+    assert lines[2].split() == ["s01", "n2", "41", "50", "10", "900", "40"]
+    assert lines[4].split() == ["consumer", "lag", "lag", "by", "shard"]
+    assert lines[5].split() == ["billing", "20", "s00:20"]
+    assert commands.cdc_status_lines({"shards": [], "consumers": []})[-1] == \
+        "no durable consumers"
+
+
+@pytest.mark.parametrize("argv", [["cdc"], ["cdc", "tail", "--start", "latest"],
+                                  ["cdc", "follow"]])
+def test_cdc_usage_errors_exit_2(argv, capsys):
+    from db4client import cli
+
+    with pytest.raises(SystemExit) as done:
+        cli.main(argv)
+    assert done.value.code == 2
+    assert "error" in capsys.readouterr().err
+
+
+def test_cdc_tail_bad_token_is_an_invalid_argument_error(capsys):
+    from db4client import cli
+
+    assert cli.main(["cdc", "tail", "--from-token", "nope"]) == 1
+    assert capsys.readouterr().err.startswith("error: INVALID_ARGUMENT: ")
