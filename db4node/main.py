@@ -22,6 +22,8 @@ from db4core.config import (
 )
 from db4core.topology import Keys
 from db4core.txn import DEFAULT_IN_DOUBT_S
+from db4node import retention
+from db4node.checkpoint import DEFAULT_INTERVAL_S, Checkpointer
 from db4node.membership import Membership
 from db4node.participant import Participant
 from db4node.resolver import Resolver
@@ -50,7 +52,29 @@ def parser() -> argparse.ArgumentParser:
     add_flag(p, "txn-in-doubt-seconds", DEFAULT_IN_DOUBT_S, type=float,
              help="how long a prepared transaction waits for its decision before the node asks "
                   "etcd for it (and records abort when there is none); a Prepare may say less")
+    add_flag(p, "cdc-retention-entries", retention.DEFAULT_ENTRIES, type=int,
+             help="change-log records every shard keeps at least (newest first), whatever the "
+                  "consumers acknowledged")
+    add_flag(p, "cdc-retention-bytes", retention.DEFAULT_BYTES, type=int,
+             help="bytes of documents (before + after) of the newest change-log records every "
+                  "shard keeps at least")
+    add_flag(p, "cdc-retention-seconds", retention.DEFAULT_SECONDS, type=float,
+             help="seconds of change-log history every shard keeps at least")
+    add_flag(p, "cdc-truncate-interval-seconds", DEFAULT_INTERVAL_S, type=float,
+             help="how often the node reads the consumers' checkpoints from etcd and truncates "
+                  "the change logs")
     return p
+
+
+def retention_of(args: argparse.Namespace) -> retention.Retention:
+    """The retention limits the flags ask for; a negative one is refused."""
+    limits = retention.Retention(args.cdc_retention_entries, args.cdc_retention_bytes,
+                                 args.cdc_retention_seconds)
+    if min(limits.entries, limits.bytes, limits.seconds) < 0 \
+            or args.cdc_truncate_interval_seconds <= 0:
+        raise SystemExit("--cdc-retention-* must not be negative and "
+                         "--cdc-truncate-interval-seconds must be positive")
+    return limits
 
 
 async def serve(args: argparse.Namespace) -> None:
@@ -70,19 +94,24 @@ async def serve(args: argparse.Namespace) -> None:
                         options=ETCD_CHANNEL_OPTIONS)
     membership = Membership(etcd, Keys(args.cluster), args.id, address)
     resolver = Resolver(store, participant, etcd, Keys(args.cluster), args.id)
+    checkpointer = Checkpointer(store, etcd, Keys(args.cluster), retention_of(args),
+                                args.cdc_truncate_interval_seconds)
     add_guarded(node_pb2_grpc.add_NodeServicer_to_server,
-                NodeService(store, membership, participant), server)
+                NodeService(store, membership, participant, lambda: checkpointer.checkpoint),
+                server)
     await server.start()  # until registered, requests get UNAVAILABLE (no topology yet)
     registering = wait_for(f"etcd at {host}:{etcd_port} to register node {args.id}",
                            membership.start, (aetcd.exceptions.ClientError,), log)
     registered, _ = await unless_stopped(registering, stop)
     if registered:
         resolver.start()
+        checkpointer.start()
         log.info("db4 node %s serving on %s (data %s, %d shards)", args.id, address,
                  args.data_dir, len(opened))
         await stop.wait()
     log.info("stopping node %s", args.id)
     await resolver.stop()
+    await checkpointer.stop()
     await server.stop(grace=2)
     await membership.stop()
     await etcd.close()

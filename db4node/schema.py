@@ -51,6 +51,12 @@ MIGRATIONS: tuple[str, ...] = (
         intents        TEXT NOT NULL
     ) WITHOUT ROWID;
     """,
+    # 3: the shards a cross-shard transaction committed on, on each of its change-log records
+    # (JSON list, sorted; NULL for a single-shard write), so a change-feed reader can gather
+    # the whole transaction. Part of the record's CRC32C only when present.
+    """
+    ALTER TABLE changes ADD COLUMN participants TEXT;
+    """,
 )
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import grpc
@@ -14,13 +15,13 @@ from db4core import documents, failpoints
 from db4core.errors import Db4Error, InvalidArgumentError, most_severe
 from db4core.query import decode_where, sort_pairs
 from db4core.txn import ABORT, COMMIT, validate_txid
-from db4node import queries
+from db4node import changelog, queries, tail
 from db4node.membership import Membership
 from db4node.participant import Participant
 from db4node.queries import READ_BYTES
 from db4node.shard import Op, ReadCheck, Shard, read_rows
 from db4node.store import ShardStore
-from db4rpc.status import servicer_method
+from db4rpc.status import servicer_method, servicer_stream
 
 T = TypeVar("T")
 
@@ -117,14 +118,24 @@ async def all_or_error(work: list[Awaitable[T]]) -> list[T]:
         raise
 
 
+def change_record(c: changelog.Change) -> node_pb2.ChangeRecord:
+    """A verified change-log record on the wire."""
+    return node_pb2.ChangeRecord(
+        lsn=c.lsn, txid=c.txid, op=c.op, collection=c.collection, id=c.id,
+        before=(c.before or "").encode(), after=(c.after or "").encode(), ts=c.ts,
+        participants=list(c.participants or ()))
+
+
 class NodeService(node_pb2_grpc.NodeServicer):
     """Serves the shards placed on this node; SQLite work runs on each shard's own threads."""
 
     def __init__(self, store: ShardStore, membership: Membership,
-                 participant: Participant) -> None:
+                 participant: Participant,
+                 checkpoints: Callable[[], dict[str, int]] = dict) -> None:
         self.store = store
         self.membership = membership
         self.participant = participant
+        self.checkpoints = checkpoints  # shard -> checkpoint last read from etcd
 
     @servicer_method
     async def Write(self, request: node_pb2.WriteRequest, context: grpc.aio.ServicerContext):
@@ -270,3 +281,36 @@ class NodeService(node_pb2_grpc.NodeServicer):
             lambda shard: queries.drop_index(shard.conn, request.name),
             deadline_of(context), f"index drop {request.name!r}")
         return node_pb2.DropShardIndexResponse(dropped=dropped)
+
+    @servicer_stream
+    async def TailChanges(self, request: node_pb2.TailChangesRequest,
+                          context: grpc.aio.ServicerContext):
+        max_records, heartbeat_s = tail.limits(request.max_records, request.heartbeat_ms)
+        await self.membership.check_owner(request.shard_id, [], 0)
+        worker = self.store.get(request.shard_id)
+        async with contextlib.aclosing(
+                tail.batches(worker, request.after_lsn, max_records, heartbeat_s)) as batches:
+            async for batch in batches:
+                # The next batch is read only once the transport took this one.
+                await context.write(node_pb2.TailChangesResponse(
+                    records=[change_record(c) for c in batch.records], last_lsn=batch.last_lsn))
+        return
+        yield  # a server-stream handler is an async generator; messages go by context.write
+
+    @servicer_method
+    async def LogStats(self, request: node_pb2.LogStatsRequest,
+                       context: grpc.aio.ServicerContext):
+        topo = self.membership.topology
+        hosted = topo.shards_on(self.membership.node_id) if topo else []
+        # Only hosted shards: asking about others must not create their files.
+        wanted = sorted(s for s in request.shard_ids if s in hosted) if request.shard_ids \
+            else sorted(hosted)
+        checkpoints = self.checkpoints()
+        stats = []
+        for shard_id in wanted:
+            s = await self.store.get(shard_id).read(changelog.stats, deadline_of(context),
+                                                    "change-log statistics")
+            stats.append(node_pb2.LogStat(
+                shard_id=shard_id, first_lsn=s.first_lsn, last_lsn=s.last_lsn,
+                entries=s.entries, bytes=s.bytes, checkpoint=checkpoints.get(shard_id, 0)))
+        return node_pb2.LogStatsResponse(node_id=self.membership.node_id, shards=stats)

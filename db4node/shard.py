@@ -31,7 +31,7 @@ from db4core.errors import (
 )
 from db4core.hashing import canonical_json, from_signed, to_signed, token_for
 from db4core.query import compile_where
-from db4node import changelog, pragmas, schema, txn
+from db4node import changelog, pragmas, retention, schema, txn
 from db4node.ops import Effect, Op, OpResult, ReadCheck, increment, is_claim
 
 __all__ = ["Current", "Op", "OpResult", "ReadCheck", "Shard", "read_rows"]
@@ -86,6 +86,7 @@ class Shard:
         pragmas.apply_all(self.conn)
         schema.migrate(self.conn)
         self.last_lsn = changelog.last_lsn(self.conn)
+        self.truncated_through = 0  # highest LSN truncation deleted since open
         # (collection, id) -> txid of the prepared transaction holding the key
         self.locks: dict[tuple[str, str], str] = {}
         self.prepared: dict[str, txn.Prepared] = {}
@@ -153,14 +154,18 @@ class Shard:
                 effects.append(effect)
         return results, effects
 
-    def log_effects(self, effects: list[Effect], txid: str, now: int) -> int:
-        """Append a change-log record per effect (dense LSNs); returns the last LSN. The caller
-        holds the transaction and sets last_lsn once it commits."""
+    def log_effects(self, effects: list[Effect], txid: str, now: int,
+                    participants: Sequence[str] | None = None) -> int:
+        """Append a change-log record per effect (dense LSNs; participants: a cross-shard
+        transaction's shards); returns the last LSN. The caller holds the transaction and sets
+        last_lsn once it commits."""
+        parts = tuple(sorted(participants)) if participants is not None else None
         lsn = self.last_lsn
         for e in effects:
             lsn += 1
             changelog.append(self.conn, changelog.Change(
-                lsn, txid, e.op, e.collection, e.id, e.before, e.after, now))
+                lsn, txid, e.op, e.collection, e.id, e.before, e.after, now,
+                participants=parts))
         return lsn
 
     def store_effect(self, e: Effect) -> None:
@@ -315,6 +320,16 @@ class Shard:
         )
         return OpResult(True), Effect("delete", op.collection, op.id, current.token, 0,
                                       current.raw, None)
+
+    def truncate(self, upto: int, chunk: int = retention.CHUNK) -> int:
+        """Delete the oldest change-log records up to LSN `upto`, at most `chunk` of them, in
+        one transaction; how many went (0: nothing left to delete)."""
+        with self.conn:
+            gone = retention.delete_through(self.conn, upto, self.last_lsn, chunk)
+        if gone:
+            self.truncated_through = max(self.truncated_through,
+                                         changelog.first_lsn(self.conn) - 1)
+        return gone
 
     # ---- stats -------------------------------------------------------------------------------
 

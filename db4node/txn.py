@@ -125,8 +125,9 @@ def prepare(shard: Shard, txid: str, ops: list[Op], reads: Sequence[ReadCheck],
 
 
 def commit_prepared(shard: Shard, txid: str) -> bool:
-    """Write the after-images and their change-log records (all with the txid) and release
-    the locks, in one transaction; False when the shard holds no such transaction."""
+    """Write the after-images and their change-log records (all with the txid and the sorted
+    participants) and release the locks, in one transaction; False when the shard holds no
+    such transaction."""
     record = shard.prepared.get(txid)
     if record is None:
         return False
@@ -135,7 +136,7 @@ def commit_prepared(shard: Shard, txid: str) -> bool:
     try:
         for effect in record.effects:
             shard.store_effect(effect)
-        lsn = shard.log_effects(record.effects, txid, now)
+        lsn = shard.log_effects(record.effects, txid, now, record.participants)
         _forget(shard, txid)
         shard.conn.execute("COMMIT")
     except BaseException:

@@ -104,8 +104,30 @@ def _lower_priority() -> None:
         pass
 
 
+class Pulse:
+    """Wakes every waiter at once, on the event loop. A waiter takes the current event before
+    it looks at the shard, so a pulse between its look and its wait is not lost."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def current(self) -> asyncio.Event:
+        """The event the next fire() sets."""
+        return self._event
+
+    def fire(self) -> None:
+        """Wake everyone waiting now; later waiters wait for the next fire()."""
+        self._event.set()
+        self._event = asyncio.Event()
+
+
 class ShardWorker:
-    """Runs one shard's reads and writes on its own threads."""
+    """Runs one shard's reads and writes on its own threads.
+
+    `log_changed` fires on the loop after every writer job that moved the change log (records
+    appended by a write or a commit of a prepared transaction, or records truncated), also when
+    the caller that asked for the job has gone: tails wait on it, never polling.
+    """
 
     def __init__(self, shard: Shard, readers: int = READER_THREADS,
                  query_ceiling_s: float | None = DEFAULT_QUERY_CEILING_S) -> None:
@@ -119,11 +141,35 @@ class ShardWorker:
         self._local = threading.local()
         self._reader_conns: list[apsw.Connection] = []
         self._lock = threading.Lock()
+        self.log_changed = Pulse()
+        self._announced = self._log_position()
 
     async def write(self, fn: Callable[[Shard], T], deadline: float | None, what: str) -> T:
         """Run fn(shard) on the writer thread (fn owns shard.conn while it runs)."""
         job = Job(what, deadline)
-        return await self._submit(self._writer, job, lambda: self._on_writer(job, fn))
+        loop = asyncio.get_running_loop()
+
+        def call() -> T:
+            try:
+                return self._on_writer(job, fn)
+            finally:
+                # From the thread: the job may outlive its caller (cancelled), not its effect.
+                try:
+                    loop.call_soon_threadsafe(self._announce)
+                except RuntimeError:  # the loop closed: nobody is waiting any more
+                    pass
+
+        return await self._submit(self._writer, job, call)
+
+    def _log_position(self) -> tuple[int, int]:
+        return self.shard.last_lsn, self.shard.truncated_through
+
+    def _announce(self) -> None:
+        """Fire log_changed when the change log moved since the last announcement (loop)."""
+        position = self._log_position()
+        if position != self._announced:
+            self._announced = position
+            self.log_changed.fire()
 
     async def read(self, fn: Callable[[apsw.Connection], T], deadline: float | None,
                    what: str) -> T:

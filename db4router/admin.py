@@ -5,6 +5,7 @@ from __future__ import annotations
 import grpc
 
 from db4.v1 import admin_pb2, admin_pb2_grpc, node_pb2
+from db4router.consumers import Consumers
 from db4router.dispatch import NODE_TIMEOUT_S, Dispatcher
 from db4rpc.status import servicer_method
 
@@ -14,6 +15,7 @@ class AdminService(admin_pb2_grpc.AdminServicer):
 
     def __init__(self, dispatcher: Dispatcher) -> None:
         self.dispatcher = dispatcher
+        self.consumers = Consumers(dispatcher.view)
 
     async def _stats(self) -> dict[str, node_pb2.ShardStat]:
         async def one(stub, shard, epoch):
@@ -43,3 +45,35 @@ class AdminService(admin_pb2_grpc.AdminServicer):
         ]
         return admin_pb2.StatusResponse(cluster=view.keys.cluster, epoch=topo.epoch, nodes=nodes,
                                         shards=shards)
+
+    async def _logs(self) -> list[tuple[str, node_pb2.LogStat]]:
+        """(node id, LogStat) of every shard, asking each node once for all of its shards."""
+        shards = sorted(self.dispatcher.view.require().ring.shards)
+
+        async def ask_node(stub, shard_ids, epoch):
+            resp = await stub.LogStats(node_pb2.LogStatsRequest(shard_ids=shard_ids),
+                                       timeout=NODE_TIMEOUT_S)
+            by_id = {st.shard_id: st for st in resp.shards}
+            return [(resp.node_id, by_id.get(s, node_pb2.LogStat(shard_id=s)))
+                    for s in shard_ids]
+
+        async def ask_one(stub, shard_id, epoch):
+            return (await ask_node(stub, [shard_id], epoch))[0]
+
+        return await self.dispatcher.by_node(shards, ask_node, ask_one)
+
+    @servicer_method
+    async def CdcStatus(self, request: admin_pb2.CdcStatusRequest,
+                        context: grpc.aio.ServicerContext):
+        logs = await self._logs()
+        shards = [admin_pb2.ShardLog(shard_id=st.shard_id, node_id=node, first_lsn=st.first_lsn,
+                                     last_lsn=st.last_lsn, entries=st.entries, bytes=st.bytes,
+                                     checkpoint=st.checkpoint) for node, st in logs]
+        last = {st.shard_id: st.last_lsn for _, st in logs}
+        consumers = [
+            admin_pb2.ConsumerStatus(
+                name=name, lsn=lsn,
+                lag={s: max(0, top - lsn.get(s, 0)) for s, top in last.items()})
+            for name, lsn in sorted((await self.consumers.listing()).items())
+        ]
+        return admin_pb2.CdcStatusResponse(shards=shards, consumers=consumers)

@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 
 import grpc
+from google.protobuf.message import Message
 
 from db4.v1 import node_pb2, router_pb2
 from db4core.errors import InvalidArgumentError, ResourceExhaustedError, StreamIdleError
@@ -358,8 +359,9 @@ class StreamGate:
                 return
             await self.send(context, page)
 
-    async def send(self, context: grpc.aio.ServicerContext, page: router_pb2.FindResponse) -> None:
-        """Write one page; DEADLINE_EXCEEDED when the client takes nothing for idle_s."""
+    async def send(self, context: grpc.aio.ServicerContext, page: Message) -> None:
+        """Write one page (or change batch); DEADLINE_EXCEEDED when the client takes nothing
+        for idle_s."""
         write = asyncio.ensure_future(context.write(page))
         done, _ = await asyncio.wait({write}, timeout=self.idle_s)
         if not done:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import TypeAlias
 
 import grpc
@@ -18,6 +19,7 @@ from db4router.docops import DocOps
 from db4router.indexes import Indexes
 from db4router.queries import Queries, StreamGate
 from db4router.routing import node_for
+from db4router.subscribe import Subscriptions
 from db4router.txn import Coordinator
 from db4rpc.status import servicer_method, servicer_stream
 
@@ -42,6 +44,7 @@ class Db4Service(router_pb2_grpc.Db4Servicer):
         self.coordinator = Coordinator(self.ops)
         self.indexes = Indexes(dispatcher)
         self.streams = streams or StreamGate()
+        self.subscriptions = Subscriptions(dispatcher)
 
     async def count_documents(self, collection: str) -> int:
         """Documents of a collection over every shard (from the nodes' shard stats)."""
@@ -186,3 +189,19 @@ class Db4Service(router_pb2_grpc.Db4Servicer):
         await self.streams.run(context, self.queries.iterate(plan, request.cursor, start))
         return
         yield  # as Iterate: pages go by context.write, under the idle timeout
+
+    @servicer_stream
+    async def Subscribe(self, request: router_pb2.SubscribeRequest, context: Ctx):
+        subscription = await self.subscriptions.open(request)
+        with self.streams.admit(context.peer()):
+            responses = subscription.responses()
+            async with contextlib.aclosing(responses):
+                async for response in responses:
+                    await self.streams.send(context, response)
+        return
+        yield  # as Iterate: written by context.write, under the idle timeout
+
+    @servicer_method
+    async def Acknowledge(self, request: router_pb2.AcknowledgeRequest, context: Ctx):
+        await self.subscriptions.acknowledge(request)
+        return router_pb2.AcknowledgeResponse()

@@ -92,8 +92,9 @@ class ClusterView:
         async with self._lock:
             found = await etcd_call("reading the cluster",
                                     lambda: self.etcd.get_prefix(self.keys.root))
-            # Transaction decisions share the root but are no part of the view.
-            kvs = {kv.key: kv.value for kv in found if not kv.key.startswith(self.keys.txns)}
+            # Transaction decisions and consumer positions share the root but are no part of
+            # the view.
+            kvs = {kv.key: kv.value for kv in found if not self._outside_view(kv.key)}
             topo = Topology.from_kvs(self.keys, kvs)
             if topo is not None and (self.topology is None or topo.epoch >= self.topology.epoch):
                 self.topology = topo
@@ -108,6 +109,11 @@ class ClusterView:
             self.changed.set()
             self.changed = asyncio.Event()
 
+    def _outside_view(self, key: bytes) -> bool:
+        """Keys that change often and mean nothing to routing: transaction decisions and
+        change-feed consumers' positions (every Acknowledge writes one)."""
+        return key.startswith((self.keys.txns, self.keys.consumers))
+
     async def refresh_to(self, epoch: int, timeout: float = 5.0) -> None:
         """Refresh until our epoch is at least `epoch` (a node told us it moved on)."""
         deadline = time.monotonic() + timeout
@@ -117,8 +123,9 @@ class ClusterView:
             await self.refresh()
 
     async def start_watch(self) -> None:
-        """Keep the view fresh: any change under the root but outside txns/ triggers a full
-        re-read (a commit's decision record must not make every router re-read the cluster)."""
+        """Keep the view fresh: any change under the root but outside txns/ and consumers/
+        triggers a full re-read (a commit's decision record or an acknowledgement must not make
+        every router re-read the cluster)."""
         self._tasks.append(asyncio.create_task(self._watch()))
 
     async def stop(self) -> None:
@@ -132,7 +139,7 @@ class ClusterView:
                 watch = await self.etcd.watch_prefix(self.keys.root)
                 await self.refresh()
                 async for event in watch:
-                    if not event.kv.key.startswith(self.keys.txns):
+                    if not self._outside_view(event.kv.key):
                         await self.refresh()
             except asyncio.CancelledError:
                 raise

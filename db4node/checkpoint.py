@@ -1,0 +1,116 @@
+"""The checkpoint task: read the consumers' positions from etcd, truncate every shard's log.
+
+Every `interval_s` the node reads `consumers/` (JSON {"token", "lsn": {shard: lsn}, "ts"}). A
+shard's checkpoint is the lowest LSN any consumer acknowledged for it (a consumer that names no
+LSN for the shard holds it at 0; no consumer at all: no constraint). Each open shard then loses
+the records at or below min(checkpoint, retention cut) (`retention.py`), a chunk per writer
+transaction. While etcd cannot be read nothing is truncated: an unknown consumer might still
+need the records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+import aetcd
+import aetcd.exceptions
+import apsw
+
+from db4core.topology import Keys
+from db4node import retention
+from db4node.retention import Retention
+from db4node.store import ShardStore
+from db4node.worker import ShardWorker
+
+log = logging.getLogger("db4.node.checkpoint")
+
+DEFAULT_INTERVAL_S = 5.0
+
+
+def checkpoints(values: list[bytes], shards: list[str]) -> dict[str, int] | None:
+    """The checkpoint of each shard over the consumer records (None: no consumer). A record
+    that cannot be read holds every shard at 0: nothing it may need is deleted."""
+    if not values:
+        return None
+    out = dict.fromkeys(shards)
+    for value in values:
+        try:
+            lsn = json.loads(value)["lsn"]
+            if not isinstance(lsn, dict):
+                raise ValueError("lsn is not an object")
+        except (ValueError, KeyError, TypeError) as err:
+            log.warning("unreadable change-feed consumer record (%s); keeping every log", err)
+            lsn = {}
+        for shard in shards:
+            acked = lsn.get(shard, 0)
+            acked = acked if type(acked) is int and acked >= 0 else 0
+            current = out[shard]
+            out[shard] = acked if current is None else min(current, acked)
+    return {s: v or 0 for s, v in out.items()}
+
+
+class Checkpointer:
+    """One task per node that truncates the change logs of its open shards."""
+
+    def __init__(self, store: ShardStore, etcd: aetcd.Client, keys: Keys, limits: Retention,
+                 interval_s: float = DEFAULT_INTERVAL_S) -> None:
+        self.store = store
+        self.etcd = etcd
+        self.keys = keys
+        self.limits = limits
+        self.interval_s = interval_s
+        self.checkpoint: dict[str, int] = {}  # last known; absent or 0: none registered
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        """Run in the background until stop()."""
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval_s)
+            try:
+                await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except aetcd.exceptions.ClientError as err:
+                log.warning("cannot read change-feed consumers from etcd (%s); nothing is "
+                            "truncated this round", err)
+            except Exception:  # noqa: BLE001 - keep truncating whatever went wrong once
+                log.exception("[BUG] change-log truncation failed")
+
+    async def run_once(self) -> int:
+        """One round: read the consumers, truncate every open shard; records deleted."""
+        found = await self.etcd.get_prefix(self.keys.consumers)
+        shards = self.store.open_shards()
+        cps = checkpoints([kv.value for kv in found], [s for s, _ in shards])
+        self.checkpoint = dict(cps) if cps is not None else {}
+        gone = 0
+        for shard_id, worker in shards:
+            checkpoint = None if cps is None else cps[shard_id]
+            gone += await self._truncate(shard_id, worker, checkpoint)
+        return gone
+
+    async def _truncate(self, shard_id: str, worker: ShardWorker, checkpoint: int | None
+                        ) -> int:
+        """Delete what the shard's checkpoint and the retention limits let go, a chunk per
+        writer job (the shard's writes interleave); records deleted."""
+        def point(conn: apsw.Connection) -> int:
+            return retention.truncation_point(conn, self.limits, checkpoint)
+
+        upto = await worker.read(point, None, f"truncation point of shard {shard_id}")
+        gone = 0
+        while n := await worker.write(lambda shard: shard.truncate(upto), None,
+                                      f"truncation of shard {shard_id}"):
+            gone += n
+        if gone:
+            log.info("shard %s: %d change-log records truncated (through LSN %d)",
+                     shard_id, gone, upto)
+        return gone
