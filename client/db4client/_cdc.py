@@ -9,7 +9,6 @@ token the client saw, and no event is missed or repeated.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,11 +17,10 @@ from db4client._wire import ADMIN, DB4, Call, StreamCall
 from db4client.errors import InvalidArgumentError
 from db4core import documents
 from db4core.changefeed import STARTS, Token
-from db4core.names import validate_collection
+from db4core.names import COLLECTION_PATTERN, validate_collection
 
 Document = dict[str, Any]
 
-CONSUMER_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
 MIN_HEARTBEAT_MS = 10
 MAX_HEARTBEAT_MS = 60_000
 HEARTBEATS_WAITED = 3  # a message is awaited at least this many heartbeat intervals
@@ -94,12 +92,11 @@ def _start(value: Any) -> str:
 
 
 def check_consumer(name: Any) -> str:
-    """A durable consumer's name: 1-128 characters of [A-Za-z0-9._:@-], not starting with
-    punctuation."""
-    if not isinstance(name, str) or not CONSUMER_PATTERN.fullmatch(name):
+    """A durable consumer's name: the rules of a collection name."""
+    if not isinstance(name, str) or not COLLECTION_PATTERN.fullmatch(name):
         raise InvalidArgumentError(
-            f"consumer must be 1-128 characters of [A-Za-z0-9._:@-] starting with a letter or "
-            f"digit, got {name!r}")
+            f"consumer name must be 1-128 characters of [A-Za-z0-9_-] starting with a letter, "
+            f"got {name!r}")
     return name
 
 
