@@ -132,10 +132,10 @@ def test_async_subscription_delivers_the_same(cluster, coll_name):
     Client(cluster.address).collection(coll_name).create({"$id": "a"})
 
     async def run():
-        async with AsyncClient(cluster.address) as aclient:
-            async with aclient.subscribe(collections=[coll_name]) as sub:
-                async for ev in sub:
-                    return ev
+        async with AsyncClient(cluster.address) as aclient, aclient.subscribe(
+                collections=[coll_name]) as sub:
+            async for ev in sub:
+                return ev
 
     ev = asyncio.run(asyncio.wait_for(run(), 15))
     assert (ev.op, ev.id, ev.collection) == ("insert", "a", coll_name)

@@ -253,8 +253,8 @@ def test_ack_needs_a_consumer_and_a_position():
     {"collections": ["bad name"]}, {"collections": ["$ids:users"]}, {"collections": [1]},
     {"from_token": 42}, {"from_token": b"v1.xx"}, {"from_token": "garbage"},
     {"from_token": "v1.!!!"}, {"consumer": ""}, {"consumer": "a/b"}, {"consumer": 7},
-    {"consumer": "x" * 129}, {"consumer": "1st"}, {"consumer": "a.b"}, {"heartbeat_ms": 0}, {"heartbeat_ms": 1.5},
-    {"heartbeat_ms": True}, {"heartbeat_ms": 60_001},
+    {"consumer": "x" * 129}, {"consumer": "1st"}, {"consumer": "a.b"}, {"heartbeat_ms": 0},
+    {"heartbeat_ms": 1.5}, {"heartbeat_ms": True}, {"heartbeat_ms": 60_001},
 ])
 def test_bad_arguments_are_refused_before_anything_is_sent(kwargs):
     client, db4 = make_client()
