@@ -67,6 +67,7 @@ bench: deps ## run the benchmarks (each prints ratios to floors measured in the 
 	$(PY) bench/query.py
 	$(PY) bench/scale.py
 	$(PY) bench/txn.py
+	$(PY) bench/cdc.py
 
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -8,6 +8,7 @@
 """
 
 from db4client import errors
+from db4client._cdc import ChangeEvent
 from db4client._retry import RetryPolicy
 from db4client.aio import AsyncClient
 from db4client.client import Client
@@ -19,8 +20,9 @@ from db4client.results import (
     Page,
     TransactionResult,
 )
+from db4client.subscription import AsyncSubscription, Subscription
 from db4client.transaction import AsyncTransaction, Transaction
 
-__all__ = ["AsyncClient", "AsyncCollection", "AsyncTransaction", "CasResult", "Client",
-           "Collection", "CommitResult", "OptimisticResult", "Page", "RetryPolicy", "Transaction",
-           "TransactionResult", "errors"]
+__all__ = ["AsyncClient", "AsyncCollection", "AsyncSubscription", "AsyncTransaction", "CasResult",
+           "ChangeEvent", "Client", "Collection", "CommitResult", "OptimisticResult", "Page",
+           "RetryPolicy", "Subscription", "Transaction", "TransactionResult", "errors"]

@@ -65,6 +65,9 @@ class StreamCall(Generic[T]):
     `resume(request, item)` makes a stream resumable: it returns the request that continues
     right after `item` (None when `item` was the last), so after UNAVAILABLE the client asks
     again from there and nothing is seen twice. Streams without it are never retried.
+    An `endless` stream (a change feed) has no last message: when the server ends it, it is
+    asked again as after UNAVAILABLE. `wait_s` is the least time to wait for each message,
+    when longer than the client's timeout (a heartbeat interval set above it).
     """
 
     service: str
@@ -72,6 +75,14 @@ class StreamCall(Generic[T]):
     request: Message
     parse: Callable[[Any], T]
     resume: Callable[[Any, T], Message | None] | None = None
+    endless: bool = False
+    wait_s: float | None = None
+
+    def message_timeout(self, client_timeout: float | None) -> float | None:
+        """Seconds to wait for each message: the client's timeout, or `wait_s` when longer."""
+        if client_timeout is None or self.wait_s is None:
+            return client_timeout
+        return max(client_timeout, self.wait_s)
 
     @property
     def idempotent(self) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from db4client import _wire
+from db4client import _cdc, _wire
 from db4client.collection import _Runs, _RunsAsync
 
 
@@ -18,6 +18,12 @@ class Admin:
         """Cluster name, ring epoch, nodes and shards (document and byte counts with_stats)."""
         return self._client._invoke(_wire.status(with_stats))
 
+    def cdc_status(self) -> dict[str, Any]:
+        """The change logs and durable consumers: {"shards": [{shard_id, node_id, first_lsn,
+        last_lsn, entries, bytes, checkpoint}], "consumers": [{name, lsn: {shard: lsn},
+        lag: {shard: records}}]}."""
+        return self._client._invoke(_cdc.cdc_status())
+
 
 class AsyncAdmin:
     """Administrative calls of an `AsyncClient`; every method is a coroutine."""
@@ -28,3 +34,7 @@ class AsyncAdmin:
     async def status(self, with_stats: bool = False) -> dict[str, Any]:
         """Cluster name, ring epoch, nodes and shards (document and byte counts with_stats)."""
         return await self._client._invoke(_wire.status(with_stats))
+
+    async def cdc_status(self) -> dict[str, Any]:
+        """The change logs and durable consumers; see `Admin.cdc_status`."""
+        return await self._client._invoke(_cdc.cdc_status())

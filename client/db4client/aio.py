@@ -11,13 +11,19 @@ from typing import Any, TypeVar
 import grpc
 
 from db4.v1 import admin_pb2_grpc, router_pb2_grpc
-from db4client import _channel, _query, _txn, _wire
+from db4client import _cdc, _channel, _query, _txn, _wire
 from db4client._plan import arun_plan
 from db4client._retry import DEFAULT_POLICY, RetryPolicy
 from db4client.admin import AsyncAdmin
 from db4client.collection import AsyncCollection, _adocuments
-from db4client.errors import DeadlineExceededError, from_rpc_error
+from db4client.errors import (
+    Db4Error,
+    DeadlineExceededError,
+    UnavailableError,
+    from_rpc_error,
+)
 from db4client.results import Page, TransactionResult
+from db4client.subscription import AsyncSubscription
 from db4client.transaction import AsyncTransaction
 from db4core.names import DEFAULT_PARTITION_KEY
 
@@ -73,47 +79,55 @@ class AsyncClient:
                 continue
             return call.parse(resp)
 
-    async def _stream(self, call: _wire.StreamCall[T]) -> AsyncGenerator[T, None]:
-        """Parsed messages of a server stream, as `Client._stream` (same timeout and resume
-        rules). Close it (`aclose()`, or `contextlib.aclosing`) when you stop early, so the
-        stream is cancelled at once rather than when the generator is collected."""
+    async def _stream(self, call: _wire.StreamCall[T],
+                      on_open: Callable[[Any], None] | None = None
+                      ) -> AsyncGenerator[T, None]:
+        """Parsed messages of a server stream, as `Client._stream` (same timeout, resume and
+        `on_open` rules). Close it (`aclose()`, or `contextlib.aclosing`) when you stop early,
+        so the stream is cancelled at once rather than when the generator is collected."""
         request = call.request
         attempt, failing_since = 0, None  # failures since the last message, and since when
         while request is not None:
             method = getattr(self._stubs[call.service], call.method)
             responses = method(request, metadata=self._metadata)
+            if on_open is not None:
+                on_open(responses)
             try:
                 while True:
-                    message = await self._read(responses)
+                    message = await self._read(responses, call.message_timeout(self.timeout))
                     if message is grpc.aio.EOF:
-                        return
+                        if not call.endless:
+                            return
+                        raise UnavailableError("the router ended the stream")
                     item = call.parse(message)
                     attempt, failing_since = 0, None
                     if call.resume is not None:
                         request = call.resume(call.request, item)
                     yield item
-            except grpc.RpcError as err:
-                domain = from_rpc_error(err)
+            except (grpc.RpcError, UnavailableError) as err:
+                domain = err if isinstance(err, Db4Error) else from_rpc_error(err)
                 if call.resume is not None and request is None:
                     return  # the last page had arrived: nothing is missing
                 failing_since = failing_since or time.monotonic()
                 delay = self._retry.resume_delay(call, domain, attempt,
                                                  time.monotonic() - failing_since)
                 if delay is None:
+                    if domain is err:
+                        raise
                     raise domain from err
                 await asyncio.sleep(delay)
                 attempt += 1
             finally:
                 responses.cancel()
 
-    async def _read(self, responses: Any) -> Any:
+    async def _read(self, responses: Any, timeout: float | None) -> Any:
         """The next raw message (or grpc.aio.EOF); DeadlineExceededError when `timeout` late."""
-        if self.timeout is None:
+        if timeout is None:
             return await responses.read()
         try:
-            return await asyncio.wait_for(responses.read(), self.timeout)
+            return await asyncio.wait_for(responses.read(), timeout)
         except TimeoutError:
-            raise DeadlineExceededError(f"the router sent nothing for {self.timeout} s") from None
+            raise DeadlineExceededError(f"the router sent nothing for {timeout} s") from None
 
     async def create_collection(self, name: str,
                                 partition_key: str = DEFAULT_PARTITION_KEY) -> dict[str, Any]:
@@ -187,3 +201,14 @@ class AsyncClient:
         """Every document of a range query over one stream (`async for`); input is checked
         now, the stream opens on the first iteration."""
         return _adocuments(self._stream(_query.iterate_range(index, start, end, page_size)))
+
+    # ---- change data capture ----
+
+    def subscribe(self, collections: Any = None, from_token: str | None = None,
+                  start: str = "oldest", consumer: str | None = None,
+                  heartbeat_ms: int | None = None) -> AsyncSubscription:
+        """Committed changes as an `AsyncSubscription` (`async for ev in ...`); see
+        `Client.subscribe`. Arguments are checked now; the stream opens on the first
+        iteration."""
+        call = _cdc.subscribe(collections, from_token, start, consumer, heartbeat_ms)
+        return AsyncSubscription(self, call, consumer)

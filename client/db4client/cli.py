@@ -16,6 +16,9 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from db4client.commands import (
+    PRINTED,
+    cmd_cdc_status,
+    cmd_cdc_tail,
     cmd_count,
     cmd_create_collection,
     cmd_create_index,
@@ -255,6 +258,42 @@ def _index_commands(sub: Any) -> None:
     _page_flags(p, "range query")
 
 
+CDC_TAIL_HELP = """\
+Print every committed change, merged over all shards, as one JSON object per line (op,
+collection, id, before, after, version, shard, lsn, txid, ts, token), flushed as it comes.
+Runs until Ctrl-C (exit 0); a router restart is ridden out by reconnecting from the last token.
+To continue later where you stopped, pass the last line's token as --from-token."""
+
+
+def _cdc_commands(sub: Any) -> None:
+    """cdc tail and cdc status: change data capture."""
+    cdc = sub.add_parser("cdc", help="change data capture: tail the change stream, show the "
+                                     "change logs (db4 cdc --help)",
+                         description="Change data capture: 'db4 cdc tail' streams committed "
+                                     "changes as JSON lines; 'db4 cdc status' shows every "
+                                     "shard's change log and the durable consumers' lag.")
+    cdc_sub = cdc.add_subparsers(dest="cdc_command", metavar="COMMAND", required=True)
+    p = _client_command(cdc_sub, "tail", cmd_cdc_tail,
+                        "print committed changes as JSON lines until Ctrl-C", CDC_TAIL_HELP)
+    p.add_argument("--collection", action="append", default=None, metavar="NAME",
+                   help="only this collection (repeat for several; default: all)")
+    p.add_argument("--from-token", default=None, metavar="TOKEN",
+                   help="continue right after the event that printed this token")
+    p.add_argument("--start", choices=["oldest", "now"], default="oldest",
+                   help="without --from-token: every change kept (oldest, the default) or "
+                        "only changes from now on")
+    p.add_argument("--consumer", default=None, metavar="NAME",
+                   help="a durable consumer: acknowledge each event once printed, so the "
+                        "change log is kept from there on")
+    p = _client_command(cdc_sub, "status", cmd_cdc_status,
+                        "show every shard's change log and the durable consumers' lag",
+                        "Print a table of every shard's change log (node, first and last LSN, "
+                        "records and bytes kept, checkpoint: the LSN every durable consumer "
+                        "has passed), then every durable consumer with its lag in records, "
+                        "in total and by shard.")
+    p.add_argument("--json", action="store_true", help="print the status as JSON instead")
+
+
 def parser() -> argparse.ArgumentParser:
     """The whole `db4` command line."""
     p = Parser(prog="db4", description="db4: a distributed document database.")
@@ -263,6 +302,7 @@ def parser() -> argparse.ArgumentParser:
     _document_commands(sub)
     _query_commands(sub)
     _index_commands(sub)
+    _cdc_commands(sub)
     return p
 
 
@@ -280,6 +320,8 @@ def run_client_command(args: argparse.Namespace) -> int:
     except errors.Db4Error as err:
         print(f"error: {err.code}: {err.message}", file=sys.stderr)
         return 1
+    if result is PRINTED:
+        return 0
     json.dump(result, sys.stdout, indent=2, ensure_ascii=False)
     sys.stdout.write("\n")
     return 0

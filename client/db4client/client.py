@@ -11,13 +11,19 @@ from typing import Any, TypeVar
 import grpc
 
 from db4.v1 import admin_pb2_grpc, router_pb2_grpc
-from db4client import _channel, _query, _txn, _wire
+from db4client import _cdc, _channel, _query, _txn, _wire
 from db4client._plan import run_plan
 from db4client._retry import DEFAULT_POLICY, RetryPolicy
 from db4client.admin import Admin
 from db4client.collection import Collection, _documents
-from db4client.errors import DeadlineExceededError, from_rpc_error
+from db4client.errors import (
+    Db4Error,
+    DeadlineExceededError,
+    UnavailableError,
+    from_rpc_error,
+)
 from db4client.results import Page, TransactionResult
+from db4client.subscription import Subscription
 from db4client.transaction import Transaction
 from db4core.names import DEFAULT_PARTITION_KEY
 
@@ -98,35 +104,44 @@ class Client:
                 continue
             return call.parse(resp)
 
-    def _stream(self, call: _wire.StreamCall[T]) -> Generator[T, None, None]:
+    def _stream(self, call: _wire.StreamCall[T],
+                on_open: Callable[[Any], None] | None = None) -> Generator[T, None, None]:
         """Parsed messages of a server stream, as they arrive (nothing is sent before the
         first `next`). Each message must come within `timeout` seconds of asking for it: a
         stream has no overall deadline, since a long scan or index build is not an error.
         A resumable stream that got UNAVAILABLE is asked again from its last message, for at
-        least `RetryPolicy.stream_budget_s` seconds (see `_retry`)."""
+        least `RetryPolicy.stream_budget_s` seconds (see `_retry`); an endless one (a change
+        feed) also when the server ends it. `on_open(call)` sees every gRPC call opened, so
+        another thread can cancel it."""
         request = call.request
         attempt, failing_since = 0, None  # failures since the last message, and since when
         while request is not None:
             method = getattr(self._stubs[call.service], call.method)
             responses = method(request, metadata=self._metadata)
+            if on_open is not None:
+                on_open(responses)
             try:
                 while True:
-                    message = _next_within(responses, self.timeout)
+                    message = _next_within(responses, call.message_timeout(self.timeout))
                     if message is _END:
-                        return
+                        if not call.endless:
+                            return
+                        raise UnavailableError("the router ended the stream")
                     item = call.parse(message)
                     attempt, failing_since = 0, None
                     if call.resume is not None:
                         request = call.resume(call.request, item)
                     yield item
-            except grpc.RpcError as err:
-                domain = from_rpc_error(err)
+            except (grpc.RpcError, UnavailableError) as err:
+                domain = err if isinstance(err, Db4Error) else from_rpc_error(err)
                 if call.resume is not None and request is None:
                     return  # the last page had arrived: nothing is missing
                 failing_since = failing_since or time.monotonic()
                 delay = self._retry.resume_delay(call, domain, attempt,
                                                  time.monotonic() - failing_since)
                 if delay is None:
+                    if domain is err:
+                        raise
                     raise domain from err
                 time.sleep(delay)
                 attempt += 1
@@ -214,3 +229,18 @@ class Client:
                       page_size: int = 50) -> Iterator[dict[str, Any]]:
         """Every document of a range query, over one stream of pages (IterateRange)."""
         return _documents(self._stream(_query.iterate_range(index, start, end, page_size)))
+
+    # ---- change data capture ----
+
+    def subscribe(self, collections: Any = None, from_token: str | None = None,
+                  start: str = "oldest", consumer: str | None = None,
+                  heartbeat_ms: int | None = None) -> Subscription:
+        """Committed changes, merged over every shard, as a `Subscription` (iterate it for
+        ChangeEvents). `collections`: names to deliver (None: all). `from_token`: continue
+        right after the event or heartbeat that gave it; else `start` "oldest" (every change
+        kept) or "now" (changes after this call). `consumer`: a durable consumer's name, so
+        `sub.ack()` can record its position (the log is kept from there on). `heartbeat_ms`:
+        how often an idle stream moves `.token` (10-60000; default 1000). Arguments are
+        checked now; the stream opens on the first `next`."""
+        call = _cdc.subscribe(collections, from_token, start, consumer, heartbeat_ms)
+        return Subscription(self, call, consumer)

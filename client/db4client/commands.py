@@ -7,12 +7,16 @@ propagate: `cli.run_client_command` prints them as `error: CODE: message` and ex
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable
 from typing import Any, TextIO
 
 from db4client import _query
 from db4client.errors import NotFoundError
+
+# What a command returns when it printed its own output (a stream, a table).
+PRINTED = object()
 
 # ---- cluster, collections, documents ----
 
@@ -128,3 +132,57 @@ def cmd_query_range(client: Any, args: argparse.Namespace) -> Any:
     page = client.query_range(args.index, start=start, end=end, limit=args.limit,
                               cursor=args.cursor)
     return page.to_dict()
+
+
+# ---- change data capture ----
+
+
+def cmd_cdc_tail(client: Any, args: argparse.Namespace) -> Any:
+    """Print every change as one JSON object per line, flushed, until Ctrl-C (the SDK rides
+    out router restarts); a durable consumer acknowledges each event once printed."""
+    out = sys.stdout
+    sub = client.subscribe(collections=args.collection, from_token=args.from_token,
+                           start=args.start, consumer=args.consumer)
+    try:
+        for event in sub:
+            out.write(json.dumps(event.to_dict(), ensure_ascii=False) + "\n")
+            out.flush()
+            if args.consumer is not None:
+                sub.ack(event.token)
+    except KeyboardInterrupt:
+        pass  # Ctrl-C is how a tail ends
+    finally:
+        sub.close()
+    return PRINTED
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    """Left-aligned columns separated by two spaces."""
+    cells = [header, *[[str(v) for v in r] for r in rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    return ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip()
+            for r in cells]
+
+
+def cdc_status_lines(status: dict[str, Any]) -> list[str]:
+    """`db4 cdc status` as text: the shards' logs, then the consumers with their lag."""
+    shards = [[s["shard_id"], s["node_id"], s["first_lsn"], s["last_lsn"], s["entries"],
+               s["bytes"], s["checkpoint"]] for s in status["shards"]]
+    lines = _table(["shard", "node", "first_lsn", "last_lsn", "entries", "bytes", "checkpoint"],
+                   shards)
+    consumers = [[c["name"], sum(c["lag"].values()),
+                  " ".join(f"{k}:{v}" for k, v in c["lag"].items() if v) or "-"]
+                 for c in status["consumers"]]
+    lines.append("")
+    lines += (_table(["consumer", "lag", "lag by shard"], consumers) if consumers
+              else ["no durable consumers"])
+    return lines
+
+
+def cmd_cdc_status(client: Any, args: argparse.Namespace) -> Any:
+    """The change logs and consumers: a table, or with --json the status as JSON."""
+    status = client.admin.cdc_status()
+    if args.json:
+        return status
+    sys.stdout.write("\n".join(cdc_status_lines(status)) + "\n")
+    return PRINTED
