@@ -272,7 +272,8 @@ def _cdc_commands(sub: Any) -> None:
                          description="Change data capture: 'db4 cdc tail' streams committed "
                                      "changes as JSON lines; 'db4 cdc status' shows every "
                                      "shard's change log and the durable consumers' lag.")
-    cdc_sub = cdc.add_subparsers(dest="cdc_command", metavar="COMMAND", required=True)
+    cdc_sub = cdc.add_subparsers(dest="cdc_command", metavar="COMMAND", required=True,
+                                 help="tail: print changes as JSON lines; status: the change logs")
     p = _client_command(cdc_sub, "tail", cmd_cdc_tail,
                         "print committed changes as JSON lines until Ctrl-C", CDC_TAIL_HELP)
     p.add_argument("--collection", action="append", default=None, metavar="NAME",

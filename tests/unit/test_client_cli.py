@@ -13,7 +13,7 @@ from db4client import Page, cli, commands, errors
 
 SUBCOMMANDS = ["node", "router", "dev", "status", "create-collection", "put", "get", "update",
                "delete", "shard-for", "find", "count", "create-index", "drop-index", "indexes",
-               "query-range"]
+               "query-range", "cdc"]
 
 
 def subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
