@@ -1,4 +1,10 @@
-"""Channels to storage nodes, one per node, rebuilt when a node's address changes."""
+"""Channels to storage nodes, one per node, rebuilt when a node's address changes.
+
+Change-log tails get a channel of their own per node, with gRPC's BDP probing off: with it on,
+each stream's flow-control window grows to megabytes, and a router tailing every shard for a
+slow subscriber would hold that much per shard. With it off a stream buffers ~64 KiB, so what
+a slow subscriber costs the router stays bounded by its own small queues.
+"""
 
 from __future__ import annotations
 
@@ -8,23 +14,28 @@ from db4.v1 import node_pb2_grpc
 from db4core.errors import UnavailableError
 from db4rpc.options import CHANNEL_OPTIONS
 
+TAIL_CHANNEL_OPTIONS = (*CHANNEL_OPTIONS, ("grpc.http2.bdp_probe", 0))
+
 
 class NodePool:
     """node id -> Node stub."""
 
     def __init__(self) -> None:
-        self._stubs: dict[str, tuple[str, grpc.aio.Channel, node_pb2_grpc.NodeStub]] = {}
+        self._stubs: dict[tuple[str, bool], tuple[str, grpc.aio.Channel,
+                                                  node_pb2_grpc.NodeStub]] = {}
 
-    def stub(self, node_id: str, nodes: dict[str, str]) -> node_pb2_grpc.NodeStub:
-        """The stub for node_id at its registered address."""
+    def stub(self, node_id: str, nodes: dict[str, str], tail: bool = False
+             ) -> node_pb2_grpc.NodeStub:
+        """The stub for node_id at its registered address (`tail`: the change-log channel)."""
         address = nodes.get(node_id)
         if address is None:
             raise UnavailableError(f"node {node_id} is not registered (down or restarting)")
-        entry = self._stubs.get(node_id)
+        entry = self._stubs.get((node_id, tail))
         if entry is None or entry[0] != address:
-            channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+            options = TAIL_CHANNEL_OPTIONS if tail else CHANNEL_OPTIONS
+            channel = grpc.aio.insecure_channel(address, options=options)
             entry = (address, channel, node_pb2_grpc.NodeStub(channel))
-            self._stubs[node_id] = entry
+            self._stubs[(node_id, tail)] = entry
         return entry[2]
 
     async def close(self) -> None:

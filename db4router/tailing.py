@@ -89,7 +89,8 @@ class Tail:
     async def _stream(self) -> bool:
         """Read one stream until it ends; True when it delivered anything."""
         view = self.dispatcher.view
-        stub = self.dispatcher.pool.stub(node_for(view.require(), self.shard), view.nodes)
+        stub = self.dispatcher.pool.stub(node_for(view.require(), self.shard), view.nodes,
+                                         tail=True)
         call = stub.TailChanges(node_pb2.TailChangesRequest(
             shard_id=self.shard, after_lsn=self.after, max_records=MAX_RECORDS,
             heartbeat_ms=self.heartbeat_ms))
