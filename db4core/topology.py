@@ -8,6 +8,8 @@ Layout under /db4/<cluster>/ (contract):
   collections/<name>      JSON {"partition_key": "..."}
   indexes/<name>          JSON {"collection": "...", "fields": [[path, "asc"|"desc"], ...]}
   secrets/cursor          hex key that signs page cursors (any router can continue any cursor)
+  search/<name>           JSON {"collection": "...", "fields": [[path, weight], ...],
+                          "tokenizer": "porter"|"unicode61"|"trigram"}: a full-text index
   txns/<txid>             JSON {"decision": "commit"|"abort", "participants": [shard, ...],
                           "ts": ms, "by": who}: a cross-shard transaction's decision, written
                           once with a create-only etcd transaction, removed once every
@@ -67,6 +69,13 @@ class Keys:
     @property
     def cursor_secret(self) -> bytes:
         return self.root + b"secrets/cursor"
+
+    @property
+    def search_indexes(self) -> bytes:
+        return self.root + b"search/"
+
+    def search_index(self, name: str) -> bytes:
+        return self.search_indexes + name.encode()
 
     @property
     def txns(self) -> bytes:

@@ -379,3 +379,85 @@ class LogStatsResponse(_message.Message):
     node_id: str
     shards: _containers.RepeatedCompositeFieldContainer[LogStat]
     def __init__(self, node_id: _Optional[str] = ..., shards: _Optional[_Iterable[_Union[LogStat, _Mapping]]] = ...) -> None: ...
+
+class EnsureSearchIndexRequest(_message.Message):
+    __slots__ = ("shard_id", "index")
+    SHARD_ID_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    shard_id: str
+    index: _router_pb2.SearchIndex
+    def __init__(self, shard_id: _Optional[str] = ..., index: _Optional[_Union[_router_pb2.SearchIndex, _Mapping]] = ...) -> None: ...
+
+class ShardSearchProgress(_message.Message):
+    __slots__ = ("documents", "done")
+    DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    documents: int
+    done: bool
+    def __init__(self, documents: _Optional[int] = ..., done: _Optional[bool] = ...) -> None: ...
+
+class DropShardSearchIndexRequest(_message.Message):
+    __slots__ = ("shard_id", "name")
+    SHARD_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    shard_id: str
+    name: str
+    def __init__(self, shard_id: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+
+class SearchStatsRequest(_message.Message):
+    __slots__ = ("shard_id", "index", "phrases", "epoch")
+    SHARD_ID_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    PHRASES_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    shard_id: str
+    index: str
+    phrases: _containers.RepeatedScalarFieldContainer[str]
+    epoch: int
+    def __init__(self, shard_id: _Optional[str] = ..., index: _Optional[str] = ..., phrases: _Optional[_Iterable[str]] = ..., epoch: _Optional[int] = ...) -> None: ...
+
+class SearchStatsResponse(_message.Message):
+    __slots__ = ("rows", "tokens", "phrase_rows")
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    PHRASE_ROWS_FIELD_NUMBER: _ClassVar[int]
+    rows: int
+    tokens: int
+    phrase_rows: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, rows: _Optional[int] = ..., tokens: _Optional[int] = ..., phrase_rows: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class SearchShardRequest(_message.Message):
+    __slots__ = ("shard_id", "index", "expression", "idf", "avgdl", "limit", "after", "where", "highlight_open", "highlight_close", "snippet_tokens", "epoch")
+    SHARD_ID_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    EXPRESSION_FIELD_NUMBER: _ClassVar[int]
+    IDF_FIELD_NUMBER: _ClassVar[int]
+    AVGDL_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    AFTER_FIELD_NUMBER: _ClassVar[int]
+    WHERE_FIELD_NUMBER: _ClassVar[int]
+    HIGHLIGHT_OPEN_FIELD_NUMBER: _ClassVar[int]
+    HIGHLIGHT_CLOSE_FIELD_NUMBER: _ClassVar[int]
+    SNIPPET_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    shard_id: str
+    index: str
+    expression: str
+    idf: _containers.RepeatedScalarFieldContainer[float]
+    avgdl: float
+    limit: int
+    after: bytes
+    where: bytes
+    highlight_open: str
+    highlight_close: str
+    snippet_tokens: int
+    epoch: int
+    def __init__(self, shard_id: _Optional[str] = ..., index: _Optional[str] = ..., expression: _Optional[str] = ..., idf: _Optional[_Iterable[float]] = ..., avgdl: _Optional[float] = ..., limit: _Optional[int] = ..., after: _Optional[bytes] = ..., where: _Optional[bytes] = ..., highlight_open: _Optional[str] = ..., highlight_close: _Optional[str] = ..., snippet_tokens: _Optional[int] = ..., epoch: _Optional[int] = ...) -> None: ...
+
+class SearchShardResponse(_message.Message):
+    __slots__ = ("hits", "has_more")
+    HITS_FIELD_NUMBER: _ClassVar[int]
+    HAS_MORE_FIELD_NUMBER: _ClassVar[int]
+    hits: _containers.RepeatedCompositeFieldContainer[_router_pb2.SearchHit]
+    has_more: bool
+    def __init__(self, hits: _Optional[_Iterable[_Union[_router_pb2.SearchHit, _Mapping]]] = ..., has_more: _Optional[bool] = ...) -> None: ...

@@ -105,6 +105,26 @@ class NodeStub:
                 request_serializer=db4_dot_v1_dot_node__pb2.LogStatsRequest.SerializeToString,
                 response_deserializer=db4_dot_v1_dot_node__pb2.LogStatsResponse.FromString,
                 _registered_method=True)
+        self.EnsureSearchIndex = channel.unary_stream(
+                '/db4.v1.Node/EnsureSearchIndex',
+                request_serializer=db4_dot_v1_dot_node__pb2.EnsureSearchIndexRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_node__pb2.ShardSearchProgress.FromString,
+                _registered_method=True)
+        self.DropShardSearchIndex = channel.unary_unary(
+                '/db4.v1.Node/DropShardSearchIndex',
+                request_serializer=db4_dot_v1_dot_node__pb2.DropShardSearchIndexRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_node__pb2.DropShardIndexResponse.FromString,
+                _registered_method=True)
+        self.SearchStats = channel.unary_unary(
+                '/db4.v1.Node/SearchStats',
+                request_serializer=db4_dot_v1_dot_node__pb2.SearchStatsRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_node__pb2.SearchStatsResponse.FromString,
+                _registered_method=True)
+        self.SearchShard = channel.unary_unary(
+                '/db4.v1.Node/SearchShard',
+                request_serializer=db4_dot_v1_dot_node__pb2.SearchShardRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_node__pb2.SearchShardResponse.FromString,
+                _registered_method=True)
 
 
 class NodeServicer:
@@ -226,6 +246,37 @@ class NodeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EnsureSearchIndex(self, request, context):
+        """EnsureSearchIndex creates a full-text index on one shard when absent and indexes the
+        collection's existing documents in chunks (writes interleave), streaming how many are done.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DropShardSearchIndex(self, request, context):
+        """DropShardSearchIndex removes a full-text index from one shard when present.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SearchStats(self, request, context):
+        """SearchStats reports one shard's BM25 statistics for a query: rows, total tokens, and per
+        phrase the rows it matches (the router sums them over shards).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SearchShard(self, request, context):
+        """SearchShard returns one shard's best hits for a query, scored with the corpus-wide
+        statistics the router gathered, after a (score, id) position.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodeServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -298,6 +349,26 @@ def add_NodeServicer_to_server(servicer, server):
                     servicer.LogStats,
                     request_deserializer=db4_dot_v1_dot_node__pb2.LogStatsRequest.FromString,
                     response_serializer=db4_dot_v1_dot_node__pb2.LogStatsResponse.SerializeToString,
+            ),
+            'EnsureSearchIndex': grpc.unary_stream_rpc_method_handler(
+                    servicer.EnsureSearchIndex,
+                    request_deserializer=db4_dot_v1_dot_node__pb2.EnsureSearchIndexRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_node__pb2.ShardSearchProgress.SerializeToString,
+            ),
+            'DropShardSearchIndex': grpc.unary_unary_rpc_method_handler(
+                    servicer.DropShardSearchIndex,
+                    request_deserializer=db4_dot_v1_dot_node__pb2.DropShardSearchIndexRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_node__pb2.DropShardIndexResponse.SerializeToString,
+            ),
+            'SearchStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchStats,
+                    request_deserializer=db4_dot_v1_dot_node__pb2.SearchStatsRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_node__pb2.SearchStatsResponse.SerializeToString,
+            ),
+            'SearchShard': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchShard,
+                    request_deserializer=db4_dot_v1_dot_node__pb2.SearchShardRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_node__pb2.SearchShardResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -679,6 +750,114 @@ class Node:
             '/db4.v1.Node/LogStats',
             db4_dot_v1_dot_node__pb2.LogStatsRequest.SerializeToString,
             db4_dot_v1_dot_node__pb2.LogStatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EnsureSearchIndex(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/db4.v1.Node/EnsureSearchIndex',
+            db4_dot_v1_dot_node__pb2.EnsureSearchIndexRequest.SerializeToString,
+            db4_dot_v1_dot_node__pb2.ShardSearchProgress.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DropShardSearchIndex(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/db4.v1.Node/DropShardSearchIndex',
+            db4_dot_v1_dot_node__pb2.DropShardSearchIndexRequest.SerializeToString,
+            db4_dot_v1_dot_node__pb2.DropShardIndexResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SearchStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/db4.v1.Node/SearchStats',
+            db4_dot_v1_dot_node__pb2.SearchStatsRequest.SerializeToString,
+            db4_dot_v1_dot_node__pb2.SearchStatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SearchShard(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/db4.v1.Node/SearchShard',
+            db4_dot_v1_dot_node__pb2.SearchShardRequest.SerializeToString,
+            db4_dot_v1_dot_node__pb2.SearchShardResponse.FromString,
             options,
             channel_credentials,
             insecure,

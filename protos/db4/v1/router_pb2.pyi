@@ -476,3 +476,116 @@ class AcknowledgeRequest(_message.Message):
 class AcknowledgeResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class SearchField(_message.Message):
+    __slots__ = ("path", "weight")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    weight: float
+    def __init__(self, path: _Optional[str] = ..., weight: _Optional[float] = ...) -> None: ...
+
+class SearchIndex(_message.Message):
+    __slots__ = ("name", "collection", "fields", "tokenizer")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    TOKENIZER_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    collection: str
+    fields: _containers.RepeatedCompositeFieldContainer[SearchField]
+    tokenizer: str
+    def __init__(self, name: _Optional[str] = ..., collection: _Optional[str] = ..., fields: _Optional[_Iterable[_Union[SearchField, _Mapping]]] = ..., tokenizer: _Optional[str] = ...) -> None: ...
+
+class CreateSearchIndexRequest(_message.Message):
+    __slots__ = ("index",)
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    index: SearchIndex
+    def __init__(self, index: _Optional[_Union[SearchIndex, _Mapping]] = ...) -> None: ...
+
+class SearchIndexProgress(_message.Message):
+    __slots__ = ("shards_done", "shards_total", "documents", "done", "index")
+    SHARDS_DONE_FIELD_NUMBER: _ClassVar[int]
+    SHARDS_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    shards_done: int
+    shards_total: int
+    documents: int
+    done: bool
+    index: SearchIndex
+    def __init__(self, shards_done: _Optional[int] = ..., shards_total: _Optional[int] = ..., documents: _Optional[int] = ..., done: _Optional[bool] = ..., index: _Optional[_Union[SearchIndex, _Mapping]] = ...) -> None: ...
+
+class DropSearchIndexRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DropSearchIndexResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListSearchIndexesRequest(_message.Message):
+    __slots__ = ("collection",)
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    def __init__(self, collection: _Optional[str] = ...) -> None: ...
+
+class ListSearchIndexesResponse(_message.Message):
+    __slots__ = ("indexes",)
+    INDEXES_FIELD_NUMBER: _ClassVar[int]
+    indexes: _containers.RepeatedCompositeFieldContainer[SearchIndex]
+    def __init__(self, indexes: _Optional[_Iterable[_Union[SearchIndex, _Mapping]]] = ...) -> None: ...
+
+class SearchRequest(_message.Message):
+    __slots__ = ("index", "query", "limit", "cursor", "where", "highlight_open", "highlight_close", "snippet_tokens")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    QUERY_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    WHERE_FIELD_NUMBER: _ClassVar[int]
+    HIGHLIGHT_OPEN_FIELD_NUMBER: _ClassVar[int]
+    HIGHLIGHT_CLOSE_FIELD_NUMBER: _ClassVar[int]
+    SNIPPET_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    index: str
+    query: str
+    limit: int
+    cursor: str
+    where: bytes
+    highlight_open: str
+    highlight_close: str
+    snippet_tokens: int
+    def __init__(self, index: _Optional[str] = ..., query: _Optional[str] = ..., limit: _Optional[int] = ..., cursor: _Optional[str] = ..., where: _Optional[bytes] = ..., highlight_open: _Optional[str] = ..., highlight_close: _Optional[str] = ..., snippet_tokens: _Optional[int] = ...) -> None: ...
+
+class SearchHit(_message.Message):
+    __slots__ = ("id", "score", "document", "highlights", "snippet")
+    class HighlightsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    ID_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_FIELD_NUMBER: _ClassVar[int]
+    HIGHLIGHTS_FIELD_NUMBER: _ClassVar[int]
+    SNIPPET_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    score: float
+    document: bytes
+    highlights: _containers.ScalarMap[str, str]
+    snippet: str
+    def __init__(self, id: _Optional[str] = ..., score: _Optional[float] = ..., document: _Optional[bytes] = ..., highlights: _Optional[_Mapping[str, str]] = ..., snippet: _Optional[str] = ...) -> None: ...
+
+class SearchResponse(_message.Message):
+    __slots__ = ("hits", "cursor", "has_more")
+    HITS_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    HAS_MORE_FIELD_NUMBER: _ClassVar[int]
+    hits: _containers.RepeatedCompositeFieldContainer[SearchHit]
+    cursor: str
+    has_more: bool
+    def __init__(self, hits: _Optional[_Iterable[_Union[SearchHit, _Mapping]]] = ..., cursor: _Optional[str] = ..., has_more: _Optional[bool] = ...) -> None: ...

@@ -155,6 +155,26 @@ class Db4Stub:
                 request_serializer=db4_dot_v1_dot_router__pb2.AcknowledgeRequest.SerializeToString,
                 response_deserializer=db4_dot_v1_dot_router__pb2.AcknowledgeResponse.FromString,
                 _registered_method=True)
+        self.CreateSearchIndex = channel.unary_stream(
+                '/db4.v1.Db4/CreateSearchIndex',
+                request_serializer=db4_dot_v1_dot_router__pb2.CreateSearchIndexRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_router__pb2.SearchIndexProgress.FromString,
+                _registered_method=True)
+        self.DropSearchIndex = channel.unary_unary(
+                '/db4.v1.Db4/DropSearchIndex',
+                request_serializer=db4_dot_v1_dot_router__pb2.DropSearchIndexRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_router__pb2.DropSearchIndexResponse.FromString,
+                _registered_method=True)
+        self.ListSearchIndexes = channel.unary_unary(
+                '/db4.v1.Db4/ListSearchIndexes',
+                request_serializer=db4_dot_v1_dot_router__pb2.ListSearchIndexesRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_router__pb2.ListSearchIndexesResponse.FromString,
+                _registered_method=True)
+        self.Search = channel.unary_unary(
+                '/db4.v1.Db4/Search',
+                request_serializer=db4_dot_v1_dot_router__pb2.SearchRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_router__pb2.SearchResponse.FromString,
+                _registered_method=True)
 
 
 class Db4Servicer:
@@ -351,6 +371,38 @@ class Db4Servicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateSearchIndex(self, request, context):
+        """CreateSearchIndex creates a full-text (FTS5) index on every shard and indexes the
+        collection's existing documents, streaming progress; idempotent with the same definition,
+        ALREADY_EXISTS with another. Writes keep it current in their own SQLite transaction.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DropSearchIndex(self, request, context):
+        """DropSearchIndex removes a full-text index everywhere; NOT_FOUND when it does not exist.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSearchIndexes(self, request, context):
+        """ListSearchIndexes lists the full-text indexes (of one collection, or all).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Search(self, request, context):
+        """Search runs a query of the search language over every shard and ranks the hits by BM25
+        with corpus-wide statistics, exactly as one FTS5 index over the whole collection would
+        (score = -bm25, higher is better, ties by `$id`). Pages continue with `cursor`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_Db4Servicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -473,6 +525,26 @@ def add_Db4Servicer_to_server(servicer, server):
                     servicer.Acknowledge,
                     request_deserializer=db4_dot_v1_dot_router__pb2.AcknowledgeRequest.FromString,
                     response_serializer=db4_dot_v1_dot_router__pb2.AcknowledgeResponse.SerializeToString,
+            ),
+            'CreateSearchIndex': grpc.unary_stream_rpc_method_handler(
+                    servicer.CreateSearchIndex,
+                    request_deserializer=db4_dot_v1_dot_router__pb2.CreateSearchIndexRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_router__pb2.SearchIndexProgress.SerializeToString,
+            ),
+            'DropSearchIndex': grpc.unary_unary_rpc_method_handler(
+                    servicer.DropSearchIndex,
+                    request_deserializer=db4_dot_v1_dot_router__pb2.DropSearchIndexRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_router__pb2.DropSearchIndexResponse.SerializeToString,
+            ),
+            'ListSearchIndexes': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSearchIndexes,
+                    request_deserializer=db4_dot_v1_dot_router__pb2.ListSearchIndexesRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_router__pb2.ListSearchIndexesResponse.SerializeToString,
+            ),
+            'Search': grpc.unary_unary_rpc_method_handler(
+                    servicer.Search,
+                    request_deserializer=db4_dot_v1_dot_router__pb2.SearchRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_router__pb2.SearchResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1124,6 +1196,114 @@ class Db4:
             '/db4.v1.Db4/Acknowledge',
             db4_dot_v1_dot_router__pb2.AcknowledgeRequest.SerializeToString,
             db4_dot_v1_dot_router__pb2.AcknowledgeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateSearchIndex(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/db4.v1.Db4/CreateSearchIndex',
+            db4_dot_v1_dot_router__pb2.CreateSearchIndexRequest.SerializeToString,
+            db4_dot_v1_dot_router__pb2.SearchIndexProgress.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DropSearchIndex(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/db4.v1.Db4/DropSearchIndex',
+            db4_dot_v1_dot_router__pb2.DropSearchIndexRequest.SerializeToString,
+            db4_dot_v1_dot_router__pb2.DropSearchIndexResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSearchIndexes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/db4.v1.Db4/ListSearchIndexes',
+            db4_dot_v1_dot_router__pb2.ListSearchIndexesRequest.SerializeToString,
+            db4_dot_v1_dot_router__pb2.ListSearchIndexesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Search(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/db4.v1.Db4/Search',
+            db4_dot_v1_dot_router__pb2.SearchRequest.SerializeToString,
+            db4_dot_v1_dot_router__pb2.SearchResponse.FromString,
             options,
             channel_credentials,
             insecure,
