@@ -39,11 +39,12 @@ def _entries_cut(last: int, keep: int) -> int:
 
 
 def _seconds_cut(conn: apsw.Connection, keep_s: float, now_ms: int, last: int) -> int:
-    """Highest LSN below the first record younger than keep_s (all of them when none is).
-    The scan reads only records old enough to go, oldest first."""
+    """Highest LSN below the first record younger than keep_s (all of them when none is; with
+    keep_s 0 a record written this very millisecond may go too). The scan reads only records
+    old enough to go, oldest first."""
     oldest_kept_ts = now_ms - int(keep_s * 1000)
     for lsn, ts in conn.execute("SELECT lsn, ts FROM changes ORDER BY lsn"):
-        if ts >= oldest_kept_ts:
+        if ts > oldest_kept_ts:
             return int(lsn) - 1
     return last
 
