@@ -20,14 +20,14 @@ import apsw
 
 from db4core.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
 from db4core.query import compile_where
+from db4core.search import bm25 as fts5_bm25
+from db4core.search import phrase_frequencies
 from db4node import search_index
 from db4node.queries import PAGE_BYTES
 from db4node.search_index import SearchDef
 from db4node.sql import scalar
 
 SCORE_FUNCTION = "db4_score"
-K1 = 1.2
-B = 0.75
 MAX_SNIPPET_TOKENS = 64  # FTS5's own limit
 DEFAULT_SNIPPET_TOKENS = 32
 ELLIPSIS = "\u2026"
@@ -86,24 +86,17 @@ _current = threading.local()
 
 
 def bm25(api: apsw.FTS5ExtensionApi, scoring: Scoring) -> float:
-    """The row's score, −(FTS5's bm25) with the given IDFs and avgdl: fts5Bm25Function's
-    arithmetic in its order (frequencies summed hit by hit, in the order FTS5 lists them)."""
+    """The row's score, −(FTS5's bm25) with the given IDFs and avgdl. Each phrase's hits come
+    column by column, offset by offset: the order in which fts5Bm25Function adds them (xInst
+    lists a phrase's hits by position), so its frequencies are the same doubles."""
     phrases = api.phrase_count
     if phrases != len(scoring.idf):
         raise PhraseCountError(f"the expression has {phrases} phrases, {len(scoring.idf)} "
                                "IDFs were given")
-    weights = scoring.weights
-    length = float(api.column_size(-1))
-    score = 0.0
-    for i in range(phrases):
-        freq = 0.0
-        for column, offsets in enumerate(api.phrase_locations(i)):
-            weight = weights[column] if column < len(weights) else 1.0
-            for _ in offsets:
-                freq += weight
-        score += scoring.idf[i] * ((freq * (K1 + 1.0))
-                                   / (freq + K1 * (1 - B + B * length / scoring.avgdl)))
-    return -(-1.0 * score)
+    hits = [(i, column) for i in range(phrases)
+            for column, offsets in enumerate(api.phrase_locations(i)) for _ in offsets]
+    freqs = phrase_frequencies(hits, phrases, scoring.weights)
+    return -fts5_bm25(scoring.idf, freqs, api.column_size(-1), scoring.avgdl)
 
 
 def _score(api: apsw.FTS5ExtensionApi, *args: object) -> float:

@@ -9,6 +9,7 @@ import math
 import apsw
 import pytest
 
+from db4core import search
 from db4core.errors import (
     FailedPreconditionError,
     InvalidArgumentError,
@@ -303,14 +304,9 @@ CORPUS = [
 ]
 
 
-def _idf(rows: int, hits: int) -> float:
-    value = math.log((rows - hits + 0.5) / (hits + 0.5))
-    return value if value > 0 else 1e-6
-
-
 def _own_stats_search(shard: Shard, expression: str, phrases: list[str], **kw):
     rows, tokens, counts = search_query.stats(shard.conn, "text", phrases)
-    idf = tuple(_idf(rows, n) for n in counts)
+    idf = tuple(search.idf(rows, n) for n in counts)
     args = SearchArgs("text", expression, idf, tokens / rows, **kw)
     return search_query.search(shard.conn, args)
 
@@ -343,6 +339,18 @@ def test_scores_equal_fts5_bm25_given_the_tables_own_statistics(shard, corpus, e
         assert abs(got[doc_id] - score) <= 1e-9 * max(1.0, abs(score)), doc_id
     order = [(-h.score, h.id) for h in page.hits]
     assert order == sorted(order), "hits are not by score descending, then id"
+
+
+@pytest.mark.parametrize("query", ["fox OR title:dog", 'title:"brown fox" OR dog* NOT cats',
+                                   "quick fox lazy"])
+def test_compiled_queries_score_as_fts5_does(shard, corpus, query):
+    compiled = search.compile_query(search.parse_search_query(query), ["title", "body"])
+    page = _own_stats_search(shard, compiled.expression, compiled.phrases, limit=100)
+    want = dict(shard.conn.execute(
+        f"SELECT r.id, -bm25({corpus.table}, 2.0, 1.0) FROM {corpus.table} f "
+        f"JOIN {corpus.rows} r ON r.rid = f.rowid WHERE {corpus.table} MATCH ?",
+        (compiled.expression,)).fetchall())
+    assert want and {h.id: h.score for h in page.hits} == pytest.approx(want, rel=1e-9)
 
 
 def test_pages_after_a_position_continue_exactly_with_ties_by_id(shard, corpus):
