@@ -18,13 +18,11 @@ from db4.v1 import node_pb2, router_pb2
 from db4core.errors import InvalidArgumentError, NotFoundError
 from db4core.query import decode_cursor, decode_where, encode_cursor, query_fingerprint
 from db4core.query.limits import validate_limit
-from db4core.search import compile_query, parse_search_query
-from db4core.search.bm25 import idf
+from db4core.search import average_size, compile_query, idf, parse_search_query
 from db4router.dispatch import NODE_TIMEOUT_S, Dispatcher, gather_all
 from db4router.queries import PAGE_BYTES
 from db4router.searchdefs import SearchIndexes
 
-MAX_QUERY_BYTES = 4096
 DEFAULT_SEARCH_LIMIT = 20
 MAX_SEARCH_LIMIT = 1000
 DEFAULT_SNIPPET_TOKENS = 32
@@ -71,10 +69,11 @@ class Search:
     def plan(self, request: router_pb2.SearchRequest) -> SearchPlan:
         """Validate a SearchRequest (the index first: NOT_FOUND before any other complaint)."""
         record = self.indexes.get(request.index)
-        query = _check_query(request.query)
+        fields = [p for p, _ in record["fields"]]
+        query = request.query
         where = decode_where(request.where)
         limit = validate_limit(request.limit or None, DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT)
-        compiled = compile_query(parse_search_query(query), [p for p, _ in record["fields"]])
+        compiled = compile_query(parse_search_query(query, fields), fields)
         fingerprint = query_fingerprint(record["collection"], where, [],
                                         extra={"search": request.index, "query": query})
         return SearchPlan(request.index, request, compiled.expression, list(compiled.phrases),
@@ -121,7 +120,7 @@ class Search:
         tokens = sum(a.tokens for a in answers)
         per_phrase = [sum(a.phrase_rows[i] for a in answers) for i in range(len(plan.phrases))]
         matching = [s for s, a in zip(shards, answers, strict=True) if any(a.phrase_rows)]
-        avgdl = tokens / rows if rows else 0.0
+        avgdl = average_size(tokens, rows) if rows else 0.0
         return Stats(rows, avgdl, [idf(rows, n) for n in per_phrase], matching)
 
     async def _shard_hits(self, plan: SearchPlan, stats: Stats, shard: str,
@@ -163,15 +162,6 @@ def merge_hits(answers: list[node_pb2.SearchShardResponse], limit: int,
             return page, True
         page.append(hit)
     return page, len(pool) > limit or any(a.has_more for a in answers)
-
-
-def _check_query(query: str) -> str:
-    """The query text, at most MAX_QUERY_BYTES of UTF-8."""
-    size = len(query.encode())
-    if size > MAX_QUERY_BYTES:
-        raise InvalidArgumentError(
-            f"query is {size} bytes; at most {MAX_QUERY_BYTES} bytes (4 KB)")
-    return query
 
 
 def _snippet_tokens(requested: int) -> int:

@@ -191,8 +191,8 @@ def test_cursor_pages_give_every_hit_once_in_order(client, raw, coll_name):
 BAD_QUERIES = [
     ("", "empty"),
     ("   ", "empty"),
-    ("(edge OR key", "paren"),
-    ('"key value', "quote"),
+    ("(edge OR key", "unbalanced '('"),
+    ('"key value', "unbalanced quote"),
     ("AND", "AND"),
     ("edge OR", "OR"),
     ("NOT edge", "NOT"),

@@ -8,7 +8,7 @@ import pytest
 
 from db4.v1 import node_pb2, router_pb2
 from db4core.errors import InvalidArgumentError
-from db4router.search import MAX_QUERY_BYTES, _check_query, _marks, _snippet_tokens, merge_hits
+from db4router.search import _marks, _snippet_tokens, merge_hits
 from db4router.searchdefs import to_wire, validate_search_index
 
 
@@ -49,12 +49,6 @@ def test_bad_definitions_name_the_problem(kwargs, needle):
     with pytest.raises(InvalidArgumentError) as err:
         validate_search_index(index(**kwargs))
     assert needle in err.value.message
-
-
-def test_query_size_limit_counts_utf8_bytes():
-    assert _check_query("a" * MAX_QUERY_BYTES) == "a" * MAX_QUERY_BYTES
-    with pytest.raises(InvalidArgumentError, match="4098 bytes"):
-        _check_query("é" * 2049)
 
 
 def test_snippet_tokens_and_marks():
