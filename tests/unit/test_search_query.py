@@ -146,6 +146,7 @@ def test_hand_built_trees_without_a_positive_term_are_refused() -> None:
 
 # --- Property: any text either is refused with InvalidArgumentError or runs on real FTS5 ---
 
+TABLES = [("t", "porter"), ("t_unicode61", "unicode61"), ("t_trigram", "trigram")]
 ROWS = [
     ("Edge databases keep data near users", "A key value store at the edge"),
     ("Hello world", "the quick brown fox jumps over the lazy dog"),
@@ -157,9 +158,10 @@ ROWS = [
 @pytest.fixture(scope="module")
 def fts() -> apsw.Connection:
     conn = apsw.Connection(":memory:")
-    conn.execute("CREATE VIRTUAL TABLE t USING fts5(c0, c1, tokenize='porter')")
-    for row in ROWS:
-        conn.execute("INSERT INTO t(c0, c1) VALUES (?, ?)", row)
+    for table, tokenizer in TABLES:
+        conn.execute(f"CREATE VIRTUAL TABLE {table} USING fts5(c0, c1, tokenize='{tokenizer}')")
+        for row in ROWS:
+            conn.execute(f"INSERT INTO {table}(c0, c1) VALUES (?, ?)", row)
     return conn
 
 
@@ -204,10 +206,12 @@ QUERY_TEXT = st.one_of(st.text(max_size=60), st.lists(PIECES, max_size=30).map("
 
 
 def _run(fts: apsw.Connection, compiled: Compiled) -> None:
-    sql = "SELECT rowid, bm25(t, 2.0, 1.0) FROM t WHERE t MATCH ?"
-    list(fts.execute(sql, (compiled.expression,)))
-    for phrase in compiled.phrases:
-        list(fts.execute("SELECT count(*) FROM t WHERE t MATCH ?", (phrase,)))
+    """Run the expression and each phrase on a table of every tokenizer db4 offers."""
+    for table, _ in TABLES:
+        sql = f"SELECT rowid, bm25({table}, 2.0, 1.0) FROM {table} WHERE {table} MATCH ?"
+        list(fts.execute(sql, (compiled.expression,)))
+        for phrase in compiled.phrases:
+            list(fts.execute(f"SELECT count(*) FROM {table} WHERE {table} MATCH ?", (phrase,)))
 
 
 @settings(max_examples=700, deadline=None, suppress_health_check=[HealthCheck.too_slow])
