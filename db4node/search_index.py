@@ -23,7 +23,7 @@ import apsw
 from db4core.errors import InvalidArgumentError, TransactionAbortedError
 from db4core.names import COLLECTION_PATTERN, validate_collection
 from db4core.query.paths import sql_json_path
-from db4node.sql import scalar
+from db4node.sql import scalar, transaction
 
 # The definition's tokenizer -> FTS5's tokenize option ("" is the default, porter).
 TOKENIZERS = {
@@ -144,7 +144,7 @@ def begin(conn: apsw.Connection, d: SearchDef) -> bool:
     A stored definition that differs (dropped and created again elsewhere while this shard
     missed the drop) is replaced: the definition the caller holds is the current one.
     """
-    with conn:
+    with transaction(conn):
         found = lookup(conn, d.name)
         if found is not None and found[0] == d:
             return found[1]
@@ -168,7 +168,7 @@ def backfill(conn: apsw.Connection, d: SearchDef, after: str, chunk: int = CHUNK
     the row table is skipped, never indexed twice, and the ones added here carry the content
     committed now: the writer thread runs nothing else meanwhile.
     """
-    with conn:
+    with transaction(conn):
         _check_unchanged(conn, d)
         last = scalar(conn, "SELECT max(id) FROM (SELECT id FROM docs WHERE collection = ? AND "
                             "id > ? ORDER BY id LIMIT ?)", (d.collection, after, chunk))
@@ -191,14 +191,14 @@ def backfill(conn: apsw.Connection, d: SearchDef, after: str, chunk: int = CHUNK
 
 def finish(conn: apsw.Connection, d: SearchDef) -> None:
     """Mark the index complete."""
-    with conn:
+    with transaction(conn):
         _check_unchanged(conn, d)
         conn.execute("UPDATE search_indexes SET ready = 1 WHERE name = ?", (d.name,))
 
 
 def drop(conn: apsw.Connection, name: str) -> bool:
     """Drop an index's tables, triggers and definition; False when the shard had none."""
-    with conn:
+    with transaction(conn):
         found = lookup(conn, name)
         if found is None:
             return False

@@ -25,7 +25,7 @@ from db4core.search import phrase_frequencies
 from db4node import search_index
 from db4node.queries import PAGE_BYTES
 from db4node.search_index import SearchDef
-from db4node.sql import scalar
+from db4node.sql import scalar, transaction
 
 SCORE_FUNCTION = "db4_score"
 MAX_SNIPPET_TOKENS = 64  # FTS5's own limit
@@ -125,7 +125,7 @@ def _scoring(scoring: Scoring) -> Iterator[None]:
 
 def stats(conn: apsw.Connection, name: str, phrases: Sequence[str]) -> tuple[int, int, list[int]]:
     """(rows, tokens over all rows and columns, rows matching each phrase), one snapshot."""
-    with conn:
+    with transaction(conn, "BEGIN"):
         d = ready_index(conn, name)
         rows, tokens = totals(conn, d)
         counts = [_match_count(conn, d, p) for p in phrases]
@@ -176,7 +176,7 @@ def search(conn: apsw.Connection, args: SearchArgs) -> SearchPage:
     """Up to `limit` hits strictly after `after`, by score descending then id, in one snapshot;
     each with its document, per-field highlights and a snippet."""
     check_args(args)
-    with conn:
+    with transaction(conn, "BEGIN"):
         d = ready_index(conn, args.index)
         scoring = Scoring(args.scoring_idf, args.avgdl, d.weights)
         sql, params = _page_sql(d, args)
