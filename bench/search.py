@@ -12,6 +12,7 @@ collection without one, in the same cluster.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import random
@@ -51,17 +52,17 @@ QUERIES = {
 
 def vocabulary(rng: random.Random, size: int = 5000) -> list[str]:
     letters = "abcdefghijklmnopqrstuvwxyz"
-    return [''.join(rng.choice(letters) for _ in range(rng.randint(3, 9))) for _ in range(size)]
+    return ["".join(rng.choice(letters) for _ in range(rng.randint(3, 9))) for _ in range(size)]
 
 
 def generate(n: int, seed: int = 7) -> list[dict]:
     """Documents whose words follow a Zipf-like law, a few common words, one rare one."""
     rng = random.Random(seed)
     vocab = vocabulary(rng)
-    weights = [1 / (k + 1) for k in range(len(vocab))]
+    cumulative = list(itertools.accumulate(1 / (k + 1) for k in range(len(vocab))))
 
     def text(low: int, high: int) -> str:
-        words = rng.choices(vocab, weights, k=rng.randint(low, high))
+        words = rng.choices(vocab, cum_weights=cumulative, k=rng.randint(low, high))
         words += rng.sample(COMMON, rng.randint(0, 2))
         if rng.random() < 0.001:
             words.append(RARE)
