@@ -68,6 +68,7 @@ bench: deps ## run the benchmarks (each prints ratios to floors measured in the 
 	$(PY) bench/scale.py
 	$(PY) bench/txn.py
 	$(PY) bench/cdc.py
+	$(PY) bench/search.py
 
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache

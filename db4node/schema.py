@@ -57,6 +57,18 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE changes ADD COLUMN participants TEXT;
     """,
+    # 4: full-text index definitions hosted by the shard (search_index.py). `definition` is the
+    # JSON {"fields": [{"path", "weight"}], "tokenizer"}; `ready` is 0 while the collection's
+    # existing documents are being indexed. The FTS5 tables and the triggers on `docs` that keep
+    # them current are created with each definition.
+    """
+    CREATE TABLE search_indexes (
+        name       TEXT PRIMARY KEY,
+        collection TEXT NOT NULL,
+        definition TEXT NOT NULL,
+        ready      INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    """,
 )
 
 

@@ -10,15 +10,16 @@ from typing import TypeVar
 
 import grpc
 
-from db4.v1 import node_pb2, node_pb2_grpc
+from db4.v1 import node_pb2, node_pb2_grpc, router_pb2
 from db4core import documents, failpoints
 from db4core.errors import Db4Error, InvalidArgumentError, most_severe
-from db4core.query import decode_where, sort_pairs
+from db4core.query import decode_where, sort_pairs, validate_limit
 from db4core.txn import ABORT, COMMIT, validate_txid
-from db4node import changelog, queries, tail
+from db4node import changelog, queries, search_index, search_query, tail
 from db4node.membership import Membership
 from db4node.participant import Participant
 from db4node.queries import READ_BYTES
+from db4node.search_build import Builds
 from db4node.shard import Op, ReadCheck, Shard, read_rows
 from db4node.store import ShardStore
 from db4rpc.status import servicer_method, servicer_stream
@@ -118,6 +119,39 @@ async def all_or_error(work: list[Awaitable[T]]) -> list[T]:
         raise
 
 
+def decode_search_index(ix: router_pb2.SearchIndex) -> search_index.SearchDef:
+    """A wire full-text index definition, validated."""
+    fields = [(f.path, f.weight) for f in ix.fields]
+    return search_index.define(ix.name, ix.collection, fields, ix.tokenizer)
+
+
+def decode_search_after(raw: bytes) -> tuple[float, str] | None:
+    """A search position: JSON [score, id], or None when empty."""
+    position = decode_position(raw, "after")
+    if position is None:
+        return None
+    if (len(position) != 2 or isinstance(position[0], bool)
+            or not isinstance(position[0], int | float) or not isinstance(position[1], str)):
+        raise InvalidArgumentError("after must be the JSON array [score, id]")
+    return float(position[0]), position[1]
+
+
+def decode_search(request: node_pb2.SearchShardRequest) -> search_query.SearchArgs:
+    """A shard's part of a search page as storage arguments."""
+    tokens = request.snippet_tokens or search_query.DEFAULT_SNIPPET_TOKENS
+    return search_query.SearchArgs(
+        search_index.validate_name(request.index), request.expression, tuple(request.idf),
+        request.avgdl, validate_limit(request.limit), decode_search_after(request.after),
+        decode_where(request.where), (request.highlight_open, request.highlight_close), tokens)
+
+
+def search_hits(page: search_query.SearchPage) -> node_pb2.SearchShardResponse:
+    """A shard's hits on the wire."""
+    hits = [router_pb2.SearchHit(id=h.id, score=h.score, document=h.body.encode(),
+                                 highlights=h.highlights, snippet=h.snippet) for h in page.hits]
+    return node_pb2.SearchShardResponse(hits=hits, has_more=page.has_more)
+
+
 def change_record(c: changelog.Change) -> node_pb2.ChangeRecord:
     """A verified change-log record on the wire."""
     return node_pb2.ChangeRecord(
@@ -136,6 +170,7 @@ class NodeService(node_pb2_grpc.NodeServicer):
         self.membership = membership
         self.participant = participant
         self.checkpoints = checkpoints  # shard -> checkpoint last read from etcd
+        self.search_builds = Builds()
 
     @servicer_method
     async def Write(self, request: node_pb2.WriteRequest, context: grpc.aio.ServicerContext):
@@ -314,3 +349,46 @@ class NodeService(node_pb2_grpc.NodeServicer):
                 shard_id=shard_id, first_lsn=s.first_lsn, last_lsn=s.last_lsn,
                 entries=s.entries, bytes=s.bytes, checkpoint=checkpoints.get(shard_id, 0)))
         return node_pb2.LogStatsResponse(node_id=self.membership.node_id, shards=stats)
+
+    @servicer_stream
+    async def EnsureSearchIndex(self, request: node_pb2.EnsureSearchIndexRequest,
+                                context: grpc.aio.ServicerContext):
+        d = decode_search_index(request.index)
+        await self.membership.check_owner(request.shard_id, [], 0)
+        worker = self.store.get(request.shard_id)
+        async with contextlib.aclosing(self.search_builds.run(
+                request.shard_id, worker, d, deadline_of(context))) as progress:
+            async for documents, done in progress:
+                await context.write(node_pb2.ShardSearchProgress(documents=documents, done=done))
+        return
+        yield  # a server-stream handler is an async generator; messages go by context.write
+
+    @servicer_method
+    async def DropShardSearchIndex(self, request: node_pb2.DropShardSearchIndexRequest,
+                                   context: grpc.aio.ServicerContext):
+        name = search_index.validate_name(request.name)
+        await self.membership.check_owner(request.shard_id, [], 0)
+        dropped = await self.store.get(request.shard_id).write(
+            lambda shard: search_index.drop(shard.conn, name),
+            deadline_of(context), f"search index drop {name!r}")
+        return node_pb2.DropShardIndexResponse(dropped=dropped)
+
+    @servicer_method
+    async def SearchStats(self, request: node_pb2.SearchStatsRequest,
+                          context: grpc.aio.ServicerContext):
+        name, phrases = search_index.validate_name(request.index), list(request.phrases)
+        await self.membership.check_owner(request.shard_id, [], request.epoch)
+        rows, tokens, counts = await self.store.get(request.shard_id).query(
+            lambda conn: search_query.stats(conn, name, phrases),
+            deadline_of(context), f"search statistics of {name!r}")
+        return node_pb2.SearchStatsResponse(rows=rows, tokens=tokens, phrase_rows=counts)
+
+    @servicer_method
+    async def SearchShard(self, request: node_pb2.SearchShardRequest,
+                          context: grpc.aio.ServicerContext):
+        args = decode_search(request)
+        await self.membership.check_owner(request.shard_id, [], request.epoch)
+        page = await self.store.get(request.shard_id).query(
+            lambda conn: search_query.search(conn, args),
+            deadline_of(context), f"search of {args.index!r}")
+        return search_hits(page)

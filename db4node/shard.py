@@ -31,7 +31,7 @@ from db4core.errors import (
 )
 from db4core.hashing import canonical_json, from_signed, to_signed, token_for
 from db4core.query import compile_where
-from db4node import changelog, pragmas, retention, schema, txn
+from db4node import changelog, pragmas, retention, schema, search_query, txn
 from db4node.ops import Effect, Op, OpResult, ReadCheck, increment, is_claim
 
 __all__ = ["Current", "Op", "OpResult", "ReadCheck", "Shard", "read_rows"]
@@ -85,6 +85,7 @@ class Shard:
         self.conn = apsw.Connection(path)
         pragmas.apply_all(self.conn)
         schema.migrate(self.conn)
+        search_query.register(self.conn)
         self.last_lsn = changelog.last_lsn(self.conn)
         self.truncated_through = 0  # highest LSN truncation deleted since open
         # (collection, id) -> txid of the prepared transaction holding the key

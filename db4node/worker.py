@@ -26,7 +26,7 @@ from typing import TypeVar
 import apsw
 
 from db4core.errors import DeadlineExceededError, ResourceExhaustedError
-from db4node import pragmas
+from db4node import pragmas, search_query
 from db4node.shard import Shard
 
 T = TypeVar("T")
@@ -235,6 +235,7 @@ class ShardWorker:
         if mine is None:
             conn = apsw.Connection(self.shard.path, flags=apsw.SQLITE_OPEN_READWRITE)
             pragmas.apply_reader(conn)
+            search_query.register(conn)
             if not wait_for_locks:
                 conn.set_busy_timeout(0)
             mine = (conn, _Guard(conn))

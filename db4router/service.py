@@ -19,6 +19,8 @@ from db4router.docops import DocOps
 from db4router.indexes import Indexes
 from db4router.queries import Queries, StreamGate
 from db4router.routing import node_for
+from db4router.search import Search
+from db4router.searchdefs import SearchIndexes
 from db4router.subscribe import Subscriptions
 from db4router.txn import Coordinator
 from db4rpc.status import servicer_method, servicer_stream
@@ -43,6 +45,8 @@ class Db4Service(router_pb2_grpc.Db4Servicer):
         self.batches = Batches(dispatcher, collections, self.ops)
         self.coordinator = Coordinator(self.ops)
         self.indexes = Indexes(dispatcher)
+        self.search_indexes = SearchIndexes(dispatcher)
+        self.searcher = Search(dispatcher, self.search_indexes)
         self.streams = streams or StreamGate()
         self.subscriptions = Subscriptions(dispatcher)
 
@@ -205,3 +209,23 @@ class Db4Service(router_pb2_grpc.Db4Servicer):
     async def Acknowledge(self, request: router_pb2.AcknowledgeRequest, context: Ctx):
         await self.subscriptions.acknowledge(request)
         return router_pb2.AcknowledgeResponse()
+
+    @servicer_stream
+    async def CreateSearchIndex(self, request: router_pb2.CreateSearchIndexRequest, context: Ctx):
+        async for progress in self.search_indexes.create(request.index):
+            yield progress
+
+    @servicer_method
+    async def DropSearchIndex(self, request: router_pb2.DropSearchIndexRequest, context: Ctx):
+        await self.search_indexes.drop(request.name)
+        return router_pb2.DropSearchIndexResponse()
+
+    @servicer_method
+    async def ListSearchIndexes(self, request: router_pb2.ListSearchIndexesRequest,
+                                context: Ctx):
+        return router_pb2.ListSearchIndexesResponse(
+            indexes=self.search_indexes.listing(request.collection))
+
+    @servicer_method
+    async def Search(self, request: router_pb2.SearchRequest, context: Ctx):
+        return await self.searcher.search(request)

@@ -63,7 +63,7 @@ def _never_sent(err: aetcd.exceptions.ClientError) -> bool:
 
 
 class ClusterView:
-    """Topology, live nodes and collections, as last read from etcd."""
+    """Topology, live nodes, collections and index definitions, as last read from etcd."""
 
     def __init__(self, etcd: aetcd.Client, keys: Keys) -> None:
         self.etcd = etcd
@@ -72,6 +72,7 @@ class ClusterView:
         self.nodes: dict[str, str] = {}
         self.collections: dict[str, dict] = {}
         self.indexes: dict[str, dict] = {}
+        self.search_indexes: dict[str, dict] = {}
         self.cursor_secret = b""
         self._tasks: list[asyncio.Task] = []
         self._lock = asyncio.Lock()
@@ -104,6 +105,7 @@ class ClusterView:
             }
             self.collections = _under(kvs, self.keys.collections)
             self.indexes = _under(kvs, self.keys.indexes)
+            self.search_indexes = _under(kvs, self.keys.search_indexes)
             if self.keys.cursor_secret in kvs:
                 self.cursor_secret = bytes.fromhex(kvs[self.keys.cursor_secret].decode())
             self.changed.set()

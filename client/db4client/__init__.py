@@ -18,6 +18,8 @@ from db4client.results import (
     CommitResult,
     OptimisticResult,
     Page,
+    SearchHit,
+    SearchResult,
     TransactionResult,
 )
 from db4client.subscription import AsyncSubscription, Subscription
@@ -25,4 +27,5 @@ from db4client.transaction import AsyncTransaction, Transaction
 
 __all__ = ["AsyncClient", "AsyncCollection", "AsyncSubscription", "AsyncTransaction", "CasResult",
            "ChangeEvent", "Client", "Collection", "CommitResult", "OptimisticResult", "Page",
-           "RetryPolicy", "Subscription", "Transaction", "TransactionResult", "errors"]
+           "RetryPolicy", "SearchHit", "SearchResult", "Subscription", "Transaction",
+           "TransactionResult", "errors"]

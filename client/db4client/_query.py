@@ -170,15 +170,19 @@ def progress(msg: router_pb2.IndexProgress) -> dict[str, Any]:
 
 
 class IndexBuild:
-    """Follows a CreateIndex stream: reports progress, then gives the index as stored."""
+    """Follows a CreateIndex (or CreateSearchIndex) stream: reports progress, then gives the
+    index as stored (`describe` turns the wire definition into the dict returned)."""
 
-    def __init__(self, requested: router_pb2.Index,
-                 on_progress: Callable[[dict[str, Any]], Any] | None) -> None:
+    def __init__(self, requested: Any,
+                 on_progress: Callable[[dict[str, Any]], Any] | None,
+                 describe: Callable[[Any], dict[str, Any]] = index_info,
+                 operation: str = "create_index") -> None:
         if on_progress is not None and not callable(on_progress):
             raise InvalidArgumentError(f"on_progress must be callable, got {on_progress!r}")
-        self.index = index_info(requested)
+        self.index = describe(requested)
         self.on_progress = on_progress
         self.done = False
+        self.operation = operation
 
     def add(self, item: dict[str, Any]) -> None:
         """One progress message arrived."""
@@ -193,7 +197,7 @@ class IndexBuild:
         if not self.done:
             raise InternalError(
                 f"the router ended the build of index {self.index['name']!r} before it was "
-                f"done; create_index is idempotent: call it again")
+                f"done; {self.operation} is idempotent: call it again")
         return self.index
 
 

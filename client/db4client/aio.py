@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import grpc
 
 from db4.v1 import admin_pb2_grpc, router_pb2_grpc
-from db4client import _cdc, _channel, _query, _txn, _wire
+from db4client import _cdc, _channel, _query, _search, _txn, _wire
 from db4client._plan import arun_plan
 from db4client._retry import DEFAULT_POLICY, RetryPolicy
 from db4client.admin import AsyncAdmin
@@ -22,7 +22,7 @@ from db4client.errors import (
     UnavailableError,
     from_rpc_error,
 )
-from db4client.results import Page, TransactionResult
+from db4client.results import Page, SearchHit, SearchResult, TransactionResult
 from db4client.subscription import AsyncSubscription
 from db4client.transaction import AsyncTransaction
 from db4core.names import DEFAULT_PARTITION_KEY
@@ -201,6 +201,47 @@ class AsyncClient:
         """Every document of a range query over one stream (`async for`); input is checked
         now, the stream opens on the first iteration."""
         return _adocuments(self._stream(_query.iterate_range(index, start, end, page_size)))
+
+    # ---- full-text search ----
+
+    async def create_search_index(self, name: str, collection: str, fields: Any,
+                                  tokenizer: str = "porter",
+                                  on_progress: Callable[[dict[str, Any]], Any] | None = None
+                                  ) -> dict[str, Any]:
+        """Build a full-text index and return it as stored; see `Client.create_search_index`.
+        `on_progress` is a plain function, called for every progress message."""
+        call = _search.create_search_index(name, collection, fields, tokenizer)
+        build = _query.IndexBuild(call.request.index, on_progress, _search.search_index_info,
+                                  "create_search_index")
+        async with aclosing(self._stream(call)) as stream:  # cancelled at once on errors
+            async for item in stream:
+                build.add(item)
+        return build.result()
+
+    async def drop_search_index(self, name: str) -> None:
+        """Remove a full-text index from every shard; NotFoundError when it does not exist."""
+        await self._invoke(_search.drop_search_index(name))
+
+    async def list_search_indexes(self, collection: str | None = None) -> list[dict[str, Any]]:
+        """The full-text indexes (of `collection`, or all), sorted by name."""
+        return await self._invoke(_search.list_search_indexes(collection))
+
+    async def search(self, index: str, query: str, limit: int = 20, cursor: str | None = None,
+                     where: dict[str, Any] | None = None,
+                     highlight: tuple[str, str] = _search.DEFAULT_MARKS,
+                     snippet_tokens: int = 32) -> SearchResult:
+        """One page of hits, best first; see `Client.search`."""
+        return await self._invoke(_search.search(index, query, limit, cursor, where, highlight,
+                                                 snippet_tokens))
+
+    def iterate_search(self, index: str, query: str, page_size: int = 100,
+                       where: dict[str, Any] | None = None,
+                       highlight: tuple[str, str] = _search.DEFAULT_MARKS,
+                       snippet_tokens: int = 32) -> AsyncIterator[SearchHit]:
+        """Every hit of a search (`async for`); input is checked now, the first page is asked
+        for on the first iteration."""
+        call = _search.search(index, query, page_size, None, where, highlight, snippet_tokens)
+        return _search.aiterate_hits(self._invoke, call)
 
     # ---- change data capture ----
 

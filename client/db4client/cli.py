@@ -22,13 +22,17 @@ from db4client.commands import (
     cmd_count,
     cmd_create_collection,
     cmd_create_index,
+    cmd_create_search_index,
     cmd_delete,
     cmd_drop_index,
+    cmd_drop_search_index,
     cmd_find,
     cmd_get,
     cmd_indexes,
     cmd_put,
     cmd_query_range,
+    cmd_search,
+    cmd_search_indexes,
     cmd_shard_for,
     cmd_status,
     cmd_update,
@@ -258,6 +262,58 @@ def _index_commands(sub: Any) -> None:
     _page_flags(p, "range query")
 
 
+def search_field(text: str) -> tuple[str, float]:
+    """argparse type: 'path' or 'path:weight' -> (path, weight); the weight defaults to 1."""
+    path, colon, weight = text.rpartition(":")
+    if not colon:
+        return text, 1.0
+    try:
+        value = float(weight)
+    except ValueError:
+        value = math.nan
+    if not path or not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(
+            f"expected FIELD or FIELD:WEIGHT with a weight above 0, got {text!r}")
+    return path, value
+
+
+def _search_commands(sub: Any) -> None:
+    """create-search-index, drop-search-index, search-indexes, search."""
+    p = _client_command(sub, "create-search-index", cmd_create_search_index,
+                        "build a full-text index (progress on stderr); prints the index",
+                        "Build a full-text (FTS5) index on every shard, over existing "
+                        "documents too. Progress goes to stderr; the index as stored is "
+                        "printed at the end. Idempotent with the same definition.")
+    p.add_argument("name", help="index name: 1-128 characters of [A-Za-z0-9_-], letter first")
+    p.add_argument("--collection", required=True, help="collection to index")
+    p.add_argument("--field", action="append", required=True, type=search_field,
+                   metavar="FIELD[:WEIGHT]",
+                   help="a text field to index, with its BM25 weight (default 1); repeat for "
+                        "several (at most 32)")
+    p.add_argument("--tokenizer", choices=["porter", "unicode61", "trigram"], default="porter",
+                   help="porter: words with English stemming (default); unicode61: words; "
+                        "trigram: substrings of 3+ characters")
+    p = _client_command(sub, "drop-search-index", cmd_drop_search_index,
+                        'remove a full-text index; prints {"dropped": NAME}')
+    p.add_argument("name", help="index name")
+    p = _client_command(sub, "search-indexes", cmd_search_indexes, "list the full-text indexes")
+    p.add_argument("--collection", default=None, help="only the indexes of this collection")
+    p = _client_command(sub, "search", cmd_search,
+                        "search a full-text index; prints score, id and snippet per hit",
+                        "Search a full-text index, best BM25 score first over the whole "
+                        "collection. Query language: words (all must match), \"a phrase\", "
+                        "prefix*, field:word, AND, OR, NOT (upper case), parentheses. Prints "
+                        "one line per hit (score, id, snippet) and the cursor of the next page.")
+    p.add_argument("index", help="index name")
+    p.add_argument("query", help="the query, e.g. 'title:edge AND (database OR \"key value\")'")
+    _where_flag(p)
+    p.add_argument("--limit", type=int, default=20, help="hits per page, 1-1000 (default 20)")
+    p.add_argument("--cursor", default=None,
+                   help="the cursor printed by the previous page of the same search")
+    p.add_argument("--json", action="store_true",
+                   help="print the page as JSON (hits with documents and highlights, cursor)")
+
+
 CDC_TAIL_HELP = """\
 Print every committed change, merged over all shards, as one JSON object per line (op,
 collection, id, before, after, version, shard, lsn, txid, ts, token), flushed as it comes.
@@ -303,6 +359,7 @@ def parser() -> argparse.ArgumentParser:
     _document_commands(sub)
     _query_commands(sub)
     _index_commands(sub)
+    _search_commands(sub)
     _cdc_commands(sub)
     return p
 

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import grpc
 
 from db4.v1 import admin_pb2_grpc, router_pb2_grpc
-from db4client import _cdc, _channel, _query, _txn, _wire
+from db4client import _cdc, _channel, _query, _search, _txn, _wire
 from db4client._plan import run_plan
 from db4client._retry import DEFAULT_POLICY, RetryPolicy
 from db4client.admin import Admin
@@ -22,7 +22,7 @@ from db4client.errors import (
     UnavailableError,
     from_rpc_error,
 )
-from db4client.results import Page, TransactionResult
+from db4client.results import Page, SearchHit, SearchResult, TransactionResult
 from db4client.subscription import Subscription
 from db4client.transaction import Transaction
 from db4core.names import DEFAULT_PARTITION_KEY
@@ -229,6 +229,57 @@ class Client:
                       page_size: int = 50) -> Iterator[dict[str, Any]]:
         """Every document of a range query, over one stream of pages (IterateRange)."""
         return _documents(self._stream(_query.iterate_range(index, start, end, page_size)))
+
+    # ---- full-text search ----
+
+    def create_search_index(self, name: str, collection: str, fields: Any,
+                            tokenizer: str = "porter",
+                            on_progress: Callable[[dict[str, Any]], Any] | None = None
+                            ) -> dict[str, Any]:
+        """Build a full-text index on every shard (existing documents too) and return it as
+        stored: {"name", "collection", "fields": {path: weight}, "tokenizer"}.
+
+        `fields` is {path: weight} or [path, ...] (weight 1); a weight is a finite number > 0
+        that scales the field's term frequencies in BM25. `tokenizer`: "porter" (English
+        stemming), "unicode61" or "trigram" (substrings). `on_progress` as for create_index.
+        Idempotent with the same definition (ALREADY_EXISTS with another); never retried.
+        """
+        call = _search.create_search_index(name, collection, fields, tokenizer)
+        build = _query.IndexBuild(call.request.index, on_progress, _search.search_index_info,
+                                  "create_search_index")
+        with closing(self._stream(call)) as stream:  # cancelled at once if on_progress raises
+            for item in stream:
+                build.add(item)
+        return build.result()
+
+    def drop_search_index(self, name: str) -> None:
+        """Remove a full-text index from every shard; NotFoundError when it does not exist."""
+        self._invoke(_search.drop_search_index(name))
+
+    def list_search_indexes(self, collection: str | None = None) -> list[dict[str, Any]]:
+        """The full-text indexes (of `collection`, or all), sorted by name."""
+        return self._invoke(_search.list_search_indexes(collection))
+
+    def search(self, index: str, query: str, limit: int = 20, cursor: str | None = None,
+               where: dict[str, Any] | None = None,
+               highlight: tuple[str, str] = _search.DEFAULT_MARKS,
+               snippet_tokens: int = 32) -> SearchResult:
+        """One page of the documents matching `query` (the search language: words, "phrases",
+        prefix*, field:word, AND/OR/NOT, parentheses), best BM25 score first over the whole
+        collection. `limit` 1-1000; `cursor` from the previous page; `where` a find filter
+        the documents must also match; `highlight` the marks around matched terms in
+        `hit.highlights` and `hit.snippet`; `snippet_tokens` 1-64."""
+        return self._invoke(_search.search(index, query, limit, cursor, where, highlight,
+                                           snippet_tokens))
+
+    def iterate_search(self, index: str, query: str, page_size: int = 100,
+                       where: dict[str, Any] | None = None,
+                       highlight: tuple[str, str] = _search.DEFAULT_MARKS,
+                       snippet_tokens: int = 32) -> Iterator[SearchHit]:
+        """Every hit of a search, best first, fetching `page_size` at a time (input is
+        checked now, the first page is asked for on the first `next`)."""
+        call = _search.search(index, query, page_size, None, where, highlight, snippet_tokens)
+        return _search.iterate_hits(self._invoke, call)
 
     # ---- change data capture ----
 

@@ -134,6 +134,47 @@ def cmd_query_range(client: Any, args: argparse.Namespace) -> Any:
     return page.to_dict()
 
 
+# ---- full-text search ----
+
+
+def cmd_create_search_index(client: Any, args: argparse.Namespace) -> Any:
+    """Build a full-text index, progress on stderr; the index as stored."""
+    return client.create_search_index(args.name, args.collection, fields=args.field,
+                                      tokenizer=args.tokenizer,
+                                      on_progress=progress_reporter(args.name, sys.stderr))
+
+
+def cmd_drop_search_index(client: Any, args: argparse.Namespace) -> Any:
+    """Remove a full-text index, as {"dropped": NAME}."""
+    client.drop_search_index(args.name)
+    return {"dropped": args.name}
+
+
+def cmd_search_indexes(client: Any, args: argparse.Namespace) -> Any:
+    """The full-text indexes, sorted by name."""
+    return client.list_search_indexes(collection=args.collection)
+
+
+def search_lines(result: Any) -> list[str]:
+    """A page of hits as text: score, id and snippet per hit, then the next cursor."""
+    rows = [[f"{hit.score:.6g}", hit.id, " ".join(hit.snippet.split())] for hit in result.hits]
+    lines = _table(["score", "id", "snippet"], rows) if rows else ["no hits"]
+    if result.cursor:
+        lines.append(f"next page: --cursor {result.cursor}")
+    return lines
+
+
+def cmd_search(client: Any, args: argparse.Namespace) -> Any:
+    """One page of a search: a table of hits and the next cursor, or with --json the page
+    (documents and highlights too) as JSON."""
+    result = client.search(args.index, args.query, limit=args.limit, cursor=args.cursor,
+                           where=args.where)
+    if args.json:
+        return result.to_dict()
+    sys.stdout.write("\n".join(search_lines(result)) + "\n")
+    return PRINTED
+
+
 # ---- change data capture ----
 
 

@@ -1,4 +1,5 @@
-"""What queries return: `Page`, one page of documents and the cursor of the next."""
+"""What queries return: `Page`, one page of documents and the cursor of the next; a search's
+`SearchResult` of `SearchHit`s; the results of transactions and optimistic updates."""
 
 from __future__ import annotations
 
@@ -63,3 +64,39 @@ class CasResult:
 
     swapped: bool
     doc: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One ranked document of a search.
+
+    `score` is -bm25 computed with corpus-wide statistics (higher is better); `doc` the
+    document; `highlights` maps each indexed field (its path) to its text with the matched
+    terms between the marks; `snippet` is the best fragment of any field, marked the same way.
+    """
+
+    id: str
+    score: float
+    doc: dict[str, Any]
+    highlights: dict[str, str] = field(default_factory=dict)
+    snippet: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The hit as JSON-ready data."""
+        return {"id": self.id, "score": self.score, "doc": self.doc,
+                "highlights": self.highlights, "snippet": self.snippet}
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """One page of `search`: `hits` best first (ties by `$id`), `cursor` to continue with the
+    same query (None when nothing follows), `has_more`."""
+
+    hits: list[SearchHit] = field(default_factory=list)
+    cursor: str | None = None
+    has_more: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """The page as JSON-ready data: {"hits": [...], "cursor": ..., "has_more": ...}."""
+        return {"hits": [h.to_dict() for h in self.hits], "cursor": self.cursor,
+                "has_more": self.has_more}

@@ -1,0 +1,278 @@
+"""Full-text reads of one shard: BM25 statistics, and pages scored with corpus-wide ones.
+
+A search makes two rounds over the shards (db4router/DESIGN.md, "Full-text search"): the router
+sums each shard's row count, token count and per-phrase matching rows, then every shard scores
+its matching rows with the corpus-wide IDFs and average row length. The scoring is an FTS5
+auxiliary function, `db4_score`, registered on every connection of the shard: it reads each
+row's phrase hits and length from FTS5 and computes what FTS5's own bm25() would for one index
+over the whole collection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import apsw
+
+from db4core.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
+from db4core.query import compile_where
+from db4core.search import bm25 as fts5_bm25
+from db4core.search import phrase_frequencies
+from db4node import search_index
+from db4node.queries import PAGE_BYTES
+from db4node.search_index import SearchDef
+from db4node.sql import scalar, transaction
+
+SCORE_FUNCTION = "db4_score"
+MAX_SNIPPET_TOKENS = 64  # FTS5's own limit
+DEFAULT_SNIPPET_TOKENS = 32
+ELLIPSIS = "\u2026"
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """The corpus-wide figures one page is scored with."""
+
+    idf: tuple[float, ...]
+    avgdl: float
+    weights: tuple[float, ...]
+
+
+@dataclass
+class Hit:
+    """One matching document."""
+
+    id: str
+    score: float
+    body: str
+    highlights: dict[str, str] = field(default_factory=dict)
+    snippet: str = ""
+
+
+@dataclass
+class SearchPage:
+    """A shard's best hits after a position, best first, and whether more follow."""
+
+    hits: list[Hit]
+    has_more: bool
+
+
+@dataclass(frozen=True)
+class SearchArgs:
+    """What one shard's part of a search page asks for."""
+
+    index: str
+    expression: str
+    scoring_idf: tuple[float, ...]
+    avgdl: float
+    limit: int
+    after: tuple[float, str] | None = None
+    where: dict | None = None
+    marks: tuple[str, str] = ("<b>", "</b>")
+    snippet_tokens: int = DEFAULT_SNIPPET_TOKENS
+
+
+class PhraseCountError(Exception):
+    """The query has another number of phrases than IDFs were given."""
+
+
+# The scoring of the statement running on this thread: the auxiliary function is called on the
+# thread that steps the statement, which set it just before.
+_current = threading.local()
+
+
+def bm25(api: apsw.FTS5ExtensionApi, scoring: Scoring) -> float:
+    """The row's score, −(FTS5's bm25) with the given IDFs and avgdl. Each phrase's hits come
+    column by column, offset by offset: the order in which fts5Bm25Function adds them (xInst
+    lists a phrase's hits by position), so its frequencies are the same doubles."""
+    phrases = api.phrase_count
+    if phrases != len(scoring.idf):
+        raise PhraseCountError(f"the expression has {phrases} phrases, {len(scoring.idf)} "
+                               "IDFs were given")
+    hits = [(i, column) for i in range(phrases)
+            for column, offsets in enumerate(api.phrase_locations(i)) for _ in offsets]
+    freqs = phrase_frequencies(hits, phrases, scoring.weights)
+    return -fts5_bm25(scoring.idf, freqs, api.column_size(-1), scoring.avgdl)
+
+
+def _score(api: apsw.FTS5ExtensionApi, *args: object) -> float:
+    scoring = getattr(_current, "scoring", None)
+    if scoring is None:
+        raise RuntimeError(f"{SCORE_FUNCTION} called outside a search")
+    return bm25(api, scoring)
+
+
+def register(conn: apsw.Connection) -> None:
+    """Make db4_score available on a connection (once, when the connection is opened)."""
+    conn.register_fts5_function(SCORE_FUNCTION, _score)
+
+
+@contextlib.contextmanager
+def _scoring(scoring: Scoring) -> Iterator[None]:
+    _current.scoring = scoring
+    try:
+        yield
+    finally:
+        _current.scoring = None
+
+
+# ---- statistics --------------------------------------------------------------------------------
+
+
+def stats(conn: apsw.Connection, name: str, phrases: Sequence[str]) -> tuple[int, int, list[int]]:
+    """(rows, tokens over all rows and columns, rows matching each phrase), one snapshot."""
+    with transaction(conn, "BEGIN"):
+        d = ready_index(conn, name)
+        rows, tokens = totals(conn, d)
+        counts = [_match_count(conn, d, p) for p in phrases]
+    return rows, tokens, counts
+
+
+def totals(conn: apsw.Connection, d: SearchDef) -> tuple[int, int]:
+    """FTS5's own row count and total token count (what xRowCount and xColumnTotalSize(-1)
+    return): the averages record of the index, rowid 1 of its data table, holds the row count
+    then each column's token total, as varints."""
+    data = '"' + f"fts:{d.name}_data".replace('"', '""') + '"'
+    row = conn.execute(f"SELECT block FROM {data} WHERE id = 1").fetchone()
+    if row is None or not row[0]:
+        return 0, 0
+    values = _varints(bytes(row[0]))
+    return values[0], sum(values[1:1 + len(d.fields)])
+
+
+def _varints(blob: bytes) -> list[int]:
+    """SQLite's varints (big-endian 7-bit groups; a 9th byte carries 8 bits) in a blob."""
+    out: list[int] = []
+    i = 0
+    while i < len(blob):
+        value = 0
+        for n in range(9):
+            byte = blob[i]
+            i += 1
+            if n == 8:
+                value = (value << 8) | byte
+                break
+            value = (value << 7) | (byte & 0x7F)
+            if byte < 0x80:
+                break
+        out.append(value)
+    return out
+
+
+def _match_count(conn: apsw.Connection, d: SearchDef, expression: str) -> int:
+    with _fts_errors(expression):
+        return int(scalar(conn, f"SELECT count(*) FROM {d.table} WHERE {d.table} MATCH ?",
+                          (expression,)))
+
+
+# ---- pages -------------------------------------------------------------------------------------
+
+
+def search(conn: apsw.Connection, args: SearchArgs) -> SearchPage:
+    """Up to `limit` hits strictly after `after`, by score descending then id, in one snapshot;
+    each with its document, per-field highlights and a snippet."""
+    check_args(args)
+    with transaction(conn, "BEGIN"):
+        d = ready_index(conn, args.index)
+        scoring = Scoring(args.scoring_idf, args.avgdl, d.weights)
+        sql, params = _page_sql(d, args)
+        with _scoring(scoring), _fts_errors(args.expression):
+            try:
+                found = list(conn.execute(sql, params))
+            except PhraseCountError as err:
+                raise InvalidArgumentError(f"idf does not fit the expression: {err}") from None
+        hits: list[Hit] = []
+        size = 0
+        for rid, doc_id, body, score in found[:args.limit]:
+            hit = Hit(doc_id, score, body)
+            _mark(conn, d, args, rid, hit)
+            size += len(body) + sum(len(h) for h in hit.highlights.values()) + len(hit.snippet)
+            if hits and size > PAGE_BYTES:
+                return SearchPage(hits, True)  # the next hit would not fit: asked for again
+            hits.append(hit)
+    return SearchPage(hits, len(found) > args.limit)
+
+
+def check_args(args: SearchArgs) -> None:
+    """Raise InvalidArgumentError for figures no router would send."""
+    if not args.expression:
+        raise InvalidArgumentError("the search expression is empty")
+    if not (args.avgdl > 0 and math.isfinite(args.avgdl)):
+        raise InvalidArgumentError(f"avgdl must be a positive number, got {args.avgdl}")
+    if not all(math.isfinite(x) for x in args.scoring_idf):
+        raise InvalidArgumentError("every idf must be a finite number")
+    if args.limit < 1:
+        raise InvalidArgumentError(f"limit must be at least 1, got {args.limit}")
+    if not 1 <= args.snippet_tokens <= MAX_SNIPPET_TOKENS:
+        raise InvalidArgumentError(
+            f"snippet_tokens must be 1 to {MAX_SNIPPET_TOKENS}, got {args.snippet_tokens}")
+
+
+def _page_sql(d: SearchDef, args: SearchArgs) -> tuple[str, list]:
+    """The page statement: every match scored once (a materialized CTE), joined to its
+    document, filtered by `where` and the position, ordered and limited to limit + 1."""
+    where_sql, where_params = compile_where(args.where, "d.body")
+    after_sql, after_params = "1", []
+    if args.after is not None:
+        score, doc_id = args.after
+        # The same double the previous page returned: compared exactly, never rounded.
+        after_sql = "(m.score < ? OR (m.score = ? AND r.id > ?))"
+        after_params = [score, score, doc_id]
+    sql = (
+        f"WITH m AS MATERIALIZED (SELECT rowid AS rid, {SCORE_FUNCTION}({d.table}) AS score "
+        f"FROM {d.table} WHERE {d.table} MATCH ?) "
+        f"SELECT m.rid, r.id, d.body, m.score FROM m "
+        f"JOIN {d.rows} r ON r.rid = m.rid "
+        f"JOIN docs d ON d.collection = ? AND d.id = r.id "
+        f"WHERE {where_sql} AND {after_sql} ORDER BY m.score DESC, r.id LIMIT ?")
+    return sql, [args.expression, d.collection, *where_params, *after_params, args.limit + 1]
+
+
+def _mark(conn: apsw.Connection, d: SearchDef, args: SearchArgs, rid: int, hit: Hit) -> None:
+    """Fill a hit's highlights (string fields only) and snippet."""
+    opening, closing = args.marks
+    cols = ", ".join(f"highlight({d.table}, {i}, ?, ?)" for i in range(len(d.fields)))
+    params: list = [opening, closing] * len(d.fields)
+    sql = (f"SELECT {cols}, snippet({d.table}, -1, ?, ?, ?, ?) FROM {d.table} "
+           f"WHERE {d.table} MATCH ? AND rowid = ?")
+    row = conn.execute(sql, [*params, opening, closing, ELLIPSIS, args.snippet_tokens,
+                             args.expression, rid]).fetchone()
+    if row is None:
+        return
+    hit.highlights = {f.path: text for f, text in zip(d.fields, row[:-1], strict=True)
+                      if text is not None}
+    hit.snippet = row[-1] or ""
+
+
+# ---- shared --------------------------------------------------------------------------------
+
+
+def ready_index(conn: apsw.Connection, name: str) -> SearchDef:
+    """The definition of a complete index hosted here; NOT_FOUND or FAILED_PRECONDITION."""
+    found = search_index.lookup(conn, name)
+    if found is None:
+        raise NotFoundError(f"search index {name!r} does not exist on this shard")
+    d, ready = found
+    if not ready:
+        raise FailedPreconditionError(
+            f"search index {name!r} is still being built on this shard; try again once "
+            "create_search_index has finished")
+    return d
+
+
+@contextlib.contextmanager
+def _fts_errors(expression: str) -> Iterator[None]:
+    """An expression FTS5 rejects is INVALID_ARGUMENT naming it."""
+    try:
+        yield
+    except apsw.SQLError as err:
+        text = str(err)
+        if "fts5" not in text and "no such column" not in text:
+            raise
+        raise InvalidArgumentError(
+            f"search expression {expression[:200]!r} is not a valid FTS5 query "
+            f"({text.removeprefix('SQLError: ')})") from None

@@ -1,0 +1,185 @@
+"""Search: global BM25 over every shard in two rounds, merged by (score desc, `$id` asc).
+
+Round 1 asks every shard for its statistics of the query's phrases (rows, tokens, rows per
+phrase); their sums give N, avgdl and each phrase's IDF exactly as one FTS5 index over the whole
+collection would compute them. Round 2 asks the shards whose rows match any phrase for their
+best `limit` hits scored with those global figures, after the cursor's (score, id). Every hit
+matches at least one phrase (FTS5 has no bare NOT), so a shard where no phrase matches has none.
+The cursor is the last hit's (score, id), signed with the cluster's key and bound to the index,
+the query and the where.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from db4.v1 import node_pb2, router_pb2
+from db4core.errors import InvalidArgumentError, NotFoundError
+from db4core.query import decode_cursor, decode_where, encode_cursor, query_fingerprint
+from db4core.query.limits import validate_limit
+from db4core.search import average_size, compile_query, idf, parse_search_query
+from db4router.dispatch import NODE_TIMEOUT_S, Dispatcher, gather_all
+from db4router.queries import PAGE_BYTES
+from db4router.searchdefs import SearchIndexes
+
+DEFAULT_SEARCH_LIMIT = 20
+MAX_SEARCH_LIMIT = 1000
+DEFAULT_SNIPPET_TOKENS = 32
+MAX_SNIPPET_TOKENS = 64
+MAX_MARK_CHARS = 64
+DEFAULT_MARKS = ("<b>", "</b>")
+
+
+@dataclass
+class SearchPlan:
+    """A validated search: what to ask every shard, and how to sign its cursor."""
+
+    index: str
+    request: router_pb2.SearchRequest
+    expression: str
+    phrases: list[str]
+    limit: int
+    snippet_tokens: int
+    marks: tuple[str, str]
+    fingerprint: str
+
+
+@dataclass
+class Stats:
+    """Corpus-wide BM25 figures, and the shards with at least one matching row."""
+
+    rows: int
+    avgdl: float
+    idf: list[float]
+    matching: list[str]
+
+
+class Search:
+    """Plan, gather statistics, score on the shards, merge."""
+
+    def __init__(self, dispatcher: Dispatcher, indexes: SearchIndexes) -> None:
+        self.dispatcher = dispatcher
+        self.indexes = indexes
+
+    @property
+    def secret(self) -> bytes:
+        return self.dispatcher.view.cursor_secret
+
+    def plan(self, request: router_pb2.SearchRequest) -> SearchPlan:
+        """Validate a SearchRequest (the index first: NOT_FOUND before any other complaint)."""
+        record = self.indexes.get(request.index)
+        fields = [p for p, _ in record["fields"]]
+        query = request.query
+        where = decode_where(request.where)
+        limit = validate_limit(request.limit or None, DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT)
+        compiled = compile_query(parse_search_query(query, fields), fields)
+        fingerprint = query_fingerprint(record["collection"], where, [],
+                                        extra={"search": request.index, "query": query})
+        return SearchPlan(request.index, request, compiled.expression, list(compiled.phrases),
+                          limit, _snippet_tokens(request.snippet_tokens), _marks(request),
+                          fingerprint)
+
+    async def search(self, request: router_pb2.SearchRequest) -> router_pb2.SearchResponse:
+        """One page of hits, best first."""
+        plan = self.plan(request)
+        after = self._after(plan, request.cursor)
+        stats = await self.stats(plan)
+        if stats.rows == 0 or not stats.matching:
+            return router_pb2.SearchResponse()
+        answers = await gather_all(self._shard_hits(plan, stats, s, after)
+                                   for s in stats.matching)
+        hits, has_more = merge_hits(answers, plan.limit)
+        cursor = ""
+        if has_more:
+            cursor = encode_cursor(plan.fingerprint, {"after": [hits[-1].score, hits[-1].id]},
+                                   self.secret)
+        return router_pb2.SearchResponse(hits=hits, cursor=cursor, has_more=has_more)
+
+    def _after(self, plan: SearchPlan, cursor: str) -> list | None:
+        """The (score, id) a cursor resumes after, None for the first page."""
+        if not cursor:
+            return None
+        after = decode_cursor(cursor, plan.fingerprint, self.secret).get("after")
+        if (not isinstance(after, list) or len(after) != 2
+                or not isinstance(after[0], (int, float)) or not isinstance(after[1], str)):
+            raise InvalidArgumentError("cursor is corrupt: not a search position")
+        return after
+
+    async def stats(self, plan: SearchPlan) -> Stats:
+        """Round 1: every shard's statistics summed into N, avgdl and IDF per phrase."""
+
+        async def ask(stub, shard, epoch):
+            req = node_pb2.SearchStatsRequest(shard_id=shard, index=plan.index,
+                                              phrases=plan.phrases, epoch=epoch)
+            return await stub.SearchStats(req, timeout=NODE_TIMEOUT_S)
+
+        shards = sorted(self.dispatcher.view.require().ring.shards)
+        answers = await gather_all(self._repairing(plan.index, s, ask) for s in shards)
+        rows = sum(a.rows for a in answers)
+        tokens = sum(a.tokens for a in answers)
+        per_phrase = [sum(a.phrase_rows[i] for a in answers) for i in range(len(plan.phrases))]
+        matching = [s for s, a in zip(shards, answers, strict=True) if any(a.phrase_rows)]
+        avgdl = average_size(tokens, rows) if rows else 0.0
+        return Stats(rows, avgdl, [idf(rows, n) for n in per_phrase], matching)
+
+    async def _shard_hits(self, plan: SearchPlan, stats: Stats, shard: str,
+                          after: list | None) -> node_pb2.SearchShardResponse:
+        """Round 2 on one shard: its best hits after the position, scored globally."""
+        req = plan.request
+        after_raw = json.dumps(after).encode() if after is not None else b""
+
+        async def ask(stub, shard_id, epoch):
+            return await stub.SearchShard(node_pb2.SearchShardRequest(
+                shard_id=shard_id, index=plan.index, expression=plan.expression,
+                idf=stats.idf, avgdl=stats.avgdl, limit=plan.limit, after=after_raw,
+                where=req.where, highlight_open=plan.marks[0], highlight_close=plan.marks[1],
+                snippet_tokens=plan.snippet_tokens, epoch=epoch), timeout=NODE_TIMEOUT_S)
+
+        return await self._repairing(plan.index, shard, ask)
+
+    async def _repairing(self, index: str, shard: str, call):
+        """Run call on a shard; a shard that lacks the index (NOT_FOUND) builds it from the
+        definition, then answers."""
+        try:
+            return await self.dispatcher.by_shard(shard, call)
+        except NotFoundError:
+            await self.indexes.ensure_on(shard, index)  # NOT_FOUND here: the index was dropped
+        return await self.dispatcher.by_shard(shard, call)
+
+
+def merge_hits(answers: list[node_pb2.SearchShardResponse], limit: int,
+               max_bytes: int = PAGE_BYTES) -> tuple[list[router_pb2.SearchHit], bool]:
+    """The best `limit` hits of every shard's best-first answer, by (score desc, id asc), and
+    whether more follow. A page stops before the hit that would pass `max_bytes` (never at
+    zero hits): the cursor then resumes at that hit."""
+    pool = sorted((h for a in answers for h in a.hits), key=lambda h: (-h.score, h.id))
+    page: list[router_pb2.SearchHit] = []
+    size = 0
+    for hit in pool[:limit]:
+        size += hit.ByteSize()
+        if page and size > max_bytes:
+            return page, True
+        page.append(hit)
+    return page, len(pool) > limit or any(a.has_more for a in answers)
+
+
+def _snippet_tokens(requested: int) -> int:
+    if requested == 0:
+        return DEFAULT_SNIPPET_TOKENS
+    if not 1 <= requested <= MAX_SNIPPET_TOKENS:
+        raise InvalidArgumentError(
+            f"snippet_tokens must be between 1 and {MAX_SNIPPET_TOKENS}, got {requested}")
+    return requested
+
+
+def _marks(request: router_pb2.SearchRequest) -> tuple[str, str]:
+    """Highlight marks (each defaults when empty), at most MAX_MARK_CHARS each."""
+    marks = (request.highlight_open or DEFAULT_MARKS[0],
+             request.highlight_close or DEFAULT_MARKS[1])
+    for mark in marks:
+        if len(mark) > MAX_MARK_CHARS:
+            raise InvalidArgumentError(
+                f"highlight marks are at most {MAX_MARK_CHARS} characters, got {len(mark)}")
+    return marks
+
