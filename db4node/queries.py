@@ -21,7 +21,7 @@ from db4core.query import (
     sort_values,
     validate_limit,
 )
-from db4node.sql import scalar
+from db4node.sql import scalar, transaction
 from db4rpc.options import MAX_MESSAGE_BYTES
 
 # A node's answer stays far below the 64 MiB transport limit: a page or a point read stops
@@ -97,7 +97,7 @@ def ensure_index(conn: apsw.Connection, name: str, collection: str,
     """Build a range index when absent (over existing rows); (created, documents covered)."""
     existed = _index_exists(conn, name)
     if not existed:
-        with conn:
+        with transaction(conn):
             conn.execute(index_ddl(name, collection, fields))
     docs = scalar(conn, "SELECT COUNT(*) FROM docs WHERE collection = ?", (collection,))
     return not existed, int(docs)
@@ -107,7 +107,7 @@ def drop_index(conn: apsw.Connection, name: str) -> bool:
     """Drop a range index; False when the shard had none."""
     existed = _index_exists(conn, name)
     if existed:
-        with conn:
+        with transaction(conn):
             conn.execute(f'DROP INDEX "{index_sql_name(name)}"')
     return existed
 

@@ -33,6 +33,7 @@ from db4core.hashing import canonical_json, from_signed, to_signed, token_for
 from db4core.query import compile_where
 from db4node import changelog, pragmas, retention, schema, search_query, txn
 from db4node.ops import Effect, Op, OpResult, ReadCheck, increment, is_claim
+from db4node.sql import transaction
 
 __all__ = ["Current", "Op", "OpResult", "ReadCheck", "Shard", "read_rows"]
 
@@ -325,7 +326,7 @@ class Shard:
     def truncate(self, upto: int, chunk: int = retention.CHUNK) -> int:
         """Delete the oldest change-log records up to LSN `upto`, at most `chunk` of them, in
         one transaction; how many went (0: nothing left to delete)."""
-        with self.conn:
+        with transaction(self.conn):
             gone = retention.delete_through(self.conn, upto, self.last_lsn, chunk)
         if gone:
             self.truncated_through = max(self.truncated_through,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from db4core.errors import LockedError
 from db4node.ops import Effect, Op, OpResult, ReadCheck
+from db4node.sql import transaction
 
 if TYPE_CHECKING:
     from db4node.shard import Shard
@@ -153,7 +154,7 @@ def abort_prepared(shard: Shard, txid: str) -> bool:
     record = shard.prepared.get(txid)
     if record is None:
         return False
-    with shard.conn:
+    with transaction(shard.conn):
         _forget(shard, txid)
     _release(shard, record)
     return True
