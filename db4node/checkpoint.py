@@ -10,7 +10,6 @@ need the records.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 
@@ -18,6 +17,7 @@ import aetcd
 import aetcd.exceptions
 import apsw
 
+from db4core.periodic import Periodic
 from db4core.topology import Keys
 from db4node import retention
 from db4node.retention import Retention
@@ -62,29 +62,15 @@ class Checkpointer:
         self.limits = limits
         self.interval_s = interval_s
         self.checkpoint: dict[str, int] = {}  # last known; absent or 0: none registered
-        self._task: asyncio.Task | None = None
+        self._loop = Periodic("change-log truncation", self.run_once, interval_s, log,
+                              (aetcd.exceptions.ClientError,))
 
     def start(self) -> None:
         """Run in the background until stop()."""
-        self._task = asyncio.create_task(self._run())
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_s)
-            try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except aetcd.exceptions.ClientError as err:
-                log.warning("cannot read change-feed consumers from etcd (%s); nothing is "
-                            "truncated this round", err)
-            except Exception:  # noqa: BLE001 - keep truncating whatever went wrong once
-                log.exception("[BUG] change-log truncation failed")
+        await self._loop.stop()
 
     async def run_once(self) -> int:
         """One round: read the consumers, truncate every open shard; records deleted."""

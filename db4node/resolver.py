@@ -10,13 +10,13 @@ record: the coordinator (or its janitor) does once every participant applied it.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 
 import aetcd
 import aetcd.exceptions
 
+from db4core.periodic import Periodic
 from db4core.topology import Keys
 from db4core.txn import ABORT, Decision
 from db4node import txn
@@ -38,29 +38,15 @@ class Resolver:
         self.etcd = etcd
         self.keys = keys
         self.node_id = node_id
-        self._task: asyncio.Task | None = None
+        self._loop = Periodic("in-doubt resolution", self.resolve_once, RESOLVE_INTERVAL_S,
+                              log, (aetcd.exceptions.ClientError,), wait_first=False)
 
     def start(self) -> None:
         """Run the resolver in the background until stop()."""
-        self._task = asyncio.create_task(self._run())
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.resolve_once()
-            except asyncio.CancelledError:
-                raise
-            except aetcd.exceptions.ClientError as err:
-                log.warning("cannot reach etcd to resolve in-doubt transactions (%s); "
-                            "trying again in %.1f s", err, RESOLVE_INTERVAL_S)
-            except Exception:  # noqa: BLE001 - keep resolving whatever went wrong once
-                log.exception("[BUG] in-doubt resolution failed")
-            await asyncio.sleep(RESOLVE_INTERVAL_S)
+        await self._loop.stop()
 
     async def resolve_once(self) -> int:
         """Resolve every prepared transaction past its timeout; how many were resolved."""

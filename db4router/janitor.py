@@ -14,6 +14,7 @@ import logging
 import time
 
 from db4core.errors import Db4Error
+from db4core.periodic import Periodic
 from db4core.txn import COMMIT, Decision
 from db4router.commit import resolve
 from db4router.dispatch import Dispatcher
@@ -31,23 +32,17 @@ class Janitor:
         self.dispatcher = dispatcher
         self.view = dispatcher.view
         self.age_s = age_s
-        self._task: asyncio.Task | None = None
+        self._loop: Periodic | None = None
 
     def start(self, interval_s: float = JANITOR_INTERVAL_S) -> None:
-        self._task = asyncio.create_task(self._run(interval_s))
+        # etcd or a node away is passing trouble: the next round tries again
+        self._loop = Periodic("decision-record janitor", self.sweep, interval_s, log,
+                              (Db4Error,))
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _run(self, interval_s: float) -> None:
-        while True:
-            await asyncio.sleep(interval_s)
-            try:
-                await self.sweep()
-            except Db4Error as err:  # etcd or a node away: try again next round
-                log.warning("janitor: %s", err)
+        if self._loop is not None:
+            await self._loop.stop()
 
     async def sweep(self) -> int:
         """Conclude every record old enough; how many were deleted."""
