@@ -6,7 +6,9 @@ it and attaches to each row its sort position, which the router merges across sh
 
 from __future__ import annotations
 
+import heapq
 import json
+from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +22,8 @@ from db4core.query import (
     index_sql_name,
     sort_values,
     validate_limit,
+    validate_sort,
+    values_key,
 )
 from db4node.sql import scalar, transaction
 from db4rpc.options import MAX_MESSAGE_BYTES
@@ -61,6 +65,61 @@ def find(conn: apsw.Connection, collection: str, where: dict | None, sort: list,
                 return Page(rows, True)  # the next row would not fit: the router asks again
             rows.append(row)
     return Page(rows[:limit], len(rows) > limit)
+
+
+def find_merged(conns: list[apsw.Connection], collection: str, where: dict | None, sort: list,
+                limit: int, after: list | None = None, until: list | None = None,
+                index: str = "") -> Page:
+    """Up to `limit` rows after `after` over several shards (a connection each), in their
+    merged sort order, and whether more follow on any of them.
+
+    Every shard's statement runs lazily, all at once on this thread: the merge steps a shard's
+    statement only when its last row was taken, so about limit + shards rows are read and
+    decoded however many shards there are, and no shard is asked twice.
+    """
+    limit = validate_limit(limit)
+    fields = validate_sort(sort)
+    statements = _statements(collection, where, fields, limit, after, until, index)
+    streams = [_shard_rows(conn, statements, limit, fields) for conn in conns]
+    rows: list[tuple[str, str]] = []
+    size = 0
+    try:
+        for _key, body, values in heapq.merge(*streams, key=lambda row: row[0]):
+            if len(rows) == limit:
+                return Page(rows, True)
+            row = (body, json.dumps(values, separators=(",", ":")))
+            size += len(row[0]) + len(row[1])
+            if rows and size > PAGE_BYTES:
+                return Page(rows, True)  # the next row would not fit: the router asks again
+            rows.append(row)
+        return Page(rows, False)
+    finally:
+        for stream in streams:
+            stream.close()  # ends each shard's statement and its read transaction
+
+
+def _shard_rows(conn: apsw.Connection, statements: list[tuple[str, list]], limit: int,
+                fields: list) -> Generator[tuple[tuple, str, list], None, None]:
+    """One shard's rows (sort key, body, sort values) in sort order, read as they are taken."""
+    sent = 0
+    for sql, params in statements:
+        missing = limit + 1 - sent
+        if missing <= 0:
+            return
+        cursor = conn.execute(sql, [*params[:-1], missing])
+        try:
+            for _id, body in cursor:
+                values = sort_values(json.loads(body), fields)
+                yield values_key(values, fields), body, values
+                sent += 1
+        finally:
+            cursor.close()
+
+
+def count_each(conns: list[apsw.Connection], collection: str, where: dict | None) -> list[int]:
+    """Matching documents of a collection on each of several shards, in turn."""
+    sql, params = compile_count(collection, where)
+    return [int(scalar(conn, sql, params)) for conn in conns]
 
 
 def plan(conn: apsw.Connection, collection: str, where: dict | None, sort: list, limit: int,

@@ -96,6 +96,12 @@ def bounded_items(rows: list[tuple[str, int] | None]) -> list[node_pb2.ReadItem]
     return items
 
 
+def _query_shape(q: node_pb2.QueryRequest) -> tuple:
+    """What a query asks, apart from its shard and epoch."""
+    return (q.collection, q.where, [(f.path, f.descending) for f in q.sort], q.limit, q.after,
+            q.until, q.index, q.explain)
+
+
 def query_response(page: queries.Page) -> node_pb2.QueryResponse:
     """A shard's page on the wire."""
     rows = [node_pb2.QueryRow(document=b.encode(), position=p.encode()) for b, p in page.rows]
@@ -267,10 +273,47 @@ class NodeService(node_pb2_grpc.NodeServicer):
         return node_pb2.QueryShardsResponse(results=results)
 
     @servicer_method
+    async def QueryMerged(self, request: node_pb2.QueryShardsRequest,
+                          context: grpc.aio.ServicerContext):
+        queries_ = list(request.queries)
+        if not queries_:
+            raise InvalidArgumentError("QueryMerged needs at least one query")
+        first = queries_[0]
+        if first.explain or any(_query_shape(q) != _query_shape(first) for q in queries_[1:]):
+            raise InvalidArgumentError(
+                "QueryMerged queries must differ only in their shard and epoch, without explain")
+        if len({q.shard_id for q in queries_}) != len(queries_):
+            raise InvalidArgumentError("QueryMerged names a shard more than once")
+        for q in queries_:
+            await self.membership.check_owner(q.shard_id, [], q.epoch)
+        args = (decode_where(first.where), sort_pairs(first.sort), first.limit,
+                decode_position(first.after, "after"), decode_position(first.until, "until"),
+                first.index)
+        workers = [self.store.get(q.shard_id) for q in queries_]
+        page = await self.store.scatter.run(
+            workers, lambda conns: queries.find_merged(conns, first.collection, *args),
+            deadline_of(context), f"query on {first.collection!r} over {len(workers)} shards")
+        return query_response(page)
+
+    @servicer_method
     async def CountShards(self, request: node_pb2.CountShardsRequest,
                           context: grpc.aio.ServicerContext):
-        deadline = deadline_of(context)
-        counts = await all_or_error([self._count(c, deadline) for c in request.counts])
+        counts_ = list(request.counts)
+        if not counts_:
+            return node_pb2.CountShardsResponse()
+        first = counts_[0]
+        if any((c.collection, c.where) != (first.collection, first.where) for c in counts_[1:]):
+            # Not what the router sends, but allowed: each shard counted on its own.
+            deadline = deadline_of(context)
+            counts = await all_or_error([self._count(c, deadline) for c in counts_])
+            return node_pb2.CountShardsResponse(counts=counts)
+        for c in counts_:
+            await self.membership.check_owner(c.shard_id, [], c.epoch)
+        where = decode_where(first.where)
+        workers = [self.store.get(c.shard_id) for c in counts_]
+        counts = await self.store.scatter.run(
+            workers, lambda conns: queries.count_each(conns, first.collection, where),
+            deadline_of(context), f"count on {first.collection!r} over {len(workers)} shards")
         return node_pb2.CountShardsResponse(counts=counts)
 
     async def _query(self, request: node_pb2.QueryRequest, deadline: float | None

@@ -9,7 +9,7 @@ from typing import TypeVar
 
 from db4core.errors import InvalidArgumentError
 from db4node.shard import Shard
-from db4node.worker import DEFAULT_QUERY_CEILING_S, ShardWorker
+from db4node.worker import DEFAULT_QUERY_CEILING_S, ScatterPool, ShardWorker
 
 T = TypeVar("T")
 _SHARD_ID = re.compile(r"[a-z0-9_-]{1,64}")
@@ -24,6 +24,7 @@ class ShardStore:
         self.query_ceiling_s = query_ceiling_s
         os.makedirs(self.dir, exist_ok=True)
         self._shards: dict[str, ShardWorker] = {}
+        self.scatter = ScatterPool(query_ceiling_s=query_ceiling_s)
 
     def get(self, shard_id: str) -> ShardWorker:
         """The open shard's worker, opening (and creating) its file when needed."""
@@ -58,6 +59,7 @@ class ShardStore:
 
     def close(self) -> None:
         """Close every open shard once its running work is done."""
+        self.scatter.close()
         for worker in self._shards.values():
             worker.close()
         self._shards.clear()

@@ -43,6 +43,9 @@ SCANNER_THREADS = 2
 # lets a thread raise its own nice value: os.setpriority on its thread id).
 SCANNER_NICE = 10
 DEFAULT_QUERY_CEILING_S = 10.0
+# Threads of the node's scatter pool: requests that read several shards (QueryMerged,
+# CountShards) run each on one of them, their shards in turn; more wait for a free thread.
+SCATTER_THREADS = 4
 
 
 class CancelledByCaller(Exception):
@@ -228,6 +231,11 @@ class ShardWorker:
         finally:
             guard.job = None
 
+    def reader_here(self) -> tuple[apsw.Connection, _Guard]:
+        """This thread's read-only connection to the shard and its guard (a scatter thread
+        reading several shards keeps one of each, like the shard's own threads)."""
+        return self._reader()
+
     def _reader(self, wait_for_locks: bool = True) -> tuple[apsw.Connection, _Guard]:
         """This thread's read-only connection, opened on first use; the event loop's (opened
         with wait_for_locks=False) never waits for a lock."""
@@ -254,3 +262,55 @@ class ShardWorker:
                 conn.close()
             self._reader_conns.clear()
         self.shard.close()
+
+
+class ScatterPool:
+    """Reads of several shards of the node by one request, on one low-priority thread.
+
+    A scatter query over 21 shards of a node used to run on 21 scanner threads at once: 21
+    thread hops and 21 threads taking turns at the GIL for every row they return. One thread
+    running the shards' statements in turn (interleaved, for a merge) costs one hop; each
+    shard's statements still run on a read-only connection of that shard (this thread's own)
+    whose progress handler watches the request's job: deadline, cancel and the node's ceiling.
+    At most `threads` such requests run at once; more wait for a thread (their deadline still
+    counts while they wait).
+    """
+
+    def __init__(self, threads: int = SCATTER_THREADS,
+                 query_ceiling_s: float | None = DEFAULT_QUERY_CEILING_S) -> None:
+        self.query_ceiling_s = query_ceiling_s
+        self._pool = ThreadPoolExecutor(threads, initializer=_lower_priority,
+                                        thread_name_prefix="scatter")
+
+    async def run(self, workers: list[ShardWorker],
+                  fn: Callable[[list[apsw.Connection]], T], deadline: float | None,
+                  what: str) -> T:
+        """fn(connections, one per worker, in order) on a scatter thread, under one job."""
+        job = Job(what, deadline, self.query_ceiling_s)
+
+        def call() -> T:
+            if job.check():  # cancelled or timed out while it waited for the thread
+                raise job.error()
+            pairs = [w.reader_here() for w in workers]
+            for _, guard in pairs:
+                guard.job = job
+            try:
+                return fn([conn for conn, _ in pairs])
+            except apsw.InterruptError as err:
+                raise job.error() from err
+            finally:
+                for _, guard in pairs:
+                    guard.job = None
+
+        if job.check():
+            raise job.error()
+        future = asyncio.get_running_loop().run_in_executor(self._pool, call)
+        try:
+            return await future
+        except asyncio.CancelledError:
+            job.cancelled = True  # the running statement stops at its next progress check
+            raise
+
+    def close(self) -> None:
+        """Wait for running work (its statements stop at their deadlines)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)

@@ -56,27 +56,44 @@ class Dispatcher:
         call(stub, shards_of_that_node, epoch) -> one result per shard. A node that no longer
         hosts one of them (a ring change) has its shards asked again one by one, with the
         routing retries of by_shard."""
+        epoch, groups = self.node_groups(shards)
+        out: dict[str, T] = {}
+
+        async def ask(node: str, part: list[str]) -> None:
+            async def one_by_one() -> list[T]:
+                return await gather_all(self.by_shard(s, single) for s in part)
+
+            results = await self.on_node(node, part, epoch, call, one_by_one)
+            out.update(zip(part, results, strict=True))
+
+        await gather_all(ask(node, part) for node, part in groups.items())
+        return [out[s] for s in shards]
+
+    def node_groups(self, shards: list[str]) -> tuple[int, dict[str, list[str]]]:
+        """(epoch, the given shards grouped by the node hosting them now), each group in the
+        given order."""
         topo = self.view.require()
-        groups: dict[str, list[int]] = {}
-        for i, shard in enumerate(shards):
-            groups.setdefault(node_for(topo, shard), []).append(i)
-        out: list = [None] * len(shards)
+        groups: dict[str, list[str]] = {}
+        for shard in shards:
+            groups.setdefault(node_for(topo, shard), []).append(shard)
+        return topo.epoch, groups
 
-        async def ask(node: str, indexes: list[int]) -> None:
-            part = [shards[i] for i in indexes]
-            try:
-                results = await call(self.pool.stub(node, self.view.nodes), part, topo.epoch)
-            except grpc.RpcError as err:
-                domain = to_domain(err)
-                if not isinstance(domain, WrongShardError):
-                    raise domain from None
-                await self.view.refresh_to(domain.epoch)
-                results = await gather_all(self.by_shard(s, single) for s in part)
-            for i, result in zip(indexes, results, strict=True):
-                out[i] = result
-
-        await gather_all(ask(node, indexes) for node, indexes in groups.items())
-        return out
+    async def on_node(self, node: str, shards: list[str], epoch: int,
+                      call: Callable[[node_pb2_grpc.NodeStub, list[str], int], Awaitable[T]],
+                      fallback: Callable[[], Awaitable[T]]) -> T:
+        """call(stub, shards, epoch) on the node that hosted `shards` at `epoch`; fallback()
+        when it no longer hosts one of them (a ring change, after refreshing the view) or does
+        not know the call (a node of an older version)."""
+        try:
+            return await call(self.pool.stub(node, self.view.nodes), shards, epoch)
+        except grpc.RpcError as err:
+            if err.code() == grpc.StatusCode.UNIMPLEMENTED:
+                return await fallback()
+            domain = to_domain(err)
+            if not isinstance(domain, WrongShardError):
+                raise domain from None
+            await self.view.refresh_to(domain.epoch)
+            return await fallback()
 
     async def _routed(self, pick, call: ShardCall[T]) -> T:
         last: Db4Error | None = None

@@ -1,14 +1,15 @@
-"""K-way merge of per-shard sorted streams, fetching from each shard only what the page needs.
+"""K-way merge of sorted streams, fetching from each only what the page needs.
 
-Every shard is first asked for a share of the page (twice its even share, at least 8 rows, at
-most the page), not the whole page: with data spread over the ring that is all the merge uses,
-and shards send a quarter of the rows they would otherwise. Then, in one second round, every
-shard that has more and whose last row sorts before the (limit + 1)-th row received is asked for
-the places still open after its last row: with a few hot shards (tenants) that replaces one
-sequential refill per hot shard. Should the merge still take every row a shard sent while the
-shard has more, it asks that shard for the rest of the page before taking anything else, since
-that shard's next row may come first. The result is exactly the first `limit` rows of the merged
-order; memory stays O(shards x limit).
+A stream is one node's shards (the node merges them, `QueryMerged`) or one shard; below, a
+"shard" is either. Every shard is first asked for a share of the page (twice its even share, at
+least 8 rows, at most the page), not the whole page: with data spread over the ring that is all
+the merge uses, and shards send a quarter of the rows they would otherwise. Then, in one second
+round, every shard that has more and whose last row sorts before the (limit + 1)-th row received
+is asked for the places still open after its last row: with a few hot shards (tenants) that
+replaces one sequential refill per hot shard. Should the merge still take every row a shard sent
+while the shard has more, it asks that shard for the rest of the page before taking anything
+else, since that shard's next row may come first. The result is exactly the first `limit` rows
+of the merged order; memory stays O(shards x limit).
 
 A page is also bounded by bytes: it stops before the row that would take it past `max_bytes`
 (every page holds at least one row, so a document of any valid size gets through) and then says
@@ -30,9 +31,6 @@ from db4rpc.options import MAX_MESSAGE_BYTES
 
 # fetch(shard, after_position, rows) -> one shard's page
 Fetch = Callable[[str, list | None, int], Awaitable[node_pb2.QueryResponse]]
-# fetch_many(shards, after_positions, rows_each) -> each shard's page, in order
-FetchMany = Callable[[list[str], list[list | None], list[int]],
-                     Awaitable[list[node_pb2.QueryResponse]]]
 
 ROW_OVERHEAD = 8  # protobuf framing of one document in a response, besides its bytes
 
@@ -94,19 +92,14 @@ def _needy(streams: list[ShardStream], limit: int) -> list[tuple[ShardStream, in
 
 
 async def merge_page(shards: list[str], after: list | None, limit: int, fields,
-                     fetch: Fetch, gather, max_bytes: int = MAX_MESSAGE_BYTES,
-                     fetch_many: FetchMany | None = None
+                     fetch: Fetch, gather, max_bytes: int = MAX_MESSAGE_BYTES
                      ) -> tuple[list[tuple[list, bytes]], bool]:
     """The first `limit` rows after `after` over every shard (fewer when they would pass
-    `max_bytes`), and whether more follow. `fetch_many`, when given, asks several shards at
-    once (one request per node) for the first round and the second; a refill during the merge,
-    rare after the second round, goes through `fetch`."""
+    `max_bytes`), and whether more follow."""
     streams = [ShardStream(s, last=after) for s in shards]
 
     async def ask(targets: list[ShardStream], rows: list[int]) -> list[node_pb2.QueryResponse]:
         """One round: every target stream, after its last row, at once."""
-        if fetch_many is not None:
-            return await fetch_many([s.shard for s in targets], [s.last for s in targets], rows)
         return await gather([fetch(s.shard, s.last, n) for s, n in zip(targets, rows, strict=True)])
 
     share = first_share(limit, len(shards))

@@ -165,27 +165,36 @@ class Queries:
                                         timeout=NODE_TIMEOUT_S)
             return ask
 
-        async def fetch(shard: str, position: list | None, rows: int):
+        async def fetch_shard(shard: str, position: list | None, rows: int):
             return await self.dispatcher.by_shard(shard, ask_one(position, rows))
-
-        async def fetch_many(shards: list[str], positions: list[list | None], rows: list[int]):
-            ask_for = {s: (p, n) for s, p, n in zip(shards, positions, rows, strict=True)}
-
-            async def ask_node(stub, shard_ids, epoch):
-                req = node_pb2.QueryShardsRequest(
-                    queries=[request(s, epoch, *ask_for[s]) for s in shard_ids])
-                return list((await stub.QueryShards(req, timeout=NODE_TIMEOUT_S)).results)
-
-            async def ask_shard(stub, shard_id, epoch):
-                return await ask_one(*ask_for[shard_id])(stub, shard_id, epoch)
-
-            return await self.dispatcher.by_node(shards, ask_node, ask_shard)
 
         shards = self._or_every(plan.shards)
         if not shards:  # the where pins no value at all (an empty $in)
             return Page([], None, False)
-        rows, has_more = await merge_page(shards, after, plan.limit, plan.sort_fields, fetch,
-                                          gather_all, max_bytes, fetch_many)
+        epoch, groups = self.dispatcher.node_groups(shards)
+
+        async def fetch(node: str, position: list | None, rows: int) -> node_pb2.QueryResponse:
+            """The next rows of one node's shards, merged by the node."""
+            part = groups[node]
+            if len(part) == 1:
+                return await fetch_shard(part[0], position, rows)
+
+            async def merged(stub, shard_ids, epoch_):
+                req = node_pb2.QueryShardsRequest(
+                    queries=[request(s, epoch_, position, rows) for s in shard_ids])
+                return await stub.QueryMerged(req, timeout=NODE_TIMEOUT_S)
+
+            async def shard_by_shard() -> node_pb2.QueryResponse:
+                got, more = await merge_page(part, position, rows, plan.sort_fields,
+                                             fetch_shard, gather_all, max_bytes)
+                return node_pb2.QueryResponse(has_more=more, rows=[
+                    node_pb2.QueryRow(document=doc, position=json.dumps(pos).encode())
+                    for pos, doc in got])
+
+            return await self.dispatcher.on_node(node, part, epoch, merged, shard_by_shard)
+
+        rows, has_more = await merge_page(sorted(groups), after, plan.limit, plan.sort_fields,
+                                          fetch, gather_all, max_bytes)
         last = rows[-1][0] if rows else None
         return Page([doc for _, doc in rows], last, has_more)
 

@@ -65,6 +65,11 @@ class NodeStub:
                 request_serializer=db4_dot_v1_dot_node__pb2.QueryShardsRequest.SerializeToString,
                 response_deserializer=db4_dot_v1_dot_node__pb2.QueryShardsResponse.FromString,
                 _registered_method=True)
+        self.QueryMerged = channel.unary_unary(
+                '/db4.v1.Node/QueryMerged',
+                request_serializer=db4_dot_v1_dot_node__pb2.QueryShardsRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_node__pb2.QueryResponse.FromString,
+                _registered_method=True)
         self.CountShards = channel.unary_unary(
                 '/db4.v1.Node/CountShards',
                 request_serializer=db4_dot_v1_dot_node__pb2.CountShardsRequest.SerializeToString,
@@ -171,6 +176,17 @@ class NodeServicer:
     def QueryShards(self, request, context):
         """QueryShards runs several Query requests, each naming one shard of this node, at once: a
         query that must ask every shard costs one request per node, not one per shard.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def QueryMerged(self, request, context):
+        """QueryMerged runs several Query requests that differ only in their shard (same collection,
+        where, sort, limit, after, until and index), each naming one shard of this node, and
+        answers one page: the first `limit` rows of their merged sort order and whether more
+        follow. A query that must ask every shard then costs the router one request and one
+        page per node, whatever the shard count.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -309,6 +325,11 @@ def add_NodeServicer_to_server(servicer, server):
                     servicer.QueryShards,
                     request_deserializer=db4_dot_v1_dot_node__pb2.QueryShardsRequest.FromString,
                     response_serializer=db4_dot_v1_dot_node__pb2.QueryShardsResponse.SerializeToString,
+            ),
+            'QueryMerged': grpc.unary_unary_rpc_method_handler(
+                    servicer.QueryMerged,
+                    request_deserializer=db4_dot_v1_dot_node__pb2.QueryShardsRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_node__pb2.QueryResponse.SerializeToString,
             ),
             'CountShards': grpc.unary_unary_rpc_method_handler(
                     servicer.CountShards,
@@ -534,6 +555,33 @@ class Node:
             '/db4.v1.Node/QueryShards',
             db4_dot_v1_dot_node__pb2.QueryShardsRequest.SerializeToString,
             db4_dot_v1_dot_node__pb2.QueryShardsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def QueryMerged(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/db4.v1.Node/QueryMerged',
+            db4_dot_v1_dot_node__pb2.QueryShardsRequest.SerializeToString,
+            db4_dot_v1_dot_node__pb2.QueryResponse.FromString,
             options,
             channel_credentials,
             insecure,
