@@ -136,8 +136,29 @@ class Indexes:
         extra = {"index": request.index, **bounds}
         plan = Plan(record["collection"], b"", sort, validate_limit(request.limit or None),
                     None, query_fingerprint(record["collection"], None, sort, extra=extra),
-                    index=request.index, until=end)
+                    index=request.index, until=end, pin=_range_pin(fields, bounds))
         return plan, start
+
+
+def _range_pin(fields, bounds: dict[str, list | None]) -> dict | None:
+    """A where that every key of the range matches: both ends share their first key value, so
+    each row in between has that value in the index's first field ({field: value}). When that
+    field is the partition key, the router asks only the value's shard (`Queries.pruned`
+    applies the pruning rule: strings and booleans pin, numbers do not)."""
+    firsts = []
+    for side in ("start", "end"):
+        decoded = bounds[side]
+        if decoded is None:
+            return None
+        value = decoded[0]
+        values = value if isinstance(value, list) else [value]
+        if not values:
+            return None
+        firsts.append(values[0])
+    if not isinstance(firsts[0], (str, bool)) or type(firsts[0]) is not type(firsts[1]) \
+            or firsts[0] != firsts[1]:
+        return None
+    return {fields[0].path: firsts[0]}
 
 
 def _bound_json(request: router_pb2.QueryRangeRequest, side: str) -> list | None:

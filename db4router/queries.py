@@ -64,6 +64,8 @@ class Plan:
     fingerprint: str
     index: str = ""
     until: list | None = None
+    # A where equivalent to the range for partition pruning (query_range), None when none
+    pin: dict | None = None
     sort_fields: list = field(init=False)
 
     def __post_init__(self) -> None:

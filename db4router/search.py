@@ -6,12 +6,15 @@ collection would compute them. Round 2 asks the shards whose rows match any phra
 best `limit` hits scored with those global figures, after the cursor's (score, id). Every hit
 matches at least one phrase (FTS5 has no bare NOT), so a shard where no phrase matches has none.
 The cursor is the last hit's (score, id), signed with the cluster's key and bound to the index,
-the query and the where.
+the query and the where. A where that pins the collection's partition key (the rule of `find`,
+db4core/query/README.md) limits round 2 to the pinned values' shards; round 1 still asks every
+shard, since scores use corpus-wide statistics.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from db4.v1 import node_pb2, router_pb2
@@ -36,6 +39,8 @@ class SearchPlan:
     """A validated search: what to ask every shard, and how to sign its cursor."""
 
     index: str
+    collection: str
+    where: dict | None
     request: router_pb2.SearchRequest
     expression: str
     phrases: list[str]
@@ -58,9 +63,11 @@ class Stats:
 class Search:
     """Plan, gather statistics, score on the shards, merge."""
 
-    def __init__(self, dispatcher: Dispatcher, indexes: SearchIndexes) -> None:
+    def __init__(self, dispatcher: Dispatcher, indexes: SearchIndexes,
+                 pruned: Callable[[str, dict | None], Awaitable[list[str] | None]]) -> None:
         self.dispatcher = dispatcher
         self.indexes = indexes
+        self.pruned = pruned  # Queries.pruned: the shards a where pins, None for every shard
 
     @property
     def secret(self) -> bytes:
@@ -76,7 +83,8 @@ class Search:
         compiled = compile_query(parse_search_query(query, fields), fields)
         fingerprint = query_fingerprint(record["collection"], where, [],
                                         extra={"search": request.index, "query": query})
-        return SearchPlan(request.index, request, compiled.expression, list(compiled.phrases),
+        return SearchPlan(request.index, record["collection"], where, request,
+                          compiled.expression, list(compiled.phrases),
                           limit, _snippet_tokens(request.snippet_tokens), _marks(request),
                           fingerprint)
 
@@ -85,10 +93,11 @@ class Search:
         plan = self.plan(request)
         after = self._after(plan, request.cursor)
         stats = await self.stats(plan)
-        if stats.rows == 0 or not stats.matching:
+        pinned = await self.pruned(plan.collection, plan.where)
+        shards = [s for s in stats.matching if pinned is None or s in pinned]
+        if stats.rows == 0 or not shards:
             return router_pb2.SearchResponse()
-        answers = await gather_all(self._shard_hits(plan, stats, s, after)
-                                   for s in stats.matching)
+        answers = await gather_all(self._shard_hits(plan, stats, s, after) for s in shards)
         hits, has_more = merge_hits(answers, plan.limit)
         cursor = ""
         if has_more:

@@ -158,6 +158,24 @@ def test_where_filter(raw, indexed):
     assert ids(search(raw, indexed, "database", where={"n": 99})) == []
 
 
+def test_a_where_pinning_the_partition_key_ranks_as_the_scatter_does(client, raw, coll_name):
+    # Round 2 asks only the tenants' shards; scores still use every shard's statistics.
+    client.create_collection(coll_name, partition_key="tenant")
+    client.collection(coll_name).insert_many(
+        [{"tenant": f"t{i % 6}", "body": " ".join(["lynx"] * (i % 4 + 1) + ["moss"] * (i % 5))}
+         for i in range(60)])
+    name = "pin" + coll_name
+    create_search(raw, name, coll_name, fields=(("body", 1.0),))
+    for pinned, scattered, hits in (
+            ({"tenant": "t2"}, {"tenant": {"$gte": "t2", "$lte": "t2"}}, 10),
+            ({"tenant": {"$in": ["t1", "t4"]}},
+             {"$or": [{"tenant": "t1"}, {"tenant": {"$gte": "t4", "$lte": "t4"}}]}, 20)):
+        got = search(raw, name, "lynx", where=pinned, limit=100)
+        want = search(raw, name, "lynx", where=scattered, limit=100)
+        assert len(got.hits) == hits
+        assert [(h.id, h.score) for h in got.hits] == [(h.id, h.score) for h in want.hits]
+
+
 def test_cursor_pages_give_every_hit_once_in_order(client, raw, coll_name):
     # 45 matches with 9 distinct scores (the term repeated 1..9 times), so ties cross pages.
     docs = [{"$id": f"p{i:02}", "title": "", "body": " ".join(["ocelot"] * (i % 9 + 1)
