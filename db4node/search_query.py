@@ -6,6 +6,25 @@ its matching rows with the corpus-wide IDFs and average row length. The scoring 
 auxiliary function, `db4_score`, registered on every connection of the shard: it reads each
 row's phrase hits and length from FTS5 and computes what FTS5's own bm25() would for one index
 over the whole collection.
+
+`db4_score` is Python (~10 us a row), FTS5's bm25() is C (~1 us). A page therefore scores
+exactly only the rows that can make it, bounded by the local bm25 (`Bounds`):
+
+- With the shard's own figures FTS5 computes, per phrase i, l_i * t(f_i, d, avgdl_l); the
+  corpus-wide score is the sum of g_i * t(f_i, d, avgdl_g), the same frequencies f_i and row
+  length d. Since t(f, d, a) = f(k1+1) / (f + k1(1-b) + k1 b d / a), and with
+  r = avgdl_l / avgdl_g, the corpus-wide term lies between t_l / max(1, r) and t_l / min(1, r).
+  So a row's corpus-wide score (positive: -bm25) lies between `low` and `up` times its local
+  one, with up = max(g_i / l_i) / min(1, r) and low = min(g_i / l_i) / max(1, r).
+- Pass 1 walks the matching rows (with the where) in local-score order, in C, and stops at the
+  k-th (k = limit + 1) row that is surely after the cursor (up x local < the cursor's score).
+  The k-th best corpus-wide score is then at least T = low x that row's local score.
+- Pass 2 scores exactly, with db4_score, only rows whose local score is at least T / up: any
+  row below cannot reach T. The page is the best k of those.
+
+With shards of similar content, r and the IDF ratios are close to 1 and pass 2 scores little
+more than k rows. Scores stay exactly those of one FTS5 index (tests/integration/
+test_search_exact.py); every bound is widened by 1e-9 against rounding.
 """
 
 from __future__ import annotations
@@ -21,6 +40,7 @@ import apsw
 from db4core.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
 from db4core.query import compile_where
 from db4core.search import bm25 as fts5_bm25
+from db4core.search import idf as fts5_idf
 from db4core.search import phrase_frequencies
 from db4node import search_index
 from db4node.queries import PAGE_BYTES
@@ -74,6 +94,22 @@ class SearchArgs:
     where: dict | None = None
     marks: tuple[str, str] = ("<b>", "</b>")
     snippet_tokens: int = DEFAULT_SNIPPET_TOKENS
+    # The expression's phrases, each alone (what SearchStats counts): with them, pages are
+    # bounded by FTS5's own bm25 first (see the module's docstring); without, every match is
+    # scored exactly.
+    phrases: tuple[str, ...] = ()
+
+
+# Relative widening of every bound against floating-point rounding.
+BOUND_SLACK = 1e-9
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """A row's corpus-wide score (positive) lies within [low, up] x its local one."""
+
+    up: float
+    low: float
 
 
 class PhraseCountError(Exception):
@@ -179,7 +215,8 @@ def search(conn: apsw.Connection, args: SearchArgs) -> SearchPage:
     with transaction(conn, "BEGIN"):
         d = ready_index(conn, args.index)
         scoring = Scoring(args.scoring_idf, args.avgdl, d.weights)
-        sql, params = _page_sql(d, args)
+        floor = _local_floor(conn, d, args)
+        sql, params = _page_sql(d, args, floor)
         with _scoring(scoring), _fts_errors(args.expression):
             try:
                 found = list(conn.execute(sql, params))
@@ -187,14 +224,65 @@ def search(conn: apsw.Connection, args: SearchArgs) -> SearchPage:
                 raise InvalidArgumentError(f"idf does not fit the expression: {err}") from None
         hits: list[Hit] = []
         size = 0
-        for rid, doc_id, body, score in found[:args.limit]:
+        for rid, doc_id, body, score, *marks in found[:args.limit]:
             hit = Hit(doc_id, score, body)
-            _mark(conn, d, args, rid, hit)
+            if marks:
+                _set_marks(d, hit, marks)
+            else:
+                _mark(conn, d, args, rid, hit)
             size += len(body) + sum(len(h) for h in hit.highlights.values()) + len(hit.snippet)
             if hits and size > PAGE_BYTES:
                 return SearchPage(hits, True)  # the next hit would not fit: asked for again
             hits.append(hit)
     return SearchPage(hits, len(found) > args.limit)
+
+
+def bounds(conn: apsw.Connection, d: SearchDef, args: SearchArgs) -> Bounds | None:
+    """How far a row's corpus-wide score can be from its local one; None without phrases or
+    rows (then every match is scored)."""
+    if not args.phrases or len(args.phrases) != len(args.scoring_idf):
+        return None
+    rows, tokens = totals(conn, d)
+    if rows <= 0 or tokens <= 0:
+        return None
+    local_idf = [fts5_idf(rows, _match_count(conn, d, p)) for p in args.phrases]
+    ratios = [g / local for g, local in zip(args.scoring_idf, local_idf, strict=True)]
+    r = (float(tokens) / float(rows)) / args.avgdl
+    return Bounds(up=max(ratios) / min(1.0, r) * (1 + BOUND_SLACK),
+                  low=min(ratios) / max(1.0, r) * (1 - BOUND_SLACK))
+
+
+def _local_floor(conn: apsw.Connection, d: SearchDef, args: SearchArgs) -> float | None:
+    """The least local score (-bm25 with the shard's own figures) a row of the page can have;
+    None when every match must be scored (pass 1 of the module's docstring)."""
+    b = bounds(conn, d, args)
+    if b is None or b.up <= 0 or b.low <= 0:
+        return None
+    after_score = args.after[0] if args.after is not None else None
+    where_sql, where_params = compile_where(args.where, "d.body")
+    local = f"-bm25({d.table}, {', '.join('?' * len(d.weights))})"
+    sql = (f"SELECT {local} AS pl FROM {d.table} "
+           f"CROSS JOIN {d.rows} r ON r.rid = {d.table}.rowid "
+           f"CROSS JOIN docs d ON d.collection = ? AND d.id = r.id "
+           f"WHERE {d.table} MATCH ? AND {where_sql} ORDER BY pl DESC"
+           if args.where else
+           f"SELECT {local} AS pl FROM {d.table} WHERE {d.table} MATCH ? ORDER BY pl DESC")
+    params = ([*d.weights, d.collection, args.expression, *where_params] if args.where
+              else [*d.weights, args.expression])
+    wanted = args.limit + 1
+    seen = 0
+    with _fts_errors(args.expression):
+        cursor = conn.execute(sql, params)
+        try:
+            for (pl,) in cursor:
+                if after_score is not None and pl * b.up >= after_score:
+                    continue  # may rank before the cursor: not surely on this page or after
+                seen += 1
+                if seen == wanted:
+                    return pl * b.low / b.up * (1 - BOUND_SLACK)
+        finally:
+            cursor.close()
+    return None
 
 
 def check_args(args: SearchArgs) -> None:
@@ -212,9 +300,10 @@ def check_args(args: SearchArgs) -> None:
             f"snippet_tokens must be 1 to {MAX_SNIPPET_TOKENS}, got {args.snippet_tokens}")
 
 
-def _page_sql(d: SearchDef, args: SearchArgs) -> tuple[str, list]:
-    """The page statement: every match scored once (a materialized CTE), joined to its
-    document, filtered by `where` and the position, ordered and limited to limit + 1."""
+def _page_sql(d: SearchDef, args: SearchArgs, floor: float | None = None) -> tuple[str, list]:
+    """The page statement: every match (whose local score reaches `floor`, when given) scored
+    once (a materialized CTE), joined to its document, filtered by `where` and the position,
+    ordered and limited to limit + 1."""
     where_sql, where_params = compile_where(args.where, "d.body")
     after_sql, after_params = "1", []
     if args.after is not None:
@@ -222,30 +311,56 @@ def _page_sql(d: SearchDef, args: SearchArgs) -> tuple[str, list]:
         # The same double the previous page returned: compared exactly, never rounded.
         after_sql = "(m.score < ? OR (m.score = ? AND r.id > ?))"
         after_params = [score, score, doc_id]
+    floor_sql, marks_sql = "", ""
+    floor_params: list = []
+    marks_params: list = []
+    if floor is not None:
+        floor_sql = f" AND -bm25({d.table}, {', '.join('?' * len(d.weights))}) >= ?"
+        floor_params = [*d.weights, floor]
+        # Few rows pass the floor: their highlights and snippet come with their scores, where
+        # FTS5 has the row at hand, instead of one more MATCH per hit.
+        marks_sql, marks_params = _marks_sql(d, args)
+        marks_sql = ", " + marks_sql
+    marks_out = "".join(f", m.mark{i}" for i in range(len(d.fields) + 1)) if marks_sql else ""
     sql = (
-        f"WITH m AS MATERIALIZED (SELECT rowid AS rid, {SCORE_FUNCTION}({d.table}) AS score "
-        f"FROM {d.table} WHERE {d.table} MATCH ?) "
-        f"SELECT m.rid, r.id, d.body, m.score FROM m "
-        f"JOIN {d.rows} r ON r.rid = m.rid "
-        f"JOIN docs d ON d.collection = ? AND d.id = r.id "
+        f"WITH m AS MATERIALIZED (SELECT rowid AS rid, {SCORE_FUNCTION}({d.table}) AS score"
+        f"{marks_sql} FROM {d.table} WHERE {d.table} MATCH ?{floor_sql}) "
+        # CROSS JOIN keeps this order: left to itself the planner may scan the collection's
+        # documents and probe the matches, costing the whole collection for a rare term.
+        f"SELECT m.rid, r.id, d.body, m.score{marks_out} FROM m "
+        f"CROSS JOIN {d.rows} r ON r.rid = m.rid "
+        f"CROSS JOIN docs d ON d.collection = ? AND d.id = r.id "
         f"WHERE {where_sql} AND {after_sql} ORDER BY m.score DESC, r.id LIMIT ?")
-    return sql, [args.expression, d.collection, *where_params, *after_params, args.limit + 1]
+    return sql, [*marks_params, args.expression, *floor_params, d.collection, *where_params,
+                 *after_params, args.limit + 1]
+
+
+def _marks_sql(d: SearchDef, args: SearchArgs) -> tuple[str, list]:
+    """Columns mark0.. of a row's highlights (one per field) then its snippet, on the FTS5
+    table."""
+    opening, closing = args.marks
+    cols = [f"highlight({d.table}, {i}, ?, ?) AS mark{i}" for i in range(len(d.fields))]
+    cols.append(f"snippet({d.table}, -1, ?, ?, ?, ?) AS mark{len(d.fields)}")
+    params = [opening, closing] * len(d.fields) + [opening, closing, ELLIPSIS,
+                                                    args.snippet_tokens]
+    return ", ".join(cols), params
+
+
+def _set_marks(d: SearchDef, hit: Hit, row: Sequence) -> None:
+    """A hit's highlights (string fields only) and snippet from the _marks_sql columns."""
+    values = row[-(len(d.fields) + 1):]
+    hit.highlights = {f.path: text for f, text in zip(d.fields, values[:-1], strict=True)
+                      if text is not None}
+    hit.snippet = values[-1] or ""
 
 
 def _mark(conn: apsw.Connection, d: SearchDef, args: SearchArgs, rid: int, hit: Hit) -> None:
-    """Fill a hit's highlights (string fields only) and snippet."""
-    opening, closing = args.marks
-    cols = ", ".join(f"highlight({d.table}, {i}, ?, ?)" for i in range(len(d.fields)))
-    params: list = [opening, closing] * len(d.fields)
-    sql = (f"SELECT {cols}, snippet({d.table}, -1, ?, ?, ?, ?) FROM {d.table} "
-           f"WHERE {d.table} MATCH ? AND rowid = ?")
-    row = conn.execute(sql, [*params, opening, closing, ELLIPSIS, args.snippet_tokens,
-                             args.expression, rid]).fetchone()
-    if row is None:
-        return
-    hit.highlights = {f.path: text for f, text in zip(d.fields, row[:-1], strict=True)
-                      if text is not None}
-    hit.snippet = row[-1] or ""
+    """Fill a hit's highlights and snippet with one more MATCH of its row."""
+    cols, params = _marks_sql(d, args)
+    row = conn.execute(f"SELECT {cols} FROM {d.table} WHERE {d.table} MATCH ? AND rowid = ?",
+                       [*params, args.expression, rid]).fetchone()
+    if row is not None:
+        _set_marks(d, hit, row)
 
 
 # ---- shared --------------------------------------------------------------------------------

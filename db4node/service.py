@@ -148,7 +148,8 @@ def decode_search(request: node_pb2.SearchShardRequest) -> search_query.SearchAr
     return search_query.SearchArgs(
         search_index.validate_name(request.index), request.expression, tuple(request.idf),
         request.avgdl, validate_limit(request.limit), decode_search_after(request.after),
-        decode_where(request.where), (request.highlight_open, request.highlight_close), tokens)
+        decode_where(request.where), (request.highlight_open, request.highlight_close), tokens,
+        tuple(request.phrases))
 
 
 def search_hits(page: search_query.SearchPage) -> node_pb2.SearchShardResponse:

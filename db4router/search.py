@@ -143,7 +143,8 @@ class Search:
                 shard_id=shard_id, index=plan.index, expression=plan.expression,
                 idf=stats.idf, avgdl=stats.avgdl, limit=plan.limit, after=after_raw,
                 where=req.where, highlight_open=plan.marks[0], highlight_close=plan.marks[1],
-                snippet_tokens=plan.snippet_tokens, epoch=epoch), timeout=NODE_TIMEOUT_S)
+                snippet_tokens=plan.snippet_tokens, epoch=epoch, phrases=plan.phrases),
+                timeout=NODE_TIMEOUT_S)
 
         return await self._repairing(plan.index, shard, ask)
 

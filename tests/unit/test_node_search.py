@@ -8,6 +8,8 @@ import math
 
 import apsw
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from db4core import search
 from db4core.errors import (
@@ -423,3 +425,80 @@ def _matching(shard: Shard, d: SearchDef, expression: str) -> list[str]:
     return [r[0] for r in shard.conn.execute(
         f"SELECT r.id FROM {d.table} f JOIN {d.rows} r ON r.rid = f.rowid "
         f"WHERE {d.table} MATCH ? ORDER BY r.id", (expression,))]
+
+
+# ---- pages bounded by FTS5's own bm25 ------------------------------------------------------
+
+WORDS = ["fox", "dog", "bear", "cat", "owl", "elk", "yak", "emu"]
+QUERIES = ['"fox"', '"dog" "cat"', '"owl" OR "fox"', '"bear cat"', '"yak" NOT "emu"',
+           '{c0} : "elk" OR "dog"', '"e" *']
+
+
+def _phrases(expression: str) -> list[str]:
+    compiled = {'"fox"': ['"fox"'], '"dog" "cat"': ['"dog"', '"cat"'],
+                '"owl" OR "fox"': ['"owl"', '"fox"'], '"bear cat"': ['"bear cat"'],
+                '"yak" NOT "emu"': ['"yak"', '"emu"'],
+                '{c0} : "elk" OR "dog"': ['{c0} : "elk"', '"dog"'], '"e" *': ['"e" *']}
+    return compiled[expression]
+
+
+@pytest.fixture
+def zoo(shard, text):
+    """120 documents of a few words each, word counts and lengths varying widely."""
+    import random
+    rng = random.Random(5)
+    docs = []
+    for i in range(120):
+        title = " ".join(rng.choices(WORDS, k=rng.randint(0, 3)))
+        body = " ".join(rng.choices(WORDS + ["filler"] * 4, k=rng.randint(1, 30)))
+        docs.append(op("create", f"z{i:03}", title=title, body=body, n=i % 7))
+    shard.write(docs)
+    return text
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(query=st.sampled_from(QUERIES), idf_scale=st.lists(st.floats(0.05, 20), min_size=3,
+                                                          max_size=3),
+       avgdl_scale=st.floats(0.3, 3.0), limit=st.integers(1, 9), filtered=st.booleans())
+def test_bounded_pages_equal_scoring_every_match(shard, zoo, query, idf_scale, avgdl_scale,
+                                                 limit, filtered):
+    """Pages computed with the local-bm25 bounds (phrases given) are exactly those computed by
+    scoring every match, for corpus-wide figures far from the shard's own, page after page;
+    highlights and snippets too (computed with the scores, or after them)."""
+    phrases = _phrases(query)
+    rows, tokens, counts = search_query.stats(shard.conn, "text", phrases)
+    idf = tuple(search.idf(rows * 3, n) * s for n, s in zip(counts, idf_scale, strict=False))
+    avgdl = tokens / rows * avgdl_scale
+    where = {"n": {"$lt": 4}} if filtered else None
+
+    def pages(bounded: bool) -> list[tuple]:
+        out, after = [], None
+        while True:
+            page = search_query.search(shard.conn, SearchArgs(
+                "text", query, idf, avgdl, limit, after, where, marks=("[", "]"),
+                snippet_tokens=5, phrases=tuple(phrases) if bounded else ()))
+            out += [(h.id, h.score, h.highlights, h.snippet, page.has_more) for h in page.hits]
+            if not page.has_more:
+                return out
+            after = (page.hits[-1].score, page.hits[-1].id)
+
+    everything = pages(False)
+    assert everything, f"{query} matches nothing"
+    assert pages(True) == everything
+
+
+def test_bounds_score_few_rows_when_the_figures_are_the_shards_own(shard, zoo):
+    calls = []
+    shard.conn.register_fts5_function(
+        search_query.SCORE_FUNCTION,
+        lambda api, *a: calls.append(1) or search_query._score(api, *a))
+    try:
+        rows, tokens, counts = search_query.stats(shard.conn, "text", ['"fox"'])
+        args = SearchArgs("text", '"fox"', (search.idf(rows, counts[0]),), tokens / rows, 3,
+                          phrases=('"fox"',))
+        page = search_query.search(shard.conn, args)
+        assert len(page.hits) == 3 and page.has_more
+        assert 4 <= len(calls) < counts[0] / 2, (len(calls), counts[0])
+    finally:
+        search_query.register(shard.conn)

@@ -427,7 +427,7 @@ class SearchStatsResponse(_message.Message):
     def __init__(self, rows: _Optional[int] = ..., tokens: _Optional[int] = ..., phrase_rows: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class SearchShardRequest(_message.Message):
-    __slots__ = ("shard_id", "index", "expression", "idf", "avgdl", "limit", "after", "where", "highlight_open", "highlight_close", "snippet_tokens", "epoch")
+    __slots__ = ("shard_id", "index", "expression", "idf", "avgdl", "limit", "after", "where", "highlight_open", "highlight_close", "snippet_tokens", "epoch", "phrases")
     SHARD_ID_FIELD_NUMBER: _ClassVar[int]
     INDEX_FIELD_NUMBER: _ClassVar[int]
     EXPRESSION_FIELD_NUMBER: _ClassVar[int]
@@ -440,6 +440,7 @@ class SearchShardRequest(_message.Message):
     HIGHLIGHT_CLOSE_FIELD_NUMBER: _ClassVar[int]
     SNIPPET_TOKENS_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
+    PHRASES_FIELD_NUMBER: _ClassVar[int]
     shard_id: str
     index: str
     expression: str
@@ -452,7 +453,8 @@ class SearchShardRequest(_message.Message):
     highlight_close: str
     snippet_tokens: int
     epoch: int
-    def __init__(self, shard_id: _Optional[str] = ..., index: _Optional[str] = ..., expression: _Optional[str] = ..., idf: _Optional[_Iterable[float]] = ..., avgdl: _Optional[float] = ..., limit: _Optional[int] = ..., after: _Optional[bytes] = ..., where: _Optional[bytes] = ..., highlight_open: _Optional[str] = ..., highlight_close: _Optional[str] = ..., snippet_tokens: _Optional[int] = ..., epoch: _Optional[int] = ...) -> None: ...
+    phrases: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, shard_id: _Optional[str] = ..., index: _Optional[str] = ..., expression: _Optional[str] = ..., idf: _Optional[_Iterable[float]] = ..., avgdl: _Optional[float] = ..., limit: _Optional[int] = ..., after: _Optional[bytes] = ..., where: _Optional[bytes] = ..., highlight_open: _Optional[str] = ..., highlight_close: _Optional[str] = ..., snippet_tokens: _Optional[int] = ..., epoch: _Optional[int] = ..., phrases: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SearchShardResponse(_message.Message):
     __slots__ = ("hits", "has_more")
