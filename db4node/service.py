@@ -102,6 +102,15 @@ def _query_shape(q: node_pb2.QueryRequest) -> tuple:
             q.until, q.index, q.explain)
 
 
+def _search_shape(r: node_pb2.SearchShardRequest) -> bytes:
+    """A SearchShard request without its shard and epoch (deterministic bytes)."""
+    copy = node_pb2.SearchShardRequest()
+    copy.CopyFrom(r)
+    copy.ClearField("shard_id")
+    copy.ClearField("epoch")
+    return copy.SerializeToString(deterministic=True)
+
+
 def query_response(page: queries.Page) -> node_pb2.QueryResponse:
     """A shard's page on the wire."""
     rows = [node_pb2.QueryRow(document=b.encode(), position=p.encode()) for b, p in page.rows]
@@ -283,14 +292,10 @@ class NodeService(node_pb2_grpc.NodeServicer):
         if first.explain or any(_query_shape(q) != _query_shape(first) for q in queries_[1:]):
             raise InvalidArgumentError(
                 "QueryMerged queries must differ only in their shard and epoch, without explain")
-        if len({q.shard_id for q in queries_}) != len(queries_):
-            raise InvalidArgumentError("QueryMerged names a shard more than once")
-        for q in queries_:
-            await self.membership.check_owner(q.shard_id, [], q.epoch)
+        workers = await self._scatter_workers([(q.shard_id, q.epoch) for q in queries_])
         args = (decode_where(first.where), sort_pairs(first.sort), first.limit,
                 decode_position(first.after, "after"), decode_position(first.until, "until"),
                 first.index)
-        workers = [self.store.get(q.shard_id) for q in queries_]
         page = await self.store.scatter.run(
             workers, lambda conns: queries.find_merged(conns, first.collection, *args),
             deadline_of(context), f"query on {first.collection!r} over {len(workers)} shards")
@@ -308,10 +313,8 @@ class NodeService(node_pb2_grpc.NodeServicer):
             deadline = deadline_of(context)
             counts = await all_or_error([self._count(c, deadline) for c in counts_])
             return node_pb2.CountShardsResponse(counts=counts)
-        for c in counts_:
-            await self.membership.check_owner(c.shard_id, [], c.epoch)
+        workers = await self._scatter_workers([(c.shard_id, c.epoch) for c in counts_])
         where = decode_where(first.where)
-        workers = [self.store.get(c.shard_id) for c in counts_]
         counts = await self.store.scatter.run(
             workers, lambda conns: queries.count_each(conns, first.collection, where),
             deadline_of(context), f"count on {first.collection!r} over {len(workers)} shards")
@@ -426,6 +429,50 @@ class NodeService(node_pb2_grpc.NodeServicer):
             lambda conn: search_query.stats(conn, name, phrases),
             deadline_of(context), f"search statistics of {name!r}")
         return node_pb2.SearchStatsResponse(rows=rows, tokens=tokens, phrase_rows=counts)
+
+    @servicer_method
+    async def SearchStatsShards(self, request: node_pb2.SearchStatsShardsRequest,
+                                context: grpc.aio.ServicerContext):
+        reqs = list(request.requests)
+        if not reqs:
+            return node_pb2.SearchStatsShardsResponse()
+        first = reqs[0]
+        if any((r.index, list(r.phrases)) != (first.index, list(first.phrases)) for r in reqs):
+            raise InvalidArgumentError(
+                "SearchStatsShards requests must differ only in their shard and epoch")
+        name, phrases = search_index.validate_name(first.index), list(first.phrases)
+        workers = await self._scatter_workers([(r.shard_id, r.epoch) for r in reqs])
+        found = await self.store.scatter.run(
+            workers, lambda conns: [search_query.stats(c, name, phrases) for c in conns],
+            deadline_of(context), f"search statistics of {name!r} over {len(reqs)} shards")
+        return node_pb2.SearchStatsShardsResponse(results=[
+            node_pb2.SearchStatsResponse(rows=rows, tokens=tokens, phrase_rows=counts)
+            for rows, tokens, counts in found])
+
+    @servicer_method
+    async def SearchMerged(self, request: node_pb2.SearchMergedRequest,
+                           context: grpc.aio.ServicerContext):
+        reqs = list(request.requests)
+        if not reqs:
+            raise InvalidArgumentError("SearchMerged needs at least one request")
+        shape = _search_shape(reqs[0])
+        if any(_search_shape(r) != shape for r in reqs[1:]):
+            raise InvalidArgumentError(
+                "SearchMerged requests must differ only in their shard and epoch")
+        args = decode_search(reqs[0])
+        workers = await self._scatter_workers([(r.shard_id, r.epoch) for r in reqs])
+        page = await self.store.scatter.run(
+            workers, lambda conns: search_query.search_merged(conns, args),
+            deadline_of(context), f"search of {args.index!r} over {len(reqs)} shards")
+        return search_hits(page)
+
+    async def _scatter_workers(self, shards: list[tuple[str, int]]) -> list:
+        """The workers of distinct shards this node owns at the callers' epochs."""
+        if len({s for s, _ in shards}) != len(shards):
+            raise InvalidArgumentError("the request names a shard more than once")
+        for shard_id, epoch in shards:
+            await self.membership.check_owner(shard_id, [], epoch)
+        return [self.store.get(shard_id) for shard_id, _ in shards]
 
     @servicer_method
     async def SearchShard(self, request: node_pb2.SearchShardRequest,

@@ -6,9 +6,10 @@ collection would compute them. Round 2 asks the shards whose rows match any phra
 best `limit` hits scored with those global figures, after the cursor's (score, id). Every hit
 matches at least one phrase (FTS5 has no bare NOT), so a shard where no phrase matches has none.
 The cursor is the last hit's (score, id), signed with the cluster's key and bound to the index,
-the query and the where. A where that pins the collection's partition key (the rule of `find`,
-db4core/query/README.md) limits round 2 to the pinned values' shards; round 1 still asks every
-shard, since scores use corpus-wide statistics.
+the query and the where. Each round asks every node once for all of its shards
+(`SearchStatsShards`, `SearchMerged`: the node merges its shards' hits). A where that pins the
+collection's partition key (the rule of `find`, db4core/query/README.md) limits round 2 to the
+pinned values' shards; round 1 still asks every shard, since scores use corpus-wide statistics.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from db4.v1 import node_pb2, router_pb2
 from db4core.errors import InvalidArgumentError, NotFoundError
 from db4core.query import decode_cursor, decode_where, encode_cursor, query_fingerprint
 from db4core.query.limits import validate_limit
-from db4core.search import average_size, compile_query, idf, parse_search_query
+from db4core.search import average_size, compile_query, idf, merge_ranked, parse_search_query
 from db4router.dispatch import NODE_TIMEOUT_S, Dispatcher, gather_all
 from db4router.queries import PAGE_BYTES
 from db4router.searchdefs import SearchIndexes
@@ -97,7 +99,7 @@ class Search:
         shards = [s for s in stats.matching if pinned is None or s in pinned]
         if stats.rows == 0 or not shards:
             return router_pb2.SearchResponse()
-        answers = await gather_all(self._shard_hits(plan, stats, s, after) for s in shards)
+        answers = await self._hits(plan, stats, shards, after)
         hits, has_more = merge_hits(answers, plan.limit)
         cursor = ""
         if has_more:
@@ -118,35 +120,78 @@ class Search:
     async def stats(self, plan: SearchPlan) -> Stats:
         """Round 1: every shard's statistics summed into N, avgdl and IDF per phrase."""
 
+        def stats_request(shard: str, epoch: int) -> node_pb2.SearchStatsRequest:
+            return node_pb2.SearchStatsRequest(shard_id=shard, index=plan.index,
+                                               phrases=plan.phrases, epoch=epoch)
+
         async def ask(stub, shard, epoch):
-            req = node_pb2.SearchStatsRequest(shard_id=shard, index=plan.index,
-                                              phrases=plan.phrases, epoch=epoch)
-            return await stub.SearchStats(req, timeout=NODE_TIMEOUT_S)
+            return await stub.SearchStats(stats_request(shard, epoch), timeout=NODE_TIMEOUT_S)
+
+        async def ask_node(stub, shard_ids, epoch):
+            req = node_pb2.SearchStatsShardsRequest(
+                requests=[stats_request(s, epoch) for s in shard_ids])
+            return list((await stub.SearchStatsShards(req, timeout=NODE_TIMEOUT_S)).results)
 
         shards = sorted(self.dispatcher.view.require().ring.shards)
-        answers = await gather_all(self._repairing(plan.index, s, ask) for s in shards)
-        rows = sum(a.rows for a in answers)
-        tokens = sum(a.tokens for a in answers)
-        per_phrase = [sum(a.phrase_rows[i] for a in answers) for i in range(len(plan.phrases))]
-        matching = [s for s, a in zip(shards, answers, strict=True) if any(a.phrase_rows)]
+        per_node = await self._per_node(plan.index, shards, ask_node, ask, list)
+        answers = {s: a for part, results in per_node for s, a in zip(part, results, strict=True)}
+        rows = sum(a.rows for a in answers.values())
+        tokens = sum(a.tokens for a in answers.values())
+        per_phrase = [sum(a.phrase_rows[i] for a in answers.values())
+                      for i in range(len(plan.phrases))]
+        matching = [s for s in shards if any(answers[s].phrase_rows)]
         avgdl = average_size(tokens, rows) if rows else 0.0
         return Stats(rows, avgdl, [idf(rows, n) for n in per_phrase], matching)
 
-    async def _shard_hits(self, plan: SearchPlan, stats: Stats, shard: str,
-                          after: list | None) -> node_pb2.SearchShardResponse:
-        """Round 2 on one shard: its best hits after the position, scored globally."""
+    async def _hits(self, plan: SearchPlan, stats: Stats, shards: list[str],
+                    after: list | None) -> list[node_pb2.SearchShardResponse]:
+        """Round 2: the best hits after the position, scored globally; one answer per node
+        (the node merges its shards')."""
         req = plan.request
         after_raw = json.dumps(after).encode() if after is not None else b""
 
-        async def ask(stub, shard_id, epoch):
-            return await stub.SearchShard(node_pb2.SearchShardRequest(
-                shard_id=shard_id, index=plan.index, expression=plan.expression,
+        def shard_request(shard: str, epoch: int) -> node_pb2.SearchShardRequest:
+            return node_pb2.SearchShardRequest(
+                shard_id=shard, index=plan.index, expression=plan.expression,
                 idf=stats.idf, avgdl=stats.avgdl, limit=plan.limit, after=after_raw,
                 where=req.where, highlight_open=plan.marks[0], highlight_close=plan.marks[1],
-                snippet_tokens=plan.snippet_tokens, epoch=epoch, phrases=plan.phrases),
-                timeout=NODE_TIMEOUT_S)
+                snippet_tokens=plan.snippet_tokens, epoch=epoch, phrases=plan.phrases)
 
-        return await self._repairing(plan.index, shard, ask)
+        async def ask(stub, shard, epoch):
+            return await stub.SearchShard(shard_request(shard, epoch), timeout=NODE_TIMEOUT_S)
+
+        async def ask_node(stub, shard_ids, epoch):
+            merged = node_pb2.SearchMergedRequest(
+                requests=[shard_request(s, epoch) for s in shard_ids])
+            return await stub.SearchMerged(merged, timeout=NODE_TIMEOUT_S)
+
+        def combine(answers: list[node_pb2.SearchShardResponse]) -> node_pb2.SearchShardResponse:
+            hits, more = merge_hits(answers, plan.limit)
+            return node_pb2.SearchShardResponse(hits=hits, has_more=more)
+
+        return [answer for _, answer in
+                await self._per_node(plan.index, shards, ask_node, ask, combine)]
+
+    async def _per_node(self, index: str, shards: list[str], ask_node, ask, combine
+                        ) -> list[tuple[list[str], Any]]:
+        """(shards of a node, ask_node's answer for them) for every node hosting some of
+        `shards`. After a ring change, against an older node, or when one of its shards lacks
+        the index, that node's shards are asked one by one (repairing each) and their answers
+        combined."""
+        epoch, groups = self.dispatcher.node_groups(shards)
+
+        async def one_node(node: str, part: list[str]):
+            async def one_by_one():
+                return combine(await gather_all(self._repairing(index, s, ask) for s in part))
+
+            try:
+                return await self.dispatcher.on_node(node, part, epoch, ask_node, one_by_one)
+            except NotFoundError:
+                return await one_by_one()
+
+        parts = list(groups.values())
+        return list(zip(parts, await gather_all(one_node(n, p) for n, p in groups.items()),
+                        strict=True))
 
     async def _repairing(self, index: str, shard: str, call):
         """Run call on a shard; a shard that lacks the index (NOT_FOUND) builds it from the
@@ -160,18 +205,12 @@ class Search:
 
 def merge_hits(answers: list[node_pb2.SearchShardResponse], limit: int,
                max_bytes: int = PAGE_BYTES) -> tuple[list[router_pb2.SearchHit], bool]:
-    """The best `limit` hits of every shard's best-first answer, by (score desc, id asc), and
-    whether more follow. A page stops before the hit that would pass `max_bytes` (never at
-    zero hits): the cursor then resumes at that hit."""
-    pool = sorted((h for a in answers for h in a.hits), key=lambda h: (-h.score, h.id))
-    page: list[router_pb2.SearchHit] = []
-    size = 0
-    for hit in pool[:limit]:
-        size += hit.ByteSize()
-        if page and size > max_bytes:
-            return page, True
-        page.append(hit)
-    return page, len(pool) > limit or any(a.has_more for a in answers)
+    """The best `limit` hits of every shard's (or node's) best-first answer, by (score desc,
+    id asc), and whether more follow (`merge_ranked`: a page stops before the hit that would
+    pass `max_bytes`, and never passes a hit an answer with more may still hold)."""
+    return merge_ranked([(list(a.hits), a.has_more) for a in answers], limit,
+                        key=lambda h: (-h.score, h.id), size=lambda h: h.ByteSize(),
+                        max_bytes=max_bytes)
 
 
 def _snippet_tokens(requested: int) -> int:

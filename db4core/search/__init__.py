@@ -11,6 +11,7 @@ from db4core.search.compile import (
     fts5_string,
     query_to_fts5,
 )
+from db4core.search.merge import merge_ranked
 from db4core.search.parse import MAX_DEPTH, MAX_QUERY_BYTES, OPERATORS, parse_search_query
 from db4core.search.tree import And, Node, Not, Or, Phrase, Term, is_searchable
 
@@ -35,6 +36,7 @@ __all__ = [
     "fts5_string",
     "idf",
     "is_searchable",
+    "merge_ranked",
     "parse_search_query",
     "phrase_frequencies",
     "query_to_fts5",

@@ -164,6 +164,53 @@ def test_pages_continue_after_a_position(client, stub, posts):
     assert pages == [h.id for h in whole]
 
 
+def test_one_request_per_node_answers_as_the_shards_do(client, stub, posts):
+    shards = _shards(client)
+    compiled = search.compile_query(search.parse_search_query("fox OR database"),
+                                    [p for p, _ in FIELDS])
+    stats = [node_pb2.SearchStatsRequest(shard_id=s, index="posts_text",
+                                         phrases=compiled.phrases) for s in shards]
+    together = stub.SearchStatsShards(node_pb2.SearchStatsShardsRequest(requests=stats))
+    assert list(together.results) == [stub.SearchStats(r) for r in stats]
+    rows = sum(r.rows for r in together.results)
+    tokens = sum(r.tokens for r in together.results)
+    idf = [search.idf(rows, sum(r.phrase_rows[i] for r in together.results))
+           for i in range(len(compiled.phrases))]
+
+    def page(after: list | None, bounded: bool) -> node_pb2.SearchShardResponse:
+        return stub.SearchMerged(node_pb2.SearchMergedRequest(requests=[
+            node_pb2.SearchShardRequest(
+                shard_id=s, index="posts_text", expression=compiled.expression, idf=idf,
+                avgdl=search.average_size(tokens, rows), limit=7,
+                after=json.dumps(after).encode() if after else b"",
+                phrases=compiled.phrases if bounded else [])
+            for s in shards]))
+
+    want = [(h.id, h.score) for h in _global_search(stub, shards, "fox OR database", 1000)]
+    assert len(want) > 14  # three pages at least
+    for bounded in (True, False):
+        got, after = [], None
+        while True:
+            merged = page(after, bounded)
+            got += [(h.id, h.score) for h in merged.hits]
+            if not merged.has_more:
+                break
+            assert len(merged.hits) == 7
+            after = [merged.hits[-1].score, merged.hits[-1].id]
+        assert got == want
+
+    mixed = node_pb2.SearchMergedRequest(requests=[
+        node_pb2.SearchShardRequest(shard_id=shards[0], index="posts_text", expression='"fox"',
+                                    idf=[1.0], avgdl=5.0, limit=7),
+        node_pb2.SearchShardRequest(shard_id=shards[1], index="posts_text", expression='"fox"',
+                                    idf=[1.0], avgdl=5.0, limit=8)])
+    code, details = _code(lambda: stub.SearchMerged(mixed))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "differ only in their shard" in details
+    code, details = _code(lambda: stub.SearchStatsShards(node_pb2.SearchStatsShardsRequest(
+        requests=[stats[0], stats[0]])))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "more than once" in details
+
+
 def _code(call) -> tuple[grpc.StatusCode, str]:
     with pytest.raises(grpc.RpcError) as info:
         call()

@@ -77,9 +77,13 @@ def test_merge_orders_by_score_then_id_and_keeps_limit():
     assert [h.id for h in hits] == ["a", "b", "c", "z"] and not more
 
 
-def test_merge_has_more_when_a_shard_has_more():
+def test_merge_never_passes_a_hit_a_shard_with_more_may_still_hold():
+    # The first shard stopped after "a" (its byte budget) and may hold hits scoring 0.9: "b"
+    # must wait for the next page, else the cursor after it would skip them.
     hits, more = merge_hits([shard((1.0, "a"), more=True), shard((0.5, "b"))], 10)
-    assert [h.id for h in hits] == ["a", "b"] and more
+    assert [h.id for h in hits] == ["a"] and more
+    hits, more = merge_hits([shard((1.0, "a"), (0.7, "c"), more=True), shard((0.8, "b"))], 10)
+    assert [h.id for h in hits] == ["a", "b", "c"] and more
 
 
 def test_merge_stops_before_the_byte_budget_but_never_at_zero():

@@ -456,6 +456,24 @@ class SearchShardRequest(_message.Message):
     phrases: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, shard_id: _Optional[str] = ..., index: _Optional[str] = ..., expression: _Optional[str] = ..., idf: _Optional[_Iterable[float]] = ..., avgdl: _Optional[float] = ..., limit: _Optional[int] = ..., after: _Optional[bytes] = ..., where: _Optional[bytes] = ..., highlight_open: _Optional[str] = ..., highlight_close: _Optional[str] = ..., snippet_tokens: _Optional[int] = ..., epoch: _Optional[int] = ..., phrases: _Optional[_Iterable[str]] = ...) -> None: ...
 
+class SearchStatsShardsRequest(_message.Message):
+    __slots__ = ("requests",)
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    requests: _containers.RepeatedCompositeFieldContainer[SearchStatsRequest]
+    def __init__(self, requests: _Optional[_Iterable[_Union[SearchStatsRequest, _Mapping]]] = ...) -> None: ...
+
+class SearchStatsShardsResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[SearchStatsResponse]
+    def __init__(self, results: _Optional[_Iterable[_Union[SearchStatsResponse, _Mapping]]] = ...) -> None: ...
+
+class SearchMergedRequest(_message.Message):
+    __slots__ = ("requests",)
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    requests: _containers.RepeatedCompositeFieldContainer[SearchShardRequest]
+    def __init__(self, requests: _Optional[_Iterable[_Union[SearchShardRequest, _Mapping]]] = ...) -> None: ...
+
 class SearchShardResponse(_message.Message):
     __slots__ = ("hits", "has_more")
     HITS_FIELD_NUMBER: _ClassVar[int]

@@ -130,6 +130,16 @@ class NodeStub:
                 request_serializer=db4_dot_v1_dot_node__pb2.SearchShardRequest.SerializeToString,
                 response_deserializer=db4_dot_v1_dot_node__pb2.SearchShardResponse.FromString,
                 _registered_method=True)
+        self.SearchStatsShards = channel.unary_unary(
+                '/db4.v1.Node/SearchStatsShards',
+                request_serializer=db4_dot_v1_dot_node__pb2.SearchStatsShardsRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_node__pb2.SearchStatsShardsResponse.FromString,
+                _registered_method=True)
+        self.SearchMerged = channel.unary_unary(
+                '/db4.v1.Node/SearchMerged',
+                request_serializer=db4_dot_v1_dot_node__pb2.SearchMergedRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_node__pb2.SearchShardResponse.FromString,
+                _registered_method=True)
 
 
 class NodeServicer:
@@ -293,6 +303,23 @@ class NodeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SearchStatsShards(self, request, context):
+        """SearchStatsShards runs SearchStats for several shards of this node in one request (in
+        turn, on one thread); one answer per request, in order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SearchMerged(self, request, context):
+        """SearchMerged runs the same SearchShard on several shards of this node (the requests
+        differ only in their shard) and answers their best `limit` hits merged by (score desc,
+        id asc), and whether more follow on any of them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodeServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -389,6 +416,16 @@ def add_NodeServicer_to_server(servicer, server):
             'SearchShard': grpc.unary_unary_rpc_method_handler(
                     servicer.SearchShard,
                     request_deserializer=db4_dot_v1_dot_node__pb2.SearchShardRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_node__pb2.SearchShardResponse.SerializeToString,
+            ),
+            'SearchStatsShards': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchStatsShards,
+                    request_deserializer=db4_dot_v1_dot_node__pb2.SearchStatsShardsRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_node__pb2.SearchStatsShardsResponse.SerializeToString,
+            ),
+            'SearchMerged': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchMerged,
+                    request_deserializer=db4_dot_v1_dot_node__pb2.SearchMergedRequest.FromString,
                     response_serializer=db4_dot_v1_dot_node__pb2.SearchShardResponse.SerializeToString,
             ),
     }
@@ -905,6 +942,60 @@ class Node:
             target,
             '/db4.v1.Node/SearchShard',
             db4_dot_v1_dot_node__pb2.SearchShardRequest.SerializeToString,
+            db4_dot_v1_dot_node__pb2.SearchShardResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SearchStatsShards(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/db4.v1.Node/SearchStatsShards',
+            db4_dot_v1_dot_node__pb2.SearchStatsShardsRequest.SerializeToString,
+            db4_dot_v1_dot_node__pb2.SearchStatsShardsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SearchMerged(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/db4.v1.Node/SearchMerged',
+            db4_dot_v1_dot_node__pb2.SearchMergedRequest.SerializeToString,
             db4_dot_v1_dot_node__pb2.SearchShardResponse.FromString,
             options,
             channel_credentials,
