@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from db4core.hashing import vnode_token
 
 DEFAULT_VNODES = 128
+TOKEN_MAX = (1 << 64) - 1
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,33 @@ class Ring:
     def vnode_count(self, shard_id: str) -> int:
         """How many virtual nodes a shard owns."""
         return self.owners.count(shard_id)
+
+    def ranges(self, shard_id: str) -> list[tuple[int, int]]:
+        """The tokens a shard owns, as inclusive (first, last) ranges in token order: a virtual
+        node owns the tokens after the previous one up to its own; neighbours of one shard make
+        one range, and the arc past the top wraps to a range from 0."""
+        out: list[tuple[int, int]] = []
+        n = len(self.tokens)
+        for i, (token, owner) in enumerate(zip(self.tokens, self.owners, strict=True)):
+            if owner != shard_id:
+                continue
+            first = self.tokens[i - 1] + 1 if i else 0
+            if out and out[-1][1] + 1 == first:
+                out[-1] = (out[-1][0], token)
+            else:
+                out.append((first, token))
+        if self.owners[0] == shard_id and self.tokens[-1] < TOKEN_MAX:
+            # The arc after the last virtual node wraps around to the first one.
+            if self.owners[n - 1] == shard_id:
+                last = out.pop()
+                out.append((last[0], TOKEN_MAX))
+            else:
+                out.append((self.tokens[-1] + 1, TOKEN_MAX))
+        return out
+
+    def share(self, shard_id: str) -> float:
+        """The fraction of the token space a shard owns."""
+        return sum(last - first + 1 for first, last in self.ranges(shard_id)) / (TOKEN_MAX + 1)
 
     def to_json(self) -> str:
         """Serialise for etcd."""

@@ -88,6 +88,13 @@ class Keys:
     def consumers(self) -> bytes:
         return self.root + b"consumers/"
 
+    @property
+    def loads(self) -> bytes:
+        return self.root + b"load/"
+
+    def load(self, node_id: str) -> bytes:
+        return self.loads + node_id.encode()
+
     def consumer(self, name: str) -> bytes:
         return self.consumers + name.encode()
 

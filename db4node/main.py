@@ -22,8 +22,9 @@ from db4core.config import (
 )
 from db4core.topology import Keys
 from db4core.txn import DEFAULT_IN_DOUBT_S
-from db4node import retention
+from db4node import load, retention
 from db4node.checkpoint import DEFAULT_INTERVAL_S, Checkpointer
+from db4node.load import LoadReporter
 from db4node.membership import Membership
 from db4node.participant import Participant
 from db4node.resolver import Resolver
@@ -60,6 +61,9 @@ def parser() -> argparse.ArgumentParser:
                   "shard keeps at least")
     add_flag(p, "cdc-retention-seconds", retention.DEFAULT_SECONDS, type=float,
              help="seconds of change-log history every shard keeps at least")
+    add_flag(p, "load-report-seconds", load.DEFAULT_INTERVAL_S, type=float,
+             help="how often the node reports each shard's reads/s, writes/s, documents and "
+                  "bytes to etcd (load/<node id>), read by db4 status")
     add_flag(p, "cdc-truncate-interval-seconds", DEFAULT_INTERVAL_S, type=float,
              help="how often the node reads the consumers' checkpoints from etcd and truncates "
                   "the change logs")
@@ -96,6 +100,10 @@ async def serve(args: argparse.Namespace) -> None:
     resolver = Resolver(store, participant, etcd, Keys(args.cluster), args.id)
     checkpointer = Checkpointer(store, etcd, Keys(args.cluster), retention_of(args),
                                 args.cdc_truncate_interval_seconds)
+    if args.load_report_seconds <= 0:
+        raise SystemExit("--load-report-seconds must be positive")
+    reporter = LoadReporter(store, store.load, membership, etcd, Keys(args.cluster),
+                            args.load_report_seconds)
     add_guarded(node_pb2_grpc.add_NodeServicer_to_server,
                 NodeService(store, membership, participant, lambda: checkpointer.checkpoint),
                 server)
@@ -106,12 +114,14 @@ async def serve(args: argparse.Namespace) -> None:
     if registered:
         resolver.start()
         checkpointer.start()
+        reporter.start()
         log.info("db4 node %s serving on %s (data %s, %d shards)", args.id, address,
                  args.data_dir, len(opened))
         await stop.wait()
     log.info("stopping node %s", args.id)
     await resolver.stop()
     await checkpointer.stop()
+    await reporter.stop()
     await server.stop(grace=2)
     await membership.stop()
     await etcd.close()

@@ -31,6 +31,7 @@ class Membership:
         self.node_id = node_id
         self.address = address
         self.topology: Topology | None = None
+        self.lease: aetcd.Lease | None = None  # the registration's, for records that go with it
         self._tasks: list[asyncio.Task] = []
         self._refresh_lock = asyncio.Lock()
 
@@ -53,6 +54,7 @@ class Membership:
         lease = await self.etcd.lease(LEASE_TTL)
         record = json.dumps({"address": self.address}).encode()
         await self.etcd.put(self.keys.node(self.node_id), record, lease=lease)
+        self.lease = lease
         log.info("registered node %s at %s (lease %x)", self.node_id, self.address, lease.id)
         return lease
 

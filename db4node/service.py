@@ -194,6 +194,7 @@ class NodeService(node_pb2_grpc.NodeServicer):
         reads = [decode_read(r) for r in request.reads]
         tokens = [op.token for op in ops] + [r.token for r in reads]
         await self.membership.check_owner(request.shard_id, tokens, request.epoch)
+        self.store.load.write(request.shard_id, len(ops))
         results, txid, last_lsn = await self.participant.write(
             request.shard_id, ops, request.txid, reads, deadline_of(context))
         return node_pb2.WriteResponse(results=write_results(results), last_lsn=last_lsn,
@@ -208,6 +209,7 @@ class NodeService(node_pb2_grpc.NodeServicer):
             raise InvalidArgumentError("in_doubt_ms must not be negative")
         tokens = [op.token for op in ops] + [r.token for r in reads]
         await self.membership.check_owner(request.shard_id, tokens, request.epoch)
+        self.store.load.write(request.shard_id, len(ops))
         results = await self.participant.prepare(
             request.shard_id, txid, ops, reads, list(request.participants), request.in_doubt_ms,
             deadline_of(context))
@@ -242,6 +244,7 @@ class NodeService(node_pb2_grpc.NodeServicer):
             raise InvalidArgumentError("tokens must be empty or one per id")
         await self.membership.check_owner(request.shard_id, list(request.tokens), request.epoch)
         ids, tokens = list(request.ids), list(request.tokens)
+        self.store.load.read(request.shard_id, len(ids))
         deadline = deadline_of(context)
         await self.participant.wait_readable(request.shard_id, request.collection, ids, deadline)
         worker = self.store.get(request.shard_id)
@@ -324,6 +327,7 @@ class NodeService(node_pb2_grpc.NodeServicer):
                      ) -> node_pb2.QueryResponse:
         """One shard's page (or, with `explain`, its SQLite plan)."""
         await self.membership.check_owner(request.shard_id, [], request.epoch)
+        self.store.load.read(request.shard_id)
         args = (decode_where(request.where), sort_pairs(request.sort), request.limit,
                 decode_position(request.after, "after"), decode_position(request.until, "until"),
                 request.index)
@@ -339,6 +343,7 @@ class NodeService(node_pb2_grpc.NodeServicer):
     async def _count(self, request: node_pb2.NodeCountRequest, deadline: float | None) -> int:
         """One shard's count."""
         await self.membership.check_owner(request.shard_id, [], request.epoch)
+        self.store.load.read(request.shard_id)
         where = decode_where(request.where)
         return await self.store.get(request.shard_id).query(
             lambda conn: queries.count(conn, request.collection, where),
@@ -441,7 +446,8 @@ class NodeService(node_pb2_grpc.NodeServicer):
             raise InvalidArgumentError(
                 "SearchStatsShards requests must differ only in their shard and epoch")
         name, phrases = search_index.validate_name(first.index), list(first.phrases)
-        workers = await self._scatter_workers([(r.shard_id, r.epoch) for r in reqs])
+        workers = await self._scatter_workers([(r.shard_id, r.epoch) for r in reqs],
+                                              reads=False)  # the search's own read counts
         found = await self.store.scatter.run(
             workers, lambda conns: [search_query.stats(c, name, phrases) for c in conns],
             deadline_of(context), f"search statistics of {name!r} over {len(reqs)} shards")
@@ -466,12 +472,17 @@ class NodeService(node_pb2_grpc.NodeServicer):
             deadline_of(context), f"search of {args.index!r} over {len(reqs)} shards")
         return search_hits(page)
 
-    async def _scatter_workers(self, shards: list[tuple[str, int]]) -> list:
-        """The workers of distinct shards this node owns at the callers' epochs."""
+    async def _scatter_workers(self, shards: list[tuple[str, int]], reads: bool = True
+                               ) -> list:
+        """The workers of distinct shards this node owns at the callers' epochs (each counted
+        as one read, unless `reads` is False)."""
         if len({s for s, _ in shards}) != len(shards):
             raise InvalidArgumentError("the request names a shard more than once")
         for shard_id, epoch in shards:
             await self.membership.check_owner(shard_id, [], epoch)
+        if reads:
+            for shard_id, _ in shards:
+                self.store.load.read(shard_id)
         return [self.store.get(shard_id) for shard_id, _ in shards]
 
     @servicer_method
@@ -479,6 +490,7 @@ class NodeService(node_pb2_grpc.NodeServicer):
                           context: grpc.aio.ServicerContext):
         args = decode_search(request)
         await self.membership.check_owner(request.shard_id, [], request.epoch)
+        self.store.load.read(request.shard_id)
         page = await self.store.get(request.shard_id).query(
             lambda conn: search_query.search(conn, args),
             deadline_of(context), f"search of {args.index!r}")

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import logging
+import time
+
 import grpc
 
 from db4.v1 import admin_pb2, admin_pb2_grpc, node_pb2
 from db4router.consumers import Consumers
 from db4router.dispatch import NODE_TIMEOUT_S, Dispatcher
+from db4router.topology import etcd_call
 from db4rpc.status import servicer_method
+
+log = logging.getLogger("db4.router.admin")
 
 
 class AdminService(admin_pb2_grpc.AdminServicer):
@@ -25,19 +32,49 @@ class AdminService(admin_pb2_grpc.AdminServicer):
 
         return await self.dispatcher.every_shard(one)
 
+    async def _loads(self) -> dict[str, tuple[dict, float]]:
+        """shard -> (its load as last reported, seconds since the report), from `load/`."""
+        view = self.dispatcher.view
+        found = await etcd_call("reading load reports",
+                                lambda: view.etcd.get_prefix(view.keys.loads))
+        now = time.time()
+        out: dict[str, tuple[dict, float]] = {}
+        for kv in found:
+            value = kv.value
+            try:
+                record = json.loads(value)
+                age = max(0.0, now - float(record["at"]))
+                for shard, load in record["shards"].items():
+                    if shard not in out or out[shard][1] > age:  # a shard that moved: newest
+                        out[shard] = (load, age)
+            except (ValueError, KeyError, TypeError, AttributeError):
+                log.warning("ignoring a malformed load report: %r", value[:200])
+        return out
+
     @servicer_method
     async def Status(self, request: admin_pb2.StatusRequest, context: grpc.aio.ServicerContext):
         view = self.dispatcher.view
         topo = view.require()
         stats = await self._stats() if request.with_stats else {}
+        loads = await self._loads()
         shards = []
         for shard in sorted(topo.ring.shards):
             st = stats.get(shard)
-            shards.append(admin_pb2.ShardStatus(
+            load, age = loads.get(shard, (None, 0.0))
+            status = admin_pb2.ShardStatus(
                 shard_id=shard, node_id=topo.node_of(shard) or "",
-                vnodes=topo.ring.vnode_count(shard),
-                documents=st.documents if st else -1, bytes=st.bytes if st else -1,
-            ))
+                vnodes=topo.ring.vnode_count(shard), ring_share=topo.ring.share(shard),
+                documents=st.documents if st else -1, bytes=st.bytes if st else -1)
+            if load is not None:
+                status.load.CopyFrom(admin_pb2.ShardLoad(
+                    reads_per_s=load["reads_per_s"], writes_per_s=load["writes_per_s"],
+                    documents=load["documents"], bytes=load["bytes"], age_s=age))
+                if st is None:
+                    status.documents, status.bytes = load["documents"], load["bytes"]
+            if request.with_ranges:
+                status.ranges.extend(admin_pb2.TokenRange(first=a, last=b)
+                                     for a, b in topo.ring.ranges(shard))
+            shards.append(status)
         placed = set(topo.placement.values())
         nodes = [
             admin_pb2.NodeStatus(node_id=n, address=view.nodes.get(n, ""), alive=n in view.nodes)

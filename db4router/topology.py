@@ -112,9 +112,10 @@ class ClusterView:
             self.changed = asyncio.Event()
 
     def _outside_view(self, key: bytes) -> bool:
-        """Keys that change often and mean nothing to routing: transaction decisions and
-        change-feed consumers' positions (every Acknowledge writes one)."""
-        return key.startswith((self.keys.txns, self.keys.consumers))
+        """Keys that change often and mean nothing to routing: transaction decisions,
+        change-feed consumers' positions (every Acknowledge writes one) and nodes' load reports
+        (every few seconds)."""
+        return key.startswith((self.keys.txns, self.keys.consumers, self.keys.loads))
 
     async def refresh_to(self, epoch: int, timeout: float = 5.0) -> None:
         """Refresh until our epoch is at least `epoch` (a node told us it moved on)."""
@@ -125,9 +126,9 @@ class ClusterView:
             await self.refresh()
 
     async def start_watch(self) -> None:
-        """Keep the view fresh: any change under the root but outside txns/ and consumers/
-        triggers a full re-read (a commit's decision record or an acknowledgement must not make
-        every router re-read the cluster)."""
+        """Keep the view fresh: any change under the root but outside txns/, consumers/ and
+        load/ triggers a full re-read (a commit's decision record, an acknowledgement or a load
+        report must not make every router re-read the cluster)."""
         self._tasks.append(asyncio.create_task(self._watch()))
 
     async def stop(self) -> None:

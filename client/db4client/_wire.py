@@ -190,10 +190,22 @@ def _status(resp: admin_pb2.StatusResponse) -> dict[str, Any]:
         "epoch": resp.epoch,
         "nodes": [{"node_id": n.node_id, "address": n.address, "alive": n.alive}
                   for n in resp.nodes],
-        "shards": [{"shard_id": s.shard_id, "node_id": s.node_id, "vnodes": s.vnodes,
-                    "documents": _counter(s.documents), "bytes": _counter(s.bytes)}
-                   for s in resp.shards],
+        "shards": [_shard_status(s) for s in resp.shards],
     }
+
+
+def _shard_status(s: admin_pb2.ShardStatus) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "shard_id": s.shard_id, "node_id": s.node_id, "vnodes": s.vnodes,
+        "ring_share": s.ring_share, "documents": _counter(s.documents),
+        "bytes": _counter(s.bytes), "load": None}
+    if s.HasField("load"):
+        out["load"] = {"reads_per_s": s.load.reads_per_s, "writes_per_s": s.load.writes_per_s,
+                       "documents": s.load.documents, "bytes": s.load.bytes,
+                       "age_s": s.load.age_s}
+    if s.ranges:
+        out["ranges"] = [[r.first, r.last] for r in s.ranges]
+    return out
 
 
 # ---- collections ----
@@ -298,7 +310,8 @@ def shard_for(collection: str, partition_value: Any) -> Call[dict]:
     return Call(DB4, "ShardFor", req, _shard_info, idempotent=True)
 
 
-def status(with_stats: bool = False) -> Call[dict]:
-    """The cluster's status: epoch, nodes, shards (with counters when asked)."""
-    req = admin_pb2.StatusRequest(with_stats=bool(with_stats))
+def status(with_stats: bool = False, with_ranges: bool = False) -> Call[dict]:
+    """The cluster's status: epoch, nodes, shards with their load (counters asked now, and
+    token ranges, when asked)."""
+    req = admin_pb2.StatusRequest(with_stats=bool(with_stats), with_ranges=bool(with_ranges))
     return Call(ADMIN, "Status", req, _status, idempotent=True)

@@ -14,9 +14,12 @@ class Admin:
     def __init__(self, client: _Runs) -> None:
         self._client = client
 
-    def status(self, with_stats: bool = False) -> dict[str, Any]:
-        """Cluster name, ring epoch, nodes and shards (document and byte counts with_stats)."""
-        return self._client._invoke(_wire.status(with_stats))
+    def status(self, with_stats: bool = False, with_ranges: bool = False) -> dict[str, Any]:
+        """Cluster name, ring epoch, nodes, and shards: node, share of the ring, documents and
+        bytes, and `load` as the node last reported it (reads/s, writes/s, documents, bytes,
+        age_s; None before a report). `with_stats` counts documents and bytes now (asks every
+        node); `with_ranges` adds each shard's token ranges ([first, last], inclusive)."""
+        return self._client._invoke(_wire.status(with_stats, with_ranges))
 
     def cdc_status(self) -> dict[str, Any]:
         """The change logs and durable consumers: {"shards": [{shard_id, node_id, first_lsn,
@@ -31,9 +34,10 @@ class AsyncAdmin:
     def __init__(self, client: _RunsAsync) -> None:
         self._client = client
 
-    async def status(self, with_stats: bool = False) -> dict[str, Any]:
-        """Cluster name, ring epoch, nodes and shards (document and byte counts with_stats)."""
-        return await self._client._invoke(_wire.status(with_stats))
+    async def status(self, with_stats: bool = False, with_ranges: bool = False
+                     ) -> dict[str, Any]:
+        """See `Admin.status`."""
+        return await self._client._invoke(_wire.status(with_stats, with_ranges))
 
     async def cdc_status(self) -> dict[str, Any]:
         """The change logs and durable consumers; see `Admin.cdc_status`."""

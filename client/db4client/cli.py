@@ -162,9 +162,13 @@ def _server_commands(sub: Any) -> None:
 
 def _document_commands(sub: Any) -> None:
     """Commands on a router: status, collections, documents, placement."""
-    p = _client_command(sub, "status", cmd_status, "show the cluster: epoch, nodes, shards")
+    p = _client_command(sub, "status", cmd_status,
+                        "show the cluster: epoch, nodes, shards with their share of the ring and "
+                        "their load as last reported (reads/s, writes/s, documents, bytes)")
     p.add_argument("--with-stats", action="store_true",
-                   help="include per-shard document and byte counts (asks every node)")
+                   help="count every shard's documents and bytes now (asks every node)")
+    p.add_argument("--ranges", action="store_true",
+                   help="include every shard's token ranges")
     p = _client_command(sub, "create-collection", cmd_create_collection,
                         "create a collection or check its options (idempotent)")
     p.add_argument("name", help="collection name")

@@ -23,7 +23,7 @@ PRINTED = object()
 
 def cmd_status(client: Any, args: argparse.Namespace) -> Any:
     """The cluster's status."""
-    return client.admin.status(with_stats=args.with_stats)
+    return client.admin.status(with_stats=args.with_stats, with_ranges=args.ranges)
 
 
 def cmd_create_collection(client: Any, args: argparse.Namespace) -> Any:

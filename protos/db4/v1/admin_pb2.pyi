@@ -7,10 +7,34 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class StatusRequest(_message.Message):
-    __slots__ = ("with_stats",)
+    __slots__ = ("with_stats", "with_ranges")
     WITH_STATS_FIELD_NUMBER: _ClassVar[int]
+    WITH_RANGES_FIELD_NUMBER: _ClassVar[int]
     with_stats: bool
-    def __init__(self, with_stats: _Optional[bool] = ...) -> None: ...
+    with_ranges: bool
+    def __init__(self, with_stats: _Optional[bool] = ..., with_ranges: _Optional[bool] = ...) -> None: ...
+
+class TokenRange(_message.Message):
+    __slots__ = ("first", "last")
+    FIRST_FIELD_NUMBER: _ClassVar[int]
+    LAST_FIELD_NUMBER: _ClassVar[int]
+    first: int
+    last: int
+    def __init__(self, first: _Optional[int] = ..., last: _Optional[int] = ...) -> None: ...
+
+class ShardLoad(_message.Message):
+    __slots__ = ("reads_per_s", "writes_per_s", "documents", "bytes", "age_s")
+    READS_PER_S_FIELD_NUMBER: _ClassVar[int]
+    WRITES_PER_S_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
+    BYTES_FIELD_NUMBER: _ClassVar[int]
+    AGE_S_FIELD_NUMBER: _ClassVar[int]
+    reads_per_s: float
+    writes_per_s: float
+    documents: int
+    bytes: int
+    age_s: float
+    def __init__(self, reads_per_s: _Optional[float] = ..., writes_per_s: _Optional[float] = ..., documents: _Optional[int] = ..., bytes: _Optional[int] = ..., age_s: _Optional[float] = ...) -> None: ...
 
 class NodeStatus(_message.Message):
     __slots__ = ("node_id", "address", "alive")
@@ -23,18 +47,24 @@ class NodeStatus(_message.Message):
     def __init__(self, node_id: _Optional[str] = ..., address: _Optional[str] = ..., alive: _Optional[bool] = ...) -> None: ...
 
 class ShardStatus(_message.Message):
-    __slots__ = ("shard_id", "node_id", "vnodes", "documents", "bytes")
+    __slots__ = ("shard_id", "node_id", "vnodes", "documents", "bytes", "ring_share", "load", "ranges")
     SHARD_ID_FIELD_NUMBER: _ClassVar[int]
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     VNODES_FIELD_NUMBER: _ClassVar[int]
     DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
     BYTES_FIELD_NUMBER: _ClassVar[int]
+    RING_SHARE_FIELD_NUMBER: _ClassVar[int]
+    LOAD_FIELD_NUMBER: _ClassVar[int]
+    RANGES_FIELD_NUMBER: _ClassVar[int]
     shard_id: str
     node_id: str
     vnodes: int
     documents: int
     bytes: int
-    def __init__(self, shard_id: _Optional[str] = ..., node_id: _Optional[str] = ..., vnodes: _Optional[int] = ..., documents: _Optional[int] = ..., bytes: _Optional[int] = ...) -> None: ...
+    ring_share: float
+    load: ShardLoad
+    ranges: _containers.RepeatedCompositeFieldContainer[TokenRange]
+    def __init__(self, shard_id: _Optional[str] = ..., node_id: _Optional[str] = ..., vnodes: _Optional[int] = ..., documents: _Optional[int] = ..., bytes: _Optional[int] = ..., ring_share: _Optional[float] = ..., load: _Optional[_Union[ShardLoad, _Mapping]] = ..., ranges: _Optional[_Iterable[_Union[TokenRange, _Mapping]]] = ...) -> None: ...
 
 class StatusResponse(_message.Message):
     __slots__ = ("cluster", "epoch", "nodes", "shards")

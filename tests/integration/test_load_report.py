@@ -1,0 +1,95 @@
+"""Nodes report every shard's load to etcd on an interval (load/<node>, on the node's lease), and
+`Admin.Status` / `db4 status` show it beside each shard's share of the ring and token ranges.
+
+A cluster of its own whose nodes report every half second.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from db4client import Client
+from db4core.hashing import token_for
+from tests.support.cluster import Cluster
+
+REPORT_S = 0.5
+
+
+@pytest.fixture(scope="module")
+def reporting(tmp_path_factory):
+    c = Cluster(tmp_path_factory.mktemp("load"), nodes=2, shards=4)
+    for node in c.nodes:
+        node.env = {"DB4_LOAD_REPORT_SECONDS": str(REPORT_S)}
+    try:
+        c.start()
+        yield c
+    finally:
+        c.stop()
+
+
+def _status_when(client: Client, ready, timeout: float = 10.0, **kw) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        status = client.admin.status(**kw)
+        if ready(status) or time.monotonic() > deadline:
+            return status
+        time.sleep(0.1)
+
+
+def test_status_shows_each_shards_reported_load(reporting):
+    with Client(reporting.address) as client:
+        client.create_collection("tenants", partition_key="tenant")
+        coll = client.collection("tenants")
+        coll.insert_many([{"tenant": "hot", "n": i} for i in range(40)]
+                         + [{"tenant": f"t{i}", "n": i} for i in range(20)])
+        hot = client.shard_for("tenants", "hot")
+        ids = [d["$id"] for d in coll.find(where={"tenant": "hot"}, limit=10).items]
+
+        def busy(status: dict) -> bool:
+            shard = next(s for s in status["shards"] if s["shard_id"] == hot)
+            return bool(shard["load"]) and shard["load"]["reads_per_s"] > 5
+
+        deadline = time.monotonic() + 3 * REPORT_S
+        while time.monotonic() < deadline:  # reads on the hot tenant's shard only
+            for doc_id in ids:
+                assert coll.get(doc_id, partition="hot") is not None
+        status = _status_when(client, busy)
+
+        by_id = {s["shard_id"]: s for s in status["shards"]}
+        assert busy(status), by_id[hot]
+        counted = client.admin.status(with_stats=True)["shards"]
+        assert sum(s["documents"] for s in counted) == 60
+        for shard in counted:
+            reported = by_id[shard["shard_id"]]
+            assert reported["load"] is not None, reported
+            # Without with_stats, the documents are the last report's
+            assert reported["documents"] == reported["load"]["documents"] == shard["documents"]
+            assert reported["load"]["bytes"] > 0 and reported["load"]["age_s"] < 5
+        quiet = [s for s in by_id.values() if s["shard_id"] != hot]
+        assert all(s["load"]["reads_per_s"] < by_id[hot]["load"]["reads_per_s"] for s in quiet)
+        assert abs(sum(s["ring_share"] for s in by_id.values()) - 1.0) < 1e-9
+        assert "ranges" not in by_id[hot]
+
+
+def test_token_ranges_place_every_token_on_its_shard(reporting):
+    with Client(reporting.address) as client:
+        shards = client.admin.status(with_ranges=True)["shards"]
+        client.create_collection("places", partition_key="tenant")
+        for tenant in (f"x{i}" for i in range(30)):
+            token = token_for(tenant)
+            owner = [s["shard_id"] for s in shards
+                     if any(first <= token <= last for first, last in s["ranges"])]
+            assert owner == [client.shard_for("places", tenant)]
+
+
+def test_db4_status_prints_the_load(reporting):
+    out = subprocess.run([sys.executable, "-m", "db4client.cli", "status", "--router",
+                          reporting.address], capture_output=True, text=True, timeout=30,
+                         check=True).stdout
+    status = json.loads(out)
+    assert {"ring_share", "load", "documents"} <= set(status["shards"][0])
