@@ -89,6 +89,17 @@ class Keys:
         return self.root + b"consumers/"
 
     @property
+    def leader(self) -> bytes:
+        return self.root + b"leader"
+
+    @property
+    def hot_marks(self) -> bytes:
+        return self.root + b"hot/"
+
+    def hot(self, shard_id: str) -> bytes:
+        return self.hot_marks + shard_id.encode()
+
+    @property
     def loads(self) -> bytes:
         return self.root + b"load/"
 

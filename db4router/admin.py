@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 
@@ -10,6 +9,7 @@ import grpc
 
 from db4.v1 import admin_pb2, admin_pb2_grpc, node_pb2
 from db4router.consumers import Consumers
+from db4router.controller import read_hot_marks, read_loads
 from db4router.dispatch import NODE_TIMEOUT_S, Dispatcher
 from db4router.topology import etcd_call
 from db4rpc.status import servicer_method
@@ -32,31 +32,14 @@ class AdminService(admin_pb2_grpc.AdminServicer):
 
         return await self.dispatcher.every_shard(one)
 
-    async def _loads(self) -> dict[str, tuple[dict, float]]:
-        """shard -> (its load as last reported, seconds since the report), from `load/`."""
-        view = self.dispatcher.view
-        found = await etcd_call("reading load reports",
-                                lambda: view.etcd.get_prefix(view.keys.loads))
-        now = time.time()
-        out: dict[str, tuple[dict, float]] = {}
-        for kv in found:
-            value = kv.value
-            try:
-                record = json.loads(value)
-                age = max(0.0, now - float(record["at"]))
-                for shard, load in record["shards"].items():
-                    if shard not in out or out[shard][1] > age:  # a shard that moved: newest
-                        out[shard] = (load, age)
-            except (ValueError, KeyError, TypeError, AttributeError):
-                log.warning("ignoring a malformed load report: %r", value[:200])
-        return out
-
     @servicer_method
     async def Status(self, request: admin_pb2.StatusRequest, context: grpc.aio.ServicerContext):
         view = self.dispatcher.view
         topo = view.require()
         stats = await self._stats() if request.with_stats else {}
-        loads = await self._loads()
+        loads = await read_loads(view.etcd, view.keys)
+        hot = await read_hot_marks(view.etcd, view.keys)
+        leader = await etcd_call("reading the leader", lambda: view.etcd.get(view.keys.leader))
         shards = []
         for shard in sorted(topo.ring.shards):
             st = stats.get(shard)
@@ -71,6 +54,11 @@ class AdminService(admin_pb2_grpc.AdminServicer):
                     documents=load["documents"], bytes=load["bytes"], age_s=age))
                 if st is None:
                     status.documents, status.bytes = load["documents"], load["bytes"]
+            mark = hot.get(shard)
+            if mark is not None:
+                status.hot.CopyFrom(admin_pb2.ShardHot(
+                    age_s=max(0.0, time.time() - float(mark.get("since", 0))),
+                    reason=str(mark.get("reason", "")), ops_per_s=float(mark.get("ops_per_s", 0))))
             if request.with_ranges:
                 status.ranges.extend(admin_pb2.TokenRange(first=a, last=b)
                                      for a, b in topo.ring.ranges(shard))
@@ -81,7 +69,8 @@ class AdminService(admin_pb2_grpc.AdminServicer):
             for n in sorted(placed | set(view.nodes))
         ]
         return admin_pb2.StatusResponse(cluster=view.keys.cluster, epoch=topo.epoch, nodes=nodes,
-                                        shards=shards)
+                                        shards=shards, leader=leader.value.decode() if leader
+                                        else "")
 
     async def _logs(self) -> list[tuple[str, node_pb2.LogStat]]:
         """(node id, LogStat) of every shard, asking each node once for all of its shards."""

@@ -22,6 +22,13 @@ from db4core.config import (
 from db4core.topology import Keys
 from db4router.admin import AdminService
 from db4router.collections import Collections
+from db4router.controller import (
+    DEFAULT_HOT_THRESHOLD,
+    DEFAULT_HOT_WINDOW_S,
+    HotController,
+    HotLimits,
+    Leadership,
+)
 from db4router.dispatch import Dispatcher
 from db4router.janitor import Janitor
 from db4router.nodes import NodePool
@@ -48,9 +55,27 @@ def parser() -> argparse.ArgumentParser:
     add_flag(p, "max-streams-per-connection", MAX_STREAMS_PER_CONNECTION, type=int,
              help="open Iterate/IterateRange streams one client connection may hold")
     add_flag(p, "max-streams", MAX_STREAMS, type=int, help="open streams this router serves")
+    add_flag(p, "hot-shard-threshold", DEFAULT_HOT_THRESHOLD, type=float,
+             help="reads/s + writes/s over which a shard that stays there for --hot-window-"
+                  "seconds is marked hot (the leader router marks; db4 status shows it)")
+    add_flag(p, "hot-window-seconds", DEFAULT_HOT_WINDOW_S, type=float,
+             help="how long a shard must stay over --hot-shard-threshold to be marked hot")
+    add_flag(p, "hot-max-documents", 0, type=int,
+             help="documents over which a shard is marked hot (0: no limit)")
+    add_flag(p, "hot-max-bytes", 0, type=int,
+             help="file bytes over which a shard is marked hot (0: no limit)")
     add_flag(p, "stream-idle-seconds", STREAM_IDLE_S, type=float,
              help="a stream whose client takes nothing this long ends with DEADLINE_EXCEEDED")
     return p
+
+
+def hot_limits(args: argparse.Namespace) -> HotLimits:
+    """The hot-shard limits the flags ask for; a negative one is refused."""
+    limits = HotLimits(args.hot_shard_threshold, args.hot_window_seconds,
+                       args.hot_max_documents, args.hot_max_bytes)
+    if min(limits.ops_per_s, limits.window_s, limits.documents, limits.bytes) < 0:
+        raise SystemExit("--hot-* limits must not be negative")
+    return limits
 
 
 async def load_cluster(view: ClusterView, args: argparse.Namespace) -> None:
@@ -67,6 +92,7 @@ async def load_cluster(view: ClusterView, args: argparse.Namespace) -> None:
 
 async def serve(args: argparse.Namespace) -> None:
     """Load (or create) the cluster, serve until signalled, stop cleanly."""
+    limits = hot_limits(args)
     stop = stop_event()
     host, etcd_port = parse_endpoint(args.etcd)
     etcd = aetcd.Client(check_loopback(host), etcd_port, timeout=5,
@@ -91,11 +117,17 @@ async def serve(args: argparse.Namespace) -> None:
     add_guarded(admin_pb2_grpc.add_AdminServicer_to_server, AdminService(dispatcher), server)
     port = server.add_insecure_port(f"{check_loopback(args.host)}:{args.port}")
     await server.start()
+    leadership = Leadership(etcd, Keys(args.cluster), f"{args.host}:{port}")
+    leadership.start()
+    controller = HotController(etcd, Keys(args.cluster), leadership, limits)
+    controller.start()
     log.info("db4 router serving on %s:%d (cluster %s, epoch %d)", args.host, port,
              args.cluster, view.epoch)
     await stop.wait()
     log.info("stopping router")
     await server.stop(grace=2)
+    await controller.stop()
+    await leadership.stop()
     await janitor.stop()
     await view.stop()
     await pool.close()

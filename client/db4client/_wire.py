@@ -188,6 +188,7 @@ def _status(resp: admin_pb2.StatusResponse) -> dict[str, Any]:
     return {
         "cluster": resp.cluster,
         "epoch": resp.epoch,
+        "leader": resp.leader or None,
         "nodes": [{"node_id": n.node_id, "address": n.address, "alive": n.alive}
                   for n in resp.nodes],
         "shards": [_shard_status(s) for s in resp.shards],
@@ -203,6 +204,8 @@ def _shard_status(s: admin_pb2.ShardStatus) -> dict[str, Any]:
         out["load"] = {"reads_per_s": s.load.reads_per_s, "writes_per_s": s.load.writes_per_s,
                        "documents": s.load.documents, "bytes": s.load.bytes,
                        "age_s": s.load.age_s}
+    out["hot"] = ({"reason": s.hot.reason, "ops_per_s": s.hot.ops_per_s, "age_s": s.hot.age_s}
+                  if s.HasField("hot") else None)
     if s.ranges:
         out["ranges"] = [[r.first, r.last] for r in s.ranges]
     return out

@@ -1,7 +1,8 @@
 """Nodes report every shard's load to etcd on an interval (load/<node>, on the node's lease), and
-`Admin.Status` / `db4 status` show it beside each shard's share of the ring and token ranges.
+`Admin.Status` / `db4 status` show it beside each shard's share of the ring and token ranges; the
+leader router marks a shard hot while its load stays over the threshold.
 
-A cluster of its own whose nodes report every half second.
+A cluster of its own whose nodes report every half second, with a low hot threshold.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from db4core.hashing import token_for
 from tests.support.cluster import Cluster
 
 REPORT_S = 0.5
+HOT_OPS = 40.0
+HOT_WINDOW_S = 1.0
 
 
 @pytest.fixture(scope="module")
@@ -25,6 +28,8 @@ def reporting(tmp_path_factory):
     c = Cluster(tmp_path_factory.mktemp("load"), nodes=2, shards=4)
     for node in c.nodes:
         node.env = {"DB4_LOAD_REPORT_SECONDS": str(REPORT_S)}
+    c.router_env = {"DB4_HOT_SHARD_THRESHOLD": str(HOT_OPS),
+                    "DB4_HOT_WINDOW_SECONDS": str(HOT_WINDOW_S)}
     try:
         c.start()
         yield c
@@ -93,3 +98,31 @@ def test_db4_status_prints_the_load(reporting):
                          check=True).stdout
     status = json.loads(out)
     assert {"ring_share", "load", "documents"} <= set(status["shards"][0])
+
+
+def test_a_shard_that_stays_busy_is_marked_hot_then_cleared(reporting):
+    with Client(reporting.address) as client:
+        client.create_collection("heat", partition_key="tenant")
+        coll = client.collection("heat")
+        coll.insert_many([{"tenant": "blaze", "n": i} for i in range(10)])
+        hot = client.shard_for("heat", "blaze")
+        ids = [d["$id"] for d in coll.find(where={"tenant": "blaze"}).items]
+
+        def marked(status: dict) -> dict | None:
+            return next(s for s in status["shards"] if s["shard_id"] == hot)["hot"]
+
+        deadline = time.monotonic() + 20
+        status = client.admin.status()
+        while marked(status) is None and time.monotonic() < deadline:
+            for doc_id in ids:  # far over HOT_OPS reads/s, on one shard
+                coll.get(doc_id, partition="blaze")
+            status = client.admin.status()
+        mark = marked(status)
+        assert mark is not None, status
+        assert "over the threshold" in mark["reason"] and mark["ops_per_s"] > HOT_OPS
+        assert status["leader"] == reporting.address
+        assert all(s["hot"] is None for s in status["shards"] if s["shard_id"] != hot)
+
+        # quiet again: the next reports carry no load, and the mark goes
+        cleared = _status_when(client, lambda st: marked(st) is None, timeout=15)
+        assert marked(cleared) is None

@@ -19,6 +19,7 @@ class Cluster:
         self.etcd = Etcd(self.root)
         self.nodes = [Node(f"n{i + 1}", self.root, self.etcd.url) for i in range(nodes)]
         self.routers: list[Router] = []
+        self.router_env: dict | None = None  # environment of every router started
 
     def start(self) -> Cluster:
         self.etcd.start().wait_ready()
@@ -32,7 +33,7 @@ class Cluster:
     def add_router(self) -> Router:
         name = f"router{len(self.routers) + 1}" if self.routers else "router"
         router = Router(self.root, self.etcd.url, shards=self.shards,
-                        min_nodes=len(self.nodes), name=name)
+                        min_nodes=len(self.nodes), name=name, env=self.router_env)
         self.routers.append(router.start().wait_ready())
         return router
 

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12\x64\x62\x34/v1/admin.proto\x12\x06\x64\x62\x34.v1\"8\n\rStatusRequest\x12\x12\n\nwith_stats\x18\x01 \x01(\x08\x12\x13\n\x0bwith_ranges\x18\x02 \x01(\x08\")\n\nTokenRange\x12\r\n\x05\x66irst\x18\x01 \x01(\x04\x12\x0c\n\x04last\x18\x02 \x01(\x04\"g\n\tShardLoad\x12\x13\n\x0breads_per_s\x18\x01 \x01(\x01\x12\x14\n\x0cwrites_per_s\x18\x02 \x01(\x01\x12\x11\n\tdocuments\x18\x03 \x01(\x03\x12\r\n\x05\x62ytes\x18\x04 \x01(\x03\x12\r\n\x05\x61ge_s\x18\x05 \x01(\x01\"=\n\nNodeStatus\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\r\n\x05\x61live\x18\x03 \x01(\x08\"\xbb\x01\n\x0bShardStatus\x12\x10\n\x08shard_id\x18\x01 \x01(\t\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12\x0e\n\x06vnodes\x18\x03 \x01(\x05\x12\x11\n\tdocuments\x18\x04 \x01(\x03\x12\r\n\x05\x62ytes\x18\x05 \x01(\x03\x12\x12\n\nring_share\x18\x06 \x01(\x01\x12\x1f\n\x04load\x18\x07 \x01(\x0b\x32\x11.db4.v1.ShardLoad\x12\"\n\x06ranges\x18\x08 \x03(\x0b\x32\x12.db4.v1.TokenRange\"x\n\x0eStatusResponse\x12\x0f\n\x07\x63luster\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x03\x12!\n\x05nodes\x18\x03 \x03(\x0b\x32\x12.db4.v1.NodeStatus\x12#\n\x06shards\x18\x04 \x03(\x0b\x32\x13.db4.v1.ShardStatus\"\x12\n\x10\x43\x64\x63StatusRequest\"\x86\x01\n\x08ShardLog\x12\x10\n\x08shard_id\x18\x01 \x01(\t\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12\x11\n\tfirst_lsn\x18\x03 \x01(\x04\x12\x10\n\x08last_lsn\x18\x04 \x01(\x04\x12\x0f\n\x07\x65ntries\x18\x05 \x01(\x04\x12\r\n\x05\x62ytes\x18\x06 \x01(\x04\x12\x12\n\ncheckpoint\x18\x07 \x01(\x04\"\xd2\x01\n\x0e\x43onsumerStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12,\n\x03lsn\x18\x02 \x03(\x0b\x32\x1f.db4.v1.ConsumerStatus.LsnEntry\x12,\n\x03lag\x18\x03 \x03(\x0b\x32\x1f.db4.v1.ConsumerStatus.LagEntry\x1a*\n\x08LsnEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x1a*\n\x08LagEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"`\n\x11\x43\x64\x63StatusResponse\x12 \n\x06shards\x18\x01 \x03(\x0b\x32\x10.db4.v1.ShardLog\x12)\n\tconsumers\x18\x02 \x03(\x0b\x32\x16.db4.v1.ConsumerStatus2\x82\x01\n\x05\x41\x64min\x12\x37\n\x06Status\x12\x15.db4.v1.StatusRequest\x1a\x16.db4.v1.StatusResponse\x12@\n\tCdcStatus\x12\x18.db4.v1.CdcStatusRequest\x1a\x19.db4.v1.CdcStatusResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12\x64\x62\x34/v1/admin.proto\x12\x06\x64\x62\x34.v1\"8\n\rStatusRequest\x12\x12\n\nwith_stats\x18\x01 \x01(\x08\x12\x13\n\x0bwith_ranges\x18\x02 \x01(\x08\")\n\nTokenRange\x12\r\n\x05\x66irst\x18\x01 \x01(\x04\x12\x0c\n\x04last\x18\x02 \x01(\x04\"g\n\tShardLoad\x12\x13\n\x0breads_per_s\x18\x01 \x01(\x01\x12\x14\n\x0cwrites_per_s\x18\x02 \x01(\x01\x12\x11\n\tdocuments\x18\x03 \x01(\x03\x12\r\n\x05\x62ytes\x18\x04 \x01(\x03\x12\r\n\x05\x61ge_s\x18\x05 \x01(\x01\"=\n\nNodeStatus\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\r\n\x05\x61live\x18\x03 \x01(\x08\"\xda\x01\n\x0bShardStatus\x12\x10\n\x08shard_id\x18\x01 \x01(\t\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12\x0e\n\x06vnodes\x18\x03 \x01(\x05\x12\x11\n\tdocuments\x18\x04 \x01(\x03\x12\r\n\x05\x62ytes\x18\x05 \x01(\x03\x12\x12\n\nring_share\x18\x06 \x01(\x01\x12\x1f\n\x04load\x18\x07 \x01(\x0b\x32\x11.db4.v1.ShardLoad\x12\"\n\x06ranges\x18\x08 \x03(\x0b\x32\x12.db4.v1.TokenRange\x12\x1d\n\x03hot\x18\t \x01(\x0b\x32\x10.db4.v1.ShardHot\"<\n\x08ShardHot\x12\r\n\x05\x61ge_s\x18\x01 \x01(\x01\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x11\n\tops_per_s\x18\x03 \x01(\x01\"\x88\x01\n\x0eStatusResponse\x12\x0f\n\x07\x63luster\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x03\x12!\n\x05nodes\x18\x03 \x03(\x0b\x32\x12.db4.v1.NodeStatus\x12#\n\x06shards\x18\x04 \x03(\x0b\x32\x13.db4.v1.ShardStatus\x12\x0e\n\x06leader\x18\x05 \x01(\t\"\x12\n\x10\x43\x64\x63StatusRequest\"\x86\x01\n\x08ShardLog\x12\x10\n\x08shard_id\x18\x01 \x01(\t\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12\x11\n\tfirst_lsn\x18\x03 \x01(\x04\x12\x10\n\x08last_lsn\x18\x04 \x01(\x04\x12\x0f\n\x07\x65ntries\x18\x05 \x01(\x04\x12\r\n\x05\x62ytes\x18\x06 \x01(\x04\x12\x12\n\ncheckpoint\x18\x07 \x01(\x04\"\xd2\x01\n\x0e\x43onsumerStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12,\n\x03lsn\x18\x02 \x03(\x0b\x32\x1f.db4.v1.ConsumerStatus.LsnEntry\x12,\n\x03lag\x18\x03 \x03(\x0b\x32\x1f.db4.v1.ConsumerStatus.LagEntry\x1a*\n\x08LsnEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x1a*\n\x08LagEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"`\n\x11\x43\x64\x63StatusResponse\x12 \n\x06shards\x18\x01 \x03(\x0b\x32\x10.db4.v1.ShardLog\x12)\n\tconsumers\x18\x02 \x03(\x0b\x32\x16.db4.v1.ConsumerStatus2\x82\x01\n\x05\x41\x64min\x12\x37\n\x06Status\x12\x15.db4.v1.StatusRequest\x1a\x16.db4.v1.StatusResponse\x12@\n\tCdcStatus\x12\x18.db4.v1.CdcStatusRequest\x1a\x19.db4.v1.CdcStatusResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,21 +44,23 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_NODESTATUS']._serialized_start=236
   _globals['_NODESTATUS']._serialized_end=297
   _globals['_SHARDSTATUS']._serialized_start=300
-  _globals['_SHARDSTATUS']._serialized_end=487
-  _globals['_STATUSRESPONSE']._serialized_start=489
-  _globals['_STATUSRESPONSE']._serialized_end=609
-  _globals['_CDCSTATUSREQUEST']._serialized_start=611
-  _globals['_CDCSTATUSREQUEST']._serialized_end=629
-  _globals['_SHARDLOG']._serialized_start=632
-  _globals['_SHARDLOG']._serialized_end=766
-  _globals['_CONSUMERSTATUS']._serialized_start=769
-  _globals['_CONSUMERSTATUS']._serialized_end=979
-  _globals['_CONSUMERSTATUS_LSNENTRY']._serialized_start=893
-  _globals['_CONSUMERSTATUS_LSNENTRY']._serialized_end=935
-  _globals['_CONSUMERSTATUS_LAGENTRY']._serialized_start=937
-  _globals['_CONSUMERSTATUS_LAGENTRY']._serialized_end=979
-  _globals['_CDCSTATUSRESPONSE']._serialized_start=981
-  _globals['_CDCSTATUSRESPONSE']._serialized_end=1077
-  _globals['_ADMIN']._serialized_start=1080
-  _globals['_ADMIN']._serialized_end=1210
+  _globals['_SHARDSTATUS']._serialized_end=518
+  _globals['_SHARDHOT']._serialized_start=520
+  _globals['_SHARDHOT']._serialized_end=580
+  _globals['_STATUSRESPONSE']._serialized_start=583
+  _globals['_STATUSRESPONSE']._serialized_end=719
+  _globals['_CDCSTATUSREQUEST']._serialized_start=721
+  _globals['_CDCSTATUSREQUEST']._serialized_end=739
+  _globals['_SHARDLOG']._serialized_start=742
+  _globals['_SHARDLOG']._serialized_end=876
+  _globals['_CONSUMERSTATUS']._serialized_start=879
+  _globals['_CONSUMERSTATUS']._serialized_end=1089
+  _globals['_CONSUMERSTATUS_LSNENTRY']._serialized_start=1003
+  _globals['_CONSUMERSTATUS_LSNENTRY']._serialized_end=1045
+  _globals['_CONSUMERSTATUS_LAGENTRY']._serialized_start=1047
+  _globals['_CONSUMERSTATUS_LAGENTRY']._serialized_end=1089
+  _globals['_CDCSTATUSRESPONSE']._serialized_start=1091
+  _globals['_CDCSTATUSRESPONSE']._serialized_end=1187
+  _globals['_ADMIN']._serialized_start=1190
+  _globals['_ADMIN']._serialized_end=1320
 # @@protoc_insertion_point(module_scope)

@@ -47,7 +47,7 @@ class NodeStatus(_message.Message):
     def __init__(self, node_id: _Optional[str] = ..., address: _Optional[str] = ..., alive: _Optional[bool] = ...) -> None: ...
 
 class ShardStatus(_message.Message):
-    __slots__ = ("shard_id", "node_id", "vnodes", "documents", "bytes", "ring_share", "load", "ranges")
+    __slots__ = ("shard_id", "node_id", "vnodes", "documents", "bytes", "ring_share", "load", "ranges", "hot")
     SHARD_ID_FIELD_NUMBER: _ClassVar[int]
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     VNODES_FIELD_NUMBER: _ClassVar[int]
@@ -56,6 +56,7 @@ class ShardStatus(_message.Message):
     RING_SHARE_FIELD_NUMBER: _ClassVar[int]
     LOAD_FIELD_NUMBER: _ClassVar[int]
     RANGES_FIELD_NUMBER: _ClassVar[int]
+    HOT_FIELD_NUMBER: _ClassVar[int]
     shard_id: str
     node_id: str
     vnodes: int
@@ -64,19 +65,32 @@ class ShardStatus(_message.Message):
     ring_share: float
     load: ShardLoad
     ranges: _containers.RepeatedCompositeFieldContainer[TokenRange]
-    def __init__(self, shard_id: _Optional[str] = ..., node_id: _Optional[str] = ..., vnodes: _Optional[int] = ..., documents: _Optional[int] = ..., bytes: _Optional[int] = ..., ring_share: _Optional[float] = ..., load: _Optional[_Union[ShardLoad, _Mapping]] = ..., ranges: _Optional[_Iterable[_Union[TokenRange, _Mapping]]] = ...) -> None: ...
+    hot: ShardHot
+    def __init__(self, shard_id: _Optional[str] = ..., node_id: _Optional[str] = ..., vnodes: _Optional[int] = ..., documents: _Optional[int] = ..., bytes: _Optional[int] = ..., ring_share: _Optional[float] = ..., load: _Optional[_Union[ShardLoad, _Mapping]] = ..., ranges: _Optional[_Iterable[_Union[TokenRange, _Mapping]]] = ..., hot: _Optional[_Union[ShardHot, _Mapping]] = ...) -> None: ...
+
+class ShardHot(_message.Message):
+    __slots__ = ("age_s", "reason", "ops_per_s")
+    AGE_S_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    OPS_PER_S_FIELD_NUMBER: _ClassVar[int]
+    age_s: float
+    reason: str
+    ops_per_s: float
+    def __init__(self, age_s: _Optional[float] = ..., reason: _Optional[str] = ..., ops_per_s: _Optional[float] = ...) -> None: ...
 
 class StatusResponse(_message.Message):
-    __slots__ = ("cluster", "epoch", "nodes", "shards")
+    __slots__ = ("cluster", "epoch", "nodes", "shards", "leader")
     CLUSTER_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     NODES_FIELD_NUMBER: _ClassVar[int]
     SHARDS_FIELD_NUMBER: _ClassVar[int]
+    LEADER_FIELD_NUMBER: _ClassVar[int]
     cluster: str
     epoch: int
     nodes: _containers.RepeatedCompositeFieldContainer[NodeStatus]
     shards: _containers.RepeatedCompositeFieldContainer[ShardStatus]
-    def __init__(self, cluster: _Optional[str] = ..., epoch: _Optional[int] = ..., nodes: _Optional[_Iterable[_Union[NodeStatus, _Mapping]]] = ..., shards: _Optional[_Iterable[_Union[ShardStatus, _Mapping]]] = ...) -> None: ...
+    leader: str
+    def __init__(self, cluster: _Optional[str] = ..., epoch: _Optional[int] = ..., nodes: _Optional[_Iterable[_Union[NodeStatus, _Mapping]]] = ..., shards: _Optional[_Iterable[_Union[ShardStatus, _Mapping]]] = ..., leader: _Optional[str] = ...) -> None: ...
 
 class CdcStatusRequest(_message.Message):
     __slots__ = ()
