@@ -1,13 +1,17 @@
-"""When a failed call is tried again: idempotent calls only, on UNAVAILABLE, with backoff.
+"""When a failed call is tried again: on UNAVAILABLE only, with backoff, within a time budget.
 
-A resumable stream (Iterate, IterateRange) gets a budget in time as well as in tries: it is asked
-again from its last cursor for at least `stream_budget_s` seconds without progress, long enough
-to outlast a router restart (a process start and an etcd read: seconds), which three quick
-tries (~150 ms) never did.
+A call that found no router to send to (the channel could not connect: "failed to connect",
+"connection refused") never left the client, so nothing can have been applied: it is tried
+again, read or write, for `unary_budget_s` seconds. Resumable streams (Iterate, IterateRange)
+are asked again from their last cursor for `stream_budget_s` seconds without progress. Both
+outlast a router restart (a process start and an etcd read: seconds), which three quick tries
+(~150 ms) never did.
 
-Writes are never retried. A write that timed out or lost its connection may have been applied;
-sending it again could apply it twice (a create becomes ALREADY_EXISTS, an update with no
-expected_version applies its patch twice from the caller's point of view). The caller decides.
+Any other UNAVAILABLE (the router answered that it could not reach a node) is tried again
+`attempts` times, for idempotent calls (reads) only. A write that timed out or lost its
+connection after it was sent may have been applied; sending it again could apply it twice (a
+create becomes ALREADY_EXISTS, an update with no expected_version applies its patch twice from
+the caller's point of view), so the caller decides.
 """
 
 from __future__ import annotations
@@ -30,19 +34,28 @@ class RetryPolicy:
     initial_backoff_s: float = 0.05
     max_backoff_s: float = 1.0
     stream_budget_s: float = 15.0
+    unary_budget_s: float = 10.0
 
     def backoff_s(self, attempt: int) -> float:
         """Sleep before try `attempt + 1` (attempt counts from 0); half to full jitter."""
         ceiling = min(self.max_backoff_s, self.initial_backoff_s * (2 ** attempt))
         return ceiling * random.uniform(0.5, 1.0)
 
-    def delay_for(self, call: Call | StreamCall, err: Db4Error, attempt: int) -> float | None:
-        """Seconds to wait before retrying `call` after `err`, None when it must not retry."""
-        if not call.idempotent or not isinstance(err, UnavailableError):
+    def delay_for(self, call: Call | StreamCall, err: Db4Error, attempt: int,
+                  failing_s: float = 0.0) -> float | None:
+        """Seconds to wait before retrying `call` after `err`, None when it must not retry.
+        `attempt` counts the failures so far (from 0), `failing_s` the seconds since the
+        first. A call that found no router to send to is tried again, read or write, for
+        `unary_budget_s`; another UNAVAILABLE (the router could not reach a node) is tried
+        again `attempts` times, reads only."""
+        if not isinstance(err, UnavailableError):
             return None
-        if attempt + 1 >= self.attempts:
-            return None
-        return self.backoff_s(attempt)
+        delay = self.backoff_s(attempt)
+        if never_sent(err):
+            return delay if failing_s + delay <= self.unary_budget_s else None
+        if call.idempotent and attempt + 1 < self.attempts:
+            return delay
+        return None
 
     def resume_delay(self, call: StreamCall, err: Db4Error, attempt: int,
                      failing_s: float) -> float | None:
@@ -61,6 +74,15 @@ class RetryPolicy:
 
 
 DEFAULT_POLICY = RetryPolicy()
+
+# What gRPC says when a call found no connection to send on: the request never left.
+_NOT_SENT = ("failed to connect to all addresses", "connection refused")
+
+
+def never_sent(err: Db4Error) -> bool:
+    """Whether an UNAVAILABLE error says the request was never sent."""
+    text = str(err).lower()
+    return any(marker in text for marker in _NOT_SENT)
 
 
 # Longest sleep between two tries of a whole transaction or read-modify-write round.

@@ -89,14 +89,17 @@ class Client:
     def _invoke(self, call: _wire.Call[T]) -> T:
         """Send one call, retrying only what the policy allows; errors become domain errors."""
         method = getattr(self._stubs[call.service], call.method)
-        attempt = 0
+        attempt, first_failure = 0, 0.0
         while True:
             try:
                 resp = method(call.request, timeout=call.deadline(self.timeout),
                               metadata=self._metadata)
             except grpc.RpcError as err:
                 domain = from_rpc_error(err)
-                delay = self._retry.delay_for(call, domain, attempt)
+                if attempt == 0:
+                    first_failure = time.monotonic()
+                delay = self._retry.delay_for(call, domain, attempt,
+                                              time.monotonic() - first_failure)
                 if delay is None:
                     return call.fail(domain, err)
                 time.sleep(delay)

@@ -3,6 +3,7 @@ restart by resuming from its cursor."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -93,3 +94,34 @@ def test_iterate_resumes_across_a_router_restart(tmp_path):
         seen += [doc["$id"] for doc in stream]
         assert seen == [f"u{i:05d}" for i in range(3000)]
         restarted.check_alive()
+
+
+def test_point_calls_wait_out_a_router_restart(tmp_path):
+    """The router is killed and comes back a second later (plus its start-up time): a read and a
+    write made meanwhile succeed once it is back instead of failing with UNAVAILABLE; the write
+    is applied once (it never left the client while nothing listened)."""
+    with Cluster(tmp_path, nodes=1, shards=2) as cluster, \
+            Client(cluster.address, timeout=10) as client:
+        users = client.collection("users")
+        first = users.create({"n": 1})
+        old = cluster.routers[0]
+        old.stop(graceful=False)
+        outcome: dict = {}
+
+        def calls() -> None:
+            for name, call in (("get", lambda: users.get(first["$id"])),
+                               ("create", lambda: users.create({"n": 2}))):
+                try:
+                    outcome[name] = call()
+                except Exception as err:  # noqa: BLE001 - the assertion below shows it
+                    outcome[name] = err
+
+        caller = threading.Thread(target=calls)
+        caller.start()
+        time.sleep(1.0)
+        restarted = Router(cluster.root, cluster.etcd.url, port=old.port, shards=2, min_nodes=1)
+        cluster.routers[0] = restarted.start()
+        caller.join(30)
+        assert isinstance(outcome.get("get"), dict) and outcome["get"]["n"] == 1, outcome
+        assert isinstance(outcome.get("create"), dict) and outcome["create"]["n"] == 2, outcome
+        assert users.count() == 2

@@ -10,11 +10,11 @@ import math
 import grpc
 import pytest
 
-from db4.v1 import router_pb2
+from db4.v1 import admin_pb2, router_pb2
 from db4client import AsyncClient, Client, RetryPolicy, _channel, errors
 from tests.support.fakes import FakeAioChannel, FakeChannel, FakeRpcError, FakeStub
 
-NO_WAIT = RetryPolicy(attempts=3, initial_backoff_s=0.0, max_backoff_s=0.0)
+NO_WAIT = RetryPolicy(attempts=3, initial_backoff_s=0.0, max_backoff_s=0.0, unary_budget_s=0.0)
 
 
 @pytest.fixture(autouse=True)
@@ -182,7 +182,7 @@ def test_idempotent_calls_retry_on_unavailable_then_succeed():
     assert [c[0] for c in db4.calls] == ["Get", "Get"]
 
 
-def test_idempotent_calls_give_up_after_three_tries():
+def test_idempotent_calls_give_up_after_three_tries_past_their_budget():
     client, _, admin = make_client()
     down = FakeRpcError(grpc.StatusCode.UNAVAILABLE, "down")
     admin.script += [down, down, down, down]
@@ -192,10 +192,29 @@ def test_idempotent_calls_give_up_after_three_tries():
     assert isinstance(caught.value.__cause__, grpc.RpcError)
 
 
+REFUSED = ("failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:7400: "
+           "Failed to connect to remote host: Connection refused")
+
+
+def test_calls_that_found_no_router_keep_trying_within_their_budget():
+    policy = RetryPolicy(initial_backoff_s=0.001, max_backoff_s=0.002, unary_budget_s=0.5)
+    client = Client(retry=policy)
+    admin = FakeStub()
+    client._stubs = {"db4": FakeStub(), "admin": admin}
+    refused = FakeRpcError(grpc.StatusCode.UNAVAILABLE, REFUSED)
+    admin.script += [refused] * 6 + [admin_pb2.StatusResponse(cluster="c")]
+    assert client.admin.status()["cluster"] == "c"
+    assert len(admin.calls) == 7
+    budget_spent = RetryPolicy(unary_budget_s=0.0)
+    err = errors.UnavailableError(REFUSED)
+    assert budget_spent.delay_for(client_call(), err, 0, 0.0) is None
+
+
 @pytest.mark.parametrize("write", ["create", "update", "replace", "upsert", "delete"])
-def test_writes_are_never_retried(write):
+def test_writes_are_not_retried_once_they_may_have_been_sent(write):
     client, db4, _ = make_client()
-    db4.script += [FakeRpcError(grpc.StatusCode.UNAVAILABLE, "down"), _doc_response({})]
+    db4.script += [FakeRpcError(grpc.StatusCode.UNAVAILABLE, "Socket closed"),
+                   _doc_response({})]
     users = client.collection("users")
     calls = {"create": lambda: users.create({}), "update": lambda: users.update("u1", {"a": 1}),
              "replace": lambda: users.replace("u1", {}), "upsert": lambda: users.upsert({}),
@@ -203,6 +222,21 @@ def test_writes_are_never_retried(write):
     with pytest.raises(errors.UnavailableError):
         calls[write]()
     assert len(db4.calls) == 1
+
+
+def client_call():
+    from db4client import _wire
+    return _wire.status()
+
+
+def test_a_write_that_never_left_the_client_is_retried():
+    client, db4, _ = make_client()
+    client._retry = RetryPolicy(initial_backoff_s=0.0, max_backoff_s=0.0, unary_budget_s=1.0)
+    db4.script += [FakeRpcError(grpc.StatusCode.UNAVAILABLE, REFUSED),
+                   FakeRpcError(grpc.StatusCode.UNAVAILABLE, REFUSED),
+                   _doc_response({"$id": "u1"})]
+    assert client.collection("users").create({})["$id"] == "u1"
+    assert len(db4.calls) == 3
 
 
 def test_other_codes_are_not_retried_even_for_reads():

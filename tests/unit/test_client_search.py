@@ -26,7 +26,8 @@ from db4client.commands import search_lines
 from db4core.search import parse_search_query as core_parse
 from tests.support.fakes import FakeAioChannel, FakeChannel, FakeRpcError, FakeStub
 
-NO_WAIT = RetryPolicy(attempts=3, initial_backoff_s=0.0, max_backoff_s=0.0, stream_budget_s=0.0)
+NO_WAIT = RetryPolicy(attempts=3, initial_backoff_s=0.0, max_backoff_s=0.0, stream_budget_s=0.0,
+                      unary_budget_s=0.0)
 
 
 class Stream:

@@ -16,7 +16,7 @@ from db4client import AsyncClient, CasResult, Client, RetryPolicy, _channel, err
 from db4core.txn import MAX_TXN_BYTES, MAX_TXN_OPS
 from tests.support.fakes import FakeAioChannel, FakeChannel, FakeRpcError, FakeStub
 
-NO_WAIT = RetryPolicy(attempts=3, initial_backoff_s=0.0, max_backoff_s=0.0)
+NO_WAIT = RetryPolicy(attempts=3, initial_backoff_s=0.0, max_backoff_s=0.0, unary_budget_s=0.0)
 STORED = {"$id": "a1", "$version": 3, "$createdAt": 100, "$updatedAt": 200,
           "balance": 500, "owner": "ann"}
 
