@@ -3,8 +3,10 @@
 Every `--load-report-seconds` the node puts one record under `load/<node id>`, attached to its
 registration lease (so it goes when the node goes): the report time, the interval, and per open
 shard the reads and writes per second since the previous report, its documents and its file
-bytes (data and WAL). Routers read these records for `Admin.Status`; the hot-shard controller
-will read them too. A read is a document read by id, a query, a count or a search on the shard;
+bytes (data and WAL), and a summary of a sample of the tokens its point operations touched
+(`loadmeter.py`: the median token, where a split would halve the load, and the share of the
+most frequent token). Routers read these records for `Admin.Status` and the leader's hot-shard
+controller. A read is a document read by id, a query, a count or a search on the shard;
 a write is a document operation of a write or of a prepared transaction.
 """
 
@@ -22,9 +24,10 @@ import apsw
 
 from db4core.periodic import Periodic
 from db4core.topology import Keys
+from db4node.loadmeter import LoadMeter
 from db4node.membership import Membership
 from db4node.ops import is_claim
-from db4node.store import LoadMeter, ShardStore
+from db4node.store import ShardStore
 
 log = logging.getLogger("db4.node.load")
 
@@ -69,7 +72,7 @@ class LoadReporter:
 
     async def record(self) -> dict:
         """This round's record (the counters start afresh)."""
-        reads, writes, elapsed = self.meter.take()
+        reads, writes, samples, elapsed = self.meter.take()
         shards = {}
         for shard_id, worker in sorted(self.store.open_shards()):
             size = await worker.query(functools.partial(shard_size, path=worker.shard.path), None,
@@ -79,6 +82,7 @@ class LoadReporter:
                 "writes_per_s": round(writes[shard_id] / elapsed, 3),
                 "documents": size.documents,
                 "bytes": size.bytes,
+                "sample": samples[shard_id].summary() if shard_id in samples else None,
             }
         return {"at": time.time(), "interval_s": self.interval_s, "shards": shards}
 

@@ -194,7 +194,7 @@ class NodeService(node_pb2_grpc.NodeServicer):
         reads = [decode_read(r) for r in request.reads]
         tokens = [op.token for op in ops] + [r.token for r in reads]
         await self.membership.check_owner(request.shard_id, tokens, request.epoch)
-        self.store.load.write(request.shard_id, len(ops))
+        self.store.load.write(request.shard_id, len(ops), [op.token for op in ops])
         results, txid, last_lsn = await self.participant.write(
             request.shard_id, ops, request.txid, reads, deadline_of(context))
         return node_pb2.WriteResponse(results=write_results(results), last_lsn=last_lsn,
@@ -209,7 +209,7 @@ class NodeService(node_pb2_grpc.NodeServicer):
             raise InvalidArgumentError("in_doubt_ms must not be negative")
         tokens = [op.token for op in ops] + [r.token for r in reads]
         await self.membership.check_owner(request.shard_id, tokens, request.epoch)
-        self.store.load.write(request.shard_id, len(ops))
+        self.store.load.write(request.shard_id, len(ops), [op.token for op in ops])
         results = await self.participant.prepare(
             request.shard_id, txid, ops, reads, list(request.participants), request.in_doubt_ms,
             deadline_of(context))
@@ -244,7 +244,7 @@ class NodeService(node_pb2_grpc.NodeServicer):
             raise InvalidArgumentError("tokens must be empty or one per id")
         await self.membership.check_owner(request.shard_id, list(request.tokens), request.epoch)
         ids, tokens = list(request.ids), list(request.tokens)
-        self.store.load.read(request.shard_id, len(ids))
+        self.store.load.read(request.shard_id, len(ids), tokens)
         deadline = deadline_of(context)
         await self.participant.wait_readable(request.shard_id, request.collection, ids, deadline)
         worker = self.store.get(request.shard_id)

@@ -5,35 +5,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
-from collections import Counter
 from typing import TypeVar
 
 from db4core.errors import InvalidArgumentError
+from db4node.loadmeter import LoadMeter
 from db4node.shard import Shard
 from db4node.worker import DEFAULT_QUERY_CEILING_S, ScatterPool, ShardWorker
-
-
-class LoadMeter:
-    """Operation counters per shard since the last report (touched on the event loop only)."""
-
-    def __init__(self) -> None:
-        self.reads: Counter[str] = Counter()
-        self.writes: Counter[str] = Counter()
-        self.since = time.monotonic()
-
-    def read(self, shard_id: str, n: int = 1) -> None:
-        self.reads[shard_id] += n
-
-    def write(self, shard_id: str, n: int = 1) -> None:
-        self.writes[shard_id] += n
-
-    def take(self) -> tuple[Counter[str], Counter[str], float]:
-        """The counts since the last take, and the seconds they cover; starts afresh."""
-        now = time.monotonic()
-        reads, writes, elapsed = self.reads, self.writes, max(now - self.since, 1e-9)
-        self.reads, self.writes, self.since = Counter(), Counter(), now
-        return reads, writes, elapsed
 
 T = TypeVar("T")
 _SHARD_ID = re.compile(r"[a-z0-9_-]{1,64}")

@@ -58,7 +58,9 @@ class AdminService(admin_pb2_grpc.AdminServicer):
             if mark is not None:
                 status.hot.CopyFrom(admin_pb2.ShardHot(
                     age_s=max(0.0, time.time() - float(mark.get("since", 0))),
-                    reason=str(mark.get("reason", "")), ops_per_s=float(mark.get("ops_per_s", 0))))
+                    reason=str(mark.get("reason", "")), ops_per_s=float(mark.get("ops_per_s", 0)),
+                    split_token=int(mark.get("split_token", 0)),
+                    cannot_split=str(mark.get("cannot_split", ""))))
             if request.with_ranges:
                 status.ranges.extend(admin_pb2.TokenRange(first=a, last=b)
                                      for a, b in topo.ring.ranges(shard))

@@ -7,9 +7,11 @@ controller; every router reads its marks.
 
 The controller reads the nodes' load reports (`load/`) every round. A shard is hot when its
 reads/s + writes/s stay over the threshold for the whole window, or when its documents or bytes
-pass their limits (0: no limit). Its mark `hot/<shard>` records since when, the figures and the
-reason; the mark goes once the shard is back under every limit. (Splitting a hot shard is the
-next step: db4router/DESIGN.md, "Elastic sharding".)
+pass their limits (0: no limit). Its mark `hot/<shard>` records since when, the figures, the
+reason, and where a split would halve the load (the median of the tokens its node sampled) or
+why a split would not help (one partition key carries most of the operations). The mark goes
+once the shard is back under every limit. (Splitting a hot shard is the next step:
+db4router/DESIGN.md, "Elastic sharding".)
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ from db4router.topology import etcd_call
 log = logging.getLogger("db4.router.controller")
 
 LEADER_TTL_S = 6
+# A shard whose most frequent sampled token has this share of the operations cannot be relieved
+# by a split: that one partition key would stay on one shard.
+ONE_KEY_SHARE = 0.8
 DEFAULT_HOT_THRESHOLD = 1000.0  # reads/s + writes/s
 DEFAULT_HOT_WINDOW_S = 10.0
 
@@ -126,7 +131,8 @@ class HotController:
             if reason is not None and shard not in marked:
                 mark = {"since": now, "reason": reason,
                         "ops_per_s": load["reads_per_s"] + load["writes_per_s"],
-                        "documents": load["documents"], "bytes": load["bytes"]}
+                        "documents": load["documents"], "bytes": load["bytes"],
+                        **split_advice(load.get("sample"))}
                 await self._mark(shard, json.dumps(mark).encode())
                 log.info("shard %s is hot: %s", shard, reason)
             elif reason is None and shard in marked:
@@ -158,6 +164,20 @@ class HotController:
         if lim.bytes and load["bytes"] > lim.bytes:
             return f"{load['bytes']} bytes, over the limit of {lim.bytes}"
         return None
+
+
+def split_advice(sample: dict | None) -> dict:
+    """Where to split a shard, from its sampled tokens: {"split_token": t}, or
+    {"cannot_split": why} when one partition key carries most of the operations, or {} when
+    nothing was sampled (scatter queries only, or sizes)."""
+    if not sample:
+        return {}
+    if sample["top_share"] >= ONE_KEY_SHARE:
+        return {"cannot_split": (
+            f"one partition key (token {sample['top_token']}) carries "
+            f"{sample['top_share']:.0%} of the sampled operations; a split would leave it on "
+            "one shard")}
+    return {"split_token": int(sample["median_token"])}
 
 
 async def read_loads(etcd: aetcd.Client, keys: Keys) -> dict[str, tuple[dict, float]]:

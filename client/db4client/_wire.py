@@ -204,7 +204,9 @@ def _shard_status(s: admin_pb2.ShardStatus) -> dict[str, Any]:
         out["load"] = {"reads_per_s": s.load.reads_per_s, "writes_per_s": s.load.writes_per_s,
                        "documents": s.load.documents, "bytes": s.load.bytes,
                        "age_s": s.load.age_s}
-    out["hot"] = ({"reason": s.hot.reason, "ops_per_s": s.hot.ops_per_s, "age_s": s.hot.age_s}
+    out["hot"] = ({"reason": s.hot.reason, "ops_per_s": s.hot.ops_per_s, "age_s": s.hot.age_s,
+                   "split_token": s.hot.split_token or None,
+                   "cannot_split": s.hot.cannot_split or None}
                   if s.HasField("hot") else None)
     if s.ranges:
         out["ranges"] = [[r.first, r.last] for r in s.ranges]

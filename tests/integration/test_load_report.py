@@ -120,9 +120,37 @@ def test_a_shard_that_stays_busy_is_marked_hot_then_cleared(reporting):
         mark = marked(status)
         assert mark is not None, status
         assert "over the threshold" in mark["reason"] and mark["ops_per_s"] > HOT_OPS
+        # every operation was on one tenant: one token, so a split would not help
+        assert mark["split_token"] is None and "one partition key" in mark["cannot_split"]
         assert status["leader"] == reporting.address
         assert all(s["hot"] is None for s in status["shards"] if s["shard_id"] != hot)
 
         # quiet again: the next reports carry no load, and the mark goes
         cleared = _status_when(client, lambda st: marked(st) is None, timeout=15)
         assert marked(cleared) is None
+
+
+def test_a_hot_shard_of_many_keys_is_told_where_to_split(reporting):
+    with Client(reporting.address) as client:
+        client.create_collection("spread", partition_key="tenant")
+        coll = client.collection("spread")
+        target = client.shard_for("spread", "k0")
+        tenants = [t for t in (f"k{i}" for i in range(400))
+                   if client.shard_for("spread", t) == target][:20]
+        assert len(tenants) >= 10
+        docs = coll.insert_many([{"tenant": t} for t in tenants])
+        pairs = [(d["$id"], d["tenant"]) for d in docs]
+
+        def mark(status: dict) -> dict | None:
+            return next(s for s in status["shards"] if s["shard_id"] == target)["hot"]
+
+        deadline = time.monotonic() + 20
+        status = client.admin.status()
+        while mark(status) is None and time.monotonic() < deadline:
+            for doc_id, tenant in pairs:
+                coll.get(doc_id, partition=tenant)
+            status = client.admin.status()
+        hot = mark(status)
+        assert hot is not None and hot["cannot_split"] is None, hot
+        tokens = sorted(token_for(t) for t in tenants)
+        assert tokens[0] <= hot["split_token"] <= tokens[-1]

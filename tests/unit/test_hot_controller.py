@@ -39,3 +39,44 @@ def test_size_limits_mark_at_once_and_zero_means_none():
     assert "bytes, over the limit" in c.reason("s1", load(0, 10, 2 << 20), now=0.0)
     unlimited = controller(ops_per_s=100, window_s=10)
     assert unlimited.reason("s1", load(0, 10**9, 10**12), now=0.0) is None
+
+
+def test_a_sample_is_uniform_and_bounded():
+    import random
+
+    from db4node.loadmeter import TokenSample
+    sample = TokenSample(size=100, rng=random.Random(1))
+    for token in range(10_000):
+        sample.add(token)
+    assert len(sample.items) == 100 and sample.seen == 10_000
+    summary = sample.summary()
+    assert 3_000 < summary["median_token"] < 7_000  # the median of 0..9999, roughly
+    assert summary["top_share"] == 0.01
+    assert TokenSample().summary() is None
+
+
+def test_split_advice_names_the_median_or_the_one_hot_key():
+    from db4node.loadmeter import TokenSample
+    from db4router.controller import split_advice
+    spread = TokenSample()
+    for token in (10, 20, 30, 40, 50):
+        spread.add(token)
+    assert split_advice(spread.summary()) == {"split_token": 30}
+    one_key = TokenSample()
+    for token in [7] * 90 + [1] * 10:
+        one_key.add(token)
+    advice = split_advice(one_key.summary())
+    assert "token 7" in advice["cannot_split"] and "90%" in advice["cannot_split"]
+    assert split_advice(None) == {}
+
+
+def test_the_meter_samples_point_operations_per_shard_and_starts_afresh():
+    from db4node.loadmeter import LoadMeter
+    meter = LoadMeter()
+    meter.read("s1", 2, [5, 6])
+    meter.write("s1", 1, [7])
+    meter.read("s2")  # a scatter query: counted, not sampled
+    reads, writes, samples, elapsed = meter.take()
+    assert reads == {"s1": 2, "s2": 1} and writes == {"s1": 1} and elapsed > 0
+    assert sorted(samples["s1"].items) == [5, 6, 7] and "s2" not in samples
+    assert meter.take()[0] == {}

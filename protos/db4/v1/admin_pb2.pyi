@@ -69,14 +69,18 @@ class ShardStatus(_message.Message):
     def __init__(self, shard_id: _Optional[str] = ..., node_id: _Optional[str] = ..., vnodes: _Optional[int] = ..., documents: _Optional[int] = ..., bytes: _Optional[int] = ..., ring_share: _Optional[float] = ..., load: _Optional[_Union[ShardLoad, _Mapping]] = ..., ranges: _Optional[_Iterable[_Union[TokenRange, _Mapping]]] = ..., hot: _Optional[_Union[ShardHot, _Mapping]] = ...) -> None: ...
 
 class ShardHot(_message.Message):
-    __slots__ = ("age_s", "reason", "ops_per_s")
+    __slots__ = ("age_s", "reason", "ops_per_s", "split_token", "cannot_split")
     AGE_S_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     OPS_PER_S_FIELD_NUMBER: _ClassVar[int]
+    SPLIT_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CANNOT_SPLIT_FIELD_NUMBER: _ClassVar[int]
     age_s: float
     reason: str
     ops_per_s: float
-    def __init__(self, age_s: _Optional[float] = ..., reason: _Optional[str] = ..., ops_per_s: _Optional[float] = ...) -> None: ...
+    split_token: int
+    cannot_split: str
+    def __init__(self, age_s: _Optional[float] = ..., reason: _Optional[str] = ..., ops_per_s: _Optional[float] = ..., split_token: _Optional[int] = ..., cannot_split: _Optional[str] = ...) -> None: ...
 
 class StatusResponse(_message.Message):
     __slots__ = ("cluster", "epoch", "nodes", "shards", "leader")
