@@ -34,6 +34,8 @@ LEADER_TTL_S = 6
 # A shard whose most frequent sampled token has this share of the operations cannot be relieved
 # by a split: that one partition key would stay on one shard.
 ONE_KEY_SHARE = 0.8
+# How often the leader reads the load reports (nodes report every 5 s by default).
+CONTROLLER_INTERVAL_S = 2.0
 DEFAULT_HOT_THRESHOLD = 1000.0  # reads/s + writes/s
 DEFAULT_HOT_WINDOW_S = 10.0
 
@@ -103,7 +105,7 @@ class HotController:
     """Marks hot shards in etcd while this router leads."""
 
     def __init__(self, etcd: aetcd.Client, keys: Keys, leadership: Leadership,
-                 limits: HotLimits, interval_s: float = 1.0) -> None:
+                 limits: HotLimits, interval_s: float = CONTROLLER_INTERVAL_S) -> None:
         self.etcd = etcd
         self.keys = keys
         self.leadership = leadership
