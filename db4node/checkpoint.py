@@ -74,14 +74,21 @@ class Checkpointer:
 
     async def run_once(self) -> int:
         """One round: read the consumers, truncate every open shard; records deleted."""
+        return sum((await self.truncate_now()).values())
+
+    async def truncate_now(self, only: set[str] | None = None) -> dict[str, int]:
+        """Read the consumers and truncate every open shard (or those in `only`) now; records
+        deleted per shard."""
         found = await self.etcd.get_prefix(self.keys.consumers)
         shards = self.store.open_shards()
         cps = checkpoints([kv.value for kv in found], [s for s, _ in shards])
         self.checkpoint = dict(cps) if cps is not None else {}
-        gone = 0
+        gone: dict[str, int] = {}
         for shard_id, worker in shards:
+            if only is not None and shard_id not in only:
+                continue
             checkpoint = None if cps is None else cps[shard_id]
-            gone += await self._truncate(shard_id, worker, checkpoint)
+            gone[shard_id] = await self._truncate(shard_id, worker, checkpoint)
         return gone
 
     async def _truncate(self, shard_id: str, worker: ShardWorker, checkpoint: int | None

@@ -105,7 +105,8 @@ async def serve(args: argparse.Namespace) -> None:
     reporter = LoadReporter(store, store.load, membership, etcd, Keys(args.cluster),
                             args.load_report_seconds)
     add_guarded(node_pb2_grpc.add_NodeServicer_to_server,
-                NodeService(store, membership, participant, lambda: checkpointer.checkpoint),
+                NodeService(store, membership, participant, lambda: checkpointer.checkpoint,
+                            checkpointer.truncate_now),
                 server)
     await server.start()  # until registered, requests get UNAVAILABLE (no topology yet)
     registering = wait_for(f"etcd at {host}:{etcd_port} to register node {args.id}",

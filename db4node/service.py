@@ -181,11 +181,14 @@ class NodeService(node_pb2_grpc.NodeServicer):
 
     def __init__(self, store: ShardStore, membership: Membership,
                  participant: Participant,
-                 checkpoints: Callable[[], dict[str, int]] = dict) -> None:
+                 checkpoints: Callable[[], dict[str, int]] = dict,
+                 truncate: Callable[[set[str] | None], Awaitable[dict[str, int]]] | None = None
+                 ) -> None:
         self.store = store
         self.membership = membership
         self.participant = participant
         self.checkpoints = checkpoints  # shard -> checkpoint last read from etcd
+        self.truncate = truncate  # truncate change logs now (Checkpointer.truncate_now)
         self.search_builds = Builds()
 
     @servicer_method
@@ -434,6 +437,22 @@ class NodeService(node_pb2_grpc.NodeServicer):
             lambda conn: search_query.stats(conn, name, phrases),
             deadline_of(context), f"search statistics of {name!r}")
         return node_pb2.SearchStatsResponse(rows=rows, tokens=tokens, phrase_rows=counts)
+
+    @servicer_method
+    async def CheckpointShards(self, request: node_pb2.CheckpointShardsRequest,
+                               context: grpc.aio.ServicerContext):
+        open_ = dict(self.store.open_shards())
+        wanted = sorted(s for s in request.shard_ids if s in open_) if request.shard_ids \
+            else sorted(open_)
+        truncated = await self.truncate(set(wanted)) if self.truncate is not None else {}
+        out = []
+        for shard_id in wanted:
+            wal = await open_[shard_id].write(Shard.wal_checkpoint, deadline_of(context),
+                                              f"checkpoint of shard {shard_id}")
+            out.append(node_pb2.ShardCheckpoint(
+                shard_id=shard_id, node_id=self.membership.node_id,
+                truncated=truncated.get(shard_id, 0), wal_bytes=wal))
+        return node_pb2.CheckpointShardsResponse(shards=out)
 
     @servicer_method
     async def SearchStatsShards(self, request: node_pb2.SearchStatsShardsRequest,

@@ -335,6 +335,13 @@ class Shard:
 
     # ---- stats -------------------------------------------------------------------------------
 
+    def wal_checkpoint(self) -> int:
+        """Copy the WAL into the database file and truncate it (SQLite's TRUNCATE checkpoint);
+        the WAL bytes left (some stay while a reader still needs them)."""
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        wal = self.path + "-wal"
+        return os.path.getsize(wal) if os.path.exists(wal) else 0
+
     def stats(self) -> dict:
         """Document counts per collection (id claims are no documents), file size, last LSN."""
         per = {c: n for c, n in self.conn.execute(

@@ -105,3 +105,21 @@ class AdminService(admin_pb2_grpc.AdminServicer):
             for name, lsn in sorted((await self.consumers.listing()).items())
         ]
         return admin_pb2.CdcStatusResponse(shards=shards, consumers=consumers)
+
+    @servicer_method
+    async def Checkpoint(self, request: admin_pb2.CheckpointRequest,
+                         context: grpc.aio.ServicerContext):
+        """Every node truncates its shards' change logs and checkpoints their WAL now."""
+        shards = sorted(self.dispatcher.view.require().ring.shards)
+
+        async def ask_node(stub, shard_ids, epoch):
+            resp = await stub.CheckpointShards(
+                node_pb2.CheckpointShardsRequest(shard_ids=shard_ids), timeout=NODE_TIMEOUT_S)
+            by_id = {c.shard_id: c for c in resp.shards}
+            return [by_id.get(s, node_pb2.ShardCheckpoint(shard_id=s)) for s in shard_ids]
+
+        async def ask_one(stub, shard_id, epoch):
+            return (await ask_node(stub, [shard_id], epoch))[0]
+
+        done = await self.dispatcher.by_node(shards, ask_node, ask_one)
+        return admin_pb2.CheckpointResponse(shards=done)

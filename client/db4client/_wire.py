@@ -195,6 +195,17 @@ def _status(resp: admin_pb2.StatusResponse) -> dict[str, Any]:
     }
 
 
+def checkpoint() -> Call[list[dict]]:
+    """Checkpoint every shard: truncate its change log now and its WAL. Idempotent: retried."""
+    return Call(ADMIN, "Checkpoint", admin_pb2.CheckpointRequest(), _checkpointed,
+                idempotent=True)
+
+
+def _checkpointed(resp: admin_pb2.CheckpointResponse) -> list[dict]:
+    return [{"shard_id": c.shard_id, "node_id": c.node_id, "truncated": c.truncated,
+             "wal_bytes": c.wal_bytes} for c in resp.shards]
+
+
 def _shard_status(s: admin_pb2.ShardStatus) -> dict[str, Any]:
     out: dict[str, Any] = {
         "shard_id": s.shard_id, "node_id": s.node_id, "vnodes": s.vnodes,

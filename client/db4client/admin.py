@@ -27,6 +27,13 @@ class Admin:
         lag: {shard: records}}]}."""
         return self._client._invoke(_cdc.cdc_status())
 
+    def checkpoint(self) -> list[dict[str, Any]]:
+        """Every shard, now: its change log truncated as far as the durable consumers and the
+        retention let go, and its SQLite WAL copied into the database file and truncated.
+        Safe to repeat. One entry per shard: {shard_id, node_id, truncated (records),
+        wal_bytes (left: 0 unless a reader still held part of the WAL)}."""
+        return self._client._invoke(_wire.checkpoint())
+
 
 class AsyncAdmin:
     """Administrative calls of an `AsyncClient`; every method is a coroutine."""
@@ -42,3 +49,7 @@ class AsyncAdmin:
     async def cdc_status(self) -> dict[str, Any]:
         """The change logs and durable consumers; see `Admin.cdc_status`."""
         return await self._client._invoke(_cdc.cdc_status())
+
+    async def checkpoint(self) -> list[dict[str, Any]]:
+        """Checkpoint every shard; see `Admin.checkpoint`."""
+        return await self._client._invoke(_wire.checkpoint())

@@ -19,6 +19,7 @@ from db4client.commands import (
     PRINTED,
     cmd_cdc_status,
     cmd_cdc_tail,
+    cmd_checkpoint,
     cmd_count,
     cmd_create_collection,
     cmd_create_index,
@@ -169,6 +170,9 @@ def _document_commands(sub: Any) -> None:
                    help="count every shard's documents and bytes now (asks every node)")
     p.add_argument("--ranges", action="store_true",
                    help="include every shard's token ranges")
+    _client_command(sub, "checkpoint", cmd_checkpoint,
+                    "truncate every shard's change log (as far as durable consumers and "
+                    "retention allow) and checkpoint its SQLite WAL now; safe to repeat")
     p = _client_command(sub, "create-collection", cmd_create_collection,
                         "create a collection or check its options (idempotent)")
     p.add_argument("name", help="collection name")

@@ -26,6 +26,11 @@ def cmd_status(client: Any, args: argparse.Namespace) -> Any:
     return client.admin.status(with_stats=args.with_stats, with_ranges=args.ranges)
 
 
+def cmd_checkpoint(client: Any, args: argparse.Namespace) -> Any:
+    """Truncate every shard's change log and checkpoint its WAL now."""
+    return client.admin.checkpoint()
+
+
 def cmd_create_collection(client: Any, args: argparse.Namespace) -> Any:
     """Create a collection (or confirm its options)."""
     return client.create_collection(args.name, partition_key=args.partition_key)

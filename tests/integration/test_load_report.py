@@ -27,7 +27,10 @@ HOT_WINDOW_S = 1.0
 def reporting(tmp_path_factory):
     c = Cluster(tmp_path_factory.mktemp("load"), nodes=2, shards=4)
     for node in c.nodes:
-        node.env = {"DB4_LOAD_REPORT_SECONDS": str(REPORT_S)}
+        # a short change-log history, truncated only when asked (the checkpoint test)
+        node.env = {"DB4_LOAD_REPORT_SECONDS": str(REPORT_S), "DB4_CDC_RETENTION_ENTRIES": "50",
+                    "DB4_CDC_RETENTION_BYTES": "0", "DB4_CDC_RETENTION_SECONDS": "0",
+                    "DB4_CDC_TRUNCATE_INTERVAL_SECONDS": "3600"}
     c.router_env = {"DB4_HOT_SHARD_THRESHOLD": str(HOT_OPS),
                     "DB4_HOT_WINDOW_SECONDS": str(HOT_WINDOW_S)}
     try:
@@ -154,3 +157,24 @@ def test_a_hot_shard_of_many_keys_is_told_where_to_split(reporting):
         assert hot is not None and hot["cannot_split"] is None, hot
         tokens = sorted(token_for(t) for t in tenants)
         assert tokens[0] <= hot["split_token"] <= tokens[-1]
+
+
+def test_checkpoint_truncates_what_no_consumer_needs_and_empties_the_wal(reporting):
+    with Client(reporting.address) as client:
+        client.create_collection("logged")
+        coll = client.collection("logged")
+        for start in range(0, 600, 100):
+            coll.insert_many([{"n": i} for i in range(start, start + 100)])
+        before = {s["shard_id"]: s for s in client.admin.cdc_status()["shards"]}
+        assert max(s["entries"] for s in before.values()) > 50
+        done = client.admin.checkpoint()
+        assert sorted(c["shard_id"] for c in done) == sorted(before)
+        assert all(c["wal_bytes"] == 0 for c in done), done
+        after = {s["shard_id"]: s for s in client.admin.cdc_status()["shards"]}
+        for c in done:  # the nodes keep 50 records of history, no consumer holds more
+            kept = after[c["shard_id"]]["entries"]
+            assert kept == min(50, before[c["shard_id"]]["entries"]), (c, after)
+            assert c["truncated"] == before[c["shard_id"]]["entries"] - kept
+        again = client.admin.checkpoint()  # safe to repeat: nothing more to do
+        assert all(c["truncated"] == 0 and c["wal_bytes"] == 0 for c in again)
+        assert coll.count() == 600

@@ -22,9 +22,10 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from db4.v1 import node_pb2 as db4_dot_v1_dot_node__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12\x64\x62\x34/v1/admin.proto\x12\x06\x64\x62\x34.v1\"8\n\rStatusRequest\x12\x12\n\nwith_stats\x18\x01 \x01(\x08\x12\x13\n\x0bwith_ranges\x18\x02 \x01(\x08\")\n\nTokenRange\x12\r\n\x05\x66irst\x18\x01 \x01(\x04\x12\x0c\n\x04last\x18\x02 \x01(\x04\"g\n\tShardLoad\x12\x13\n\x0breads_per_s\x18\x01 \x01(\x01\x12\x14\n\x0cwrites_per_s\x18\x02 \x01(\x01\x12\x11\n\tdocuments\x18\x03 \x01(\x03\x12\r\n\x05\x62ytes\x18\x04 \x01(\x03\x12\r\n\x05\x61ge_s\x18\x05 \x01(\x01\"=\n\nNodeStatus\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\r\n\x05\x61live\x18\x03 \x01(\x08\"\xda\x01\n\x0bShardStatus\x12\x10\n\x08shard_id\x18\x01 \x01(\t\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12\x0e\n\x06vnodes\x18\x03 \x01(\x05\x12\x11\n\tdocuments\x18\x04 \x01(\x03\x12\r\n\x05\x62ytes\x18\x05 \x01(\x03\x12\x12\n\nring_share\x18\x06 \x01(\x01\x12\x1f\n\x04load\x18\x07 \x01(\x0b\x32\x11.db4.v1.ShardLoad\x12\"\n\x06ranges\x18\x08 \x03(\x0b\x32\x12.db4.v1.TokenRange\x12\x1d\n\x03hot\x18\t \x01(\x0b\x32\x10.db4.v1.ShardHot\"g\n\x08ShardHot\x12\r\n\x05\x61ge_s\x18\x01 \x01(\x01\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x11\n\tops_per_s\x18\x03 \x01(\x01\x12\x13\n\x0bsplit_token\x18\x04 \x01(\x04\x12\x14\n\x0c\x63\x61nnot_split\x18\x05 \x01(\t\"\x88\x01\n\x0eStatusResponse\x12\x0f\n\x07\x63luster\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x03\x12!\n\x05nodes\x18\x03 \x03(\x0b\x32\x12.db4.v1.NodeStatus\x12#\n\x06shards\x18\x04 \x03(\x0b\x32\x13.db4.v1.ShardStatus\x12\x0e\n\x06leader\x18\x05 \x01(\t\"\x12\n\x10\x43\x64\x63StatusRequest\"\x86\x01\n\x08ShardLog\x12\x10\n\x08shard_id\x18\x01 \x01(\t\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12\x11\n\tfirst_lsn\x18\x03 \x01(\x04\x12\x10\n\x08last_lsn\x18\x04 \x01(\x04\x12\x0f\n\x07\x65ntries\x18\x05 \x01(\x04\x12\r\n\x05\x62ytes\x18\x06 \x01(\x04\x12\x12\n\ncheckpoint\x18\x07 \x01(\x04\"\xd2\x01\n\x0e\x43onsumerStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12,\n\x03lsn\x18\x02 \x03(\x0b\x32\x1f.db4.v1.ConsumerStatus.LsnEntry\x12,\n\x03lag\x18\x03 \x03(\x0b\x32\x1f.db4.v1.ConsumerStatus.LagEntry\x1a*\n\x08LsnEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x1a*\n\x08LagEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"`\n\x11\x43\x64\x63StatusResponse\x12 \n\x06shards\x18\x01 \x03(\x0b\x32\x10.db4.v1.ShardLog\x12)\n\tconsumers\x18\x02 \x03(\x0b\x32\x16.db4.v1.ConsumerStatus2\x82\x01\n\x05\x41\x64min\x12\x37\n\x06Status\x12\x15.db4.v1.StatusRequest\x1a\x16.db4.v1.StatusResponse\x12@\n\tCdcStatus\x12\x18.db4.v1.CdcStatusRequest\x1a\x19.db4.v1.CdcStatusResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12\x64\x62\x34/v1/admin.proto\x12\x06\x64\x62\x34.v1\x1a\x11\x64\x62\x34/v1/node.proto\"8\n\rStatusRequest\x12\x12\n\nwith_stats\x18\x01 \x01(\x08\x12\x13\n\x0bwith_ranges\x18\x02 \x01(\x08\")\n\nTokenRange\x12\r\n\x05\x66irst\x18\x01 \x01(\x04\x12\x0c\n\x04last\x18\x02 \x01(\x04\"g\n\tShardLoad\x12\x13\n\x0breads_per_s\x18\x01 \x01(\x01\x12\x14\n\x0cwrites_per_s\x18\x02 \x01(\x01\x12\x11\n\tdocuments\x18\x03 \x01(\x03\x12\r\n\x05\x62ytes\x18\x04 \x01(\x03\x12\r\n\x05\x61ge_s\x18\x05 \x01(\x01\"=\n\nNodeStatus\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\r\n\x05\x61live\x18\x03 \x01(\x08\"\xda\x01\n\x0bShardStatus\x12\x10\n\x08shard_id\x18\x01 \x01(\t\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12\x0e\n\x06vnodes\x18\x03 \x01(\x05\x12\x11\n\tdocuments\x18\x04 \x01(\x03\x12\r\n\x05\x62ytes\x18\x05 \x01(\x03\x12\x12\n\nring_share\x18\x06 \x01(\x01\x12\x1f\n\x04load\x18\x07 \x01(\x0b\x32\x11.db4.v1.ShardLoad\x12\"\n\x06ranges\x18\x08 \x03(\x0b\x32\x12.db4.v1.TokenRange\x12\x1d\n\x03hot\x18\t \x01(\x0b\x32\x10.db4.v1.ShardHot\"g\n\x08ShardHot\x12\r\n\x05\x61ge_s\x18\x01 \x01(\x01\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x11\n\tops_per_s\x18\x03 \x01(\x01\x12\x13\n\x0bsplit_token\x18\x04 \x01(\x04\x12\x14\n\x0c\x63\x61nnot_split\x18\x05 \x01(\t\"\x88\x01\n\x0eStatusResponse\x12\x0f\n\x07\x63luster\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x03\x12!\n\x05nodes\x18\x03 \x03(\x0b\x32\x12.db4.v1.NodeStatus\x12#\n\x06shards\x18\x04 \x03(\x0b\x32\x13.db4.v1.ShardStatus\x12\x0e\n\x06leader\x18\x05 \x01(\t\"\x12\n\x10\x43\x64\x63StatusRequest\"\x86\x01\n\x08ShardLog\x12\x10\n\x08shard_id\x18\x01 \x01(\t\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12\x11\n\tfirst_lsn\x18\x03 \x01(\x04\x12\x10\n\x08last_lsn\x18\x04 \x01(\x04\x12\x0f\n\x07\x65ntries\x18\x05 \x01(\x04\x12\r\n\x05\x62ytes\x18\x06 \x01(\x04\x12\x12\n\ncheckpoint\x18\x07 \x01(\x04\"\xd2\x01\n\x0e\x43onsumerStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12,\n\x03lsn\x18\x02 \x03(\x0b\x32\x1f.db4.v1.ConsumerStatus.LsnEntry\x12,\n\x03lag\x18\x03 \x03(\x0b\x32\x1f.db4.v1.ConsumerStatus.LagEntry\x1a*\n\x08LsnEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x1a*\n\x08LagEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"`\n\x11\x43\x64\x63StatusResponse\x12 \n\x06shards\x18\x01 \x03(\x0b\x32\x10.db4.v1.ShardLog\x12)\n\tconsumers\x18\x02 \x03(\x0b\x32\x16.db4.v1.ConsumerStatus\"\x13\n\x11\x43heckpointRequest\"=\n\x12\x43heckpointResponse\x12\'\n\x06shards\x18\x01 \x03(\x0b\x32\x17.db4.v1.ShardCheckpoint2\xc7\x01\n\x05\x41\x64min\x12\x37\n\x06Status\x12\x15.db4.v1.StatusRequest\x1a\x16.db4.v1.StatusResponse\x12@\n\tCdcStatus\x12\x18.db4.v1.CdcStatusRequest\x1a\x19.db4.v1.CdcStatusResponse\x12\x43\n\nCheckpoint\x12\x19.db4.v1.CheckpointRequest\x1a\x1a.db4.v1.CheckpointResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,32 +36,36 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CONSUMERSTATUS_LSNENTRY']._serialized_options = b'8\001'
   _globals['_CONSUMERSTATUS_LAGENTRY']._loaded_options = None
   _globals['_CONSUMERSTATUS_LAGENTRY']._serialized_options = b'8\001'
-  _globals['_STATUSREQUEST']._serialized_start=30
-  _globals['_STATUSREQUEST']._serialized_end=86
-  _globals['_TOKENRANGE']._serialized_start=88
-  _globals['_TOKENRANGE']._serialized_end=129
-  _globals['_SHARDLOAD']._serialized_start=131
-  _globals['_SHARDLOAD']._serialized_end=234
-  _globals['_NODESTATUS']._serialized_start=236
-  _globals['_NODESTATUS']._serialized_end=297
-  _globals['_SHARDSTATUS']._serialized_start=300
-  _globals['_SHARDSTATUS']._serialized_end=518
-  _globals['_SHARDHOT']._serialized_start=520
-  _globals['_SHARDHOT']._serialized_end=623
-  _globals['_STATUSRESPONSE']._serialized_start=626
-  _globals['_STATUSRESPONSE']._serialized_end=762
-  _globals['_CDCSTATUSREQUEST']._serialized_start=764
-  _globals['_CDCSTATUSREQUEST']._serialized_end=782
-  _globals['_SHARDLOG']._serialized_start=785
-  _globals['_SHARDLOG']._serialized_end=919
-  _globals['_CONSUMERSTATUS']._serialized_start=922
-  _globals['_CONSUMERSTATUS']._serialized_end=1132
-  _globals['_CONSUMERSTATUS_LSNENTRY']._serialized_start=1046
-  _globals['_CONSUMERSTATUS_LSNENTRY']._serialized_end=1088
-  _globals['_CONSUMERSTATUS_LAGENTRY']._serialized_start=1090
-  _globals['_CONSUMERSTATUS_LAGENTRY']._serialized_end=1132
-  _globals['_CDCSTATUSRESPONSE']._serialized_start=1134
-  _globals['_CDCSTATUSRESPONSE']._serialized_end=1230
-  _globals['_ADMIN']._serialized_start=1233
-  _globals['_ADMIN']._serialized_end=1363
+  _globals['_STATUSREQUEST']._serialized_start=49
+  _globals['_STATUSREQUEST']._serialized_end=105
+  _globals['_TOKENRANGE']._serialized_start=107
+  _globals['_TOKENRANGE']._serialized_end=148
+  _globals['_SHARDLOAD']._serialized_start=150
+  _globals['_SHARDLOAD']._serialized_end=253
+  _globals['_NODESTATUS']._serialized_start=255
+  _globals['_NODESTATUS']._serialized_end=316
+  _globals['_SHARDSTATUS']._serialized_start=319
+  _globals['_SHARDSTATUS']._serialized_end=537
+  _globals['_SHARDHOT']._serialized_start=539
+  _globals['_SHARDHOT']._serialized_end=642
+  _globals['_STATUSRESPONSE']._serialized_start=645
+  _globals['_STATUSRESPONSE']._serialized_end=781
+  _globals['_CDCSTATUSREQUEST']._serialized_start=783
+  _globals['_CDCSTATUSREQUEST']._serialized_end=801
+  _globals['_SHARDLOG']._serialized_start=804
+  _globals['_SHARDLOG']._serialized_end=938
+  _globals['_CONSUMERSTATUS']._serialized_start=941
+  _globals['_CONSUMERSTATUS']._serialized_end=1151
+  _globals['_CONSUMERSTATUS_LSNENTRY']._serialized_start=1065
+  _globals['_CONSUMERSTATUS_LSNENTRY']._serialized_end=1107
+  _globals['_CONSUMERSTATUS_LAGENTRY']._serialized_start=1109
+  _globals['_CONSUMERSTATUS_LAGENTRY']._serialized_end=1151
+  _globals['_CDCSTATUSRESPONSE']._serialized_start=1153
+  _globals['_CDCSTATUSRESPONSE']._serialized_end=1249
+  _globals['_CHECKPOINTREQUEST']._serialized_start=1251
+  _globals['_CHECKPOINTREQUEST']._serialized_end=1270
+  _globals['_CHECKPOINTRESPONSE']._serialized_start=1272
+  _globals['_CHECKPOINTRESPONSE']._serialized_end=1333
+  _globals['_ADMIN']._serialized_start=1336
+  _globals['_ADMIN']._serialized_end=1535
 # @@protoc_insertion_point(module_scope)

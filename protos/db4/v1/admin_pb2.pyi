@@ -1,3 +1,4 @@
+from db4.v1 import node_pb2 as _node_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -149,3 +150,13 @@ class CdcStatusResponse(_message.Message):
     shards: _containers.RepeatedCompositeFieldContainer[ShardLog]
     consumers: _containers.RepeatedCompositeFieldContainer[ConsumerStatus]
     def __init__(self, shards: _Optional[_Iterable[_Union[ShardLog, _Mapping]]] = ..., consumers: _Optional[_Iterable[_Union[ConsumerStatus, _Mapping]]] = ...) -> None: ...
+
+class CheckpointRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class CheckpointResponse(_message.Message):
+    __slots__ = ("shards",)
+    SHARDS_FIELD_NUMBER: _ClassVar[int]
+    shards: _containers.RepeatedCompositeFieldContainer[_node_pb2.ShardCheckpoint]
+    def __init__(self, shards: _Optional[_Iterable[_Union[_node_pb2.ShardCheckpoint, _Mapping]]] = ...) -> None: ...

@@ -45,6 +45,11 @@ class AdminStub:
                 request_serializer=db4_dot_v1_dot_admin__pb2.CdcStatusRequest.SerializeToString,
                 response_deserializer=db4_dot_v1_dot_admin__pb2.CdcStatusResponse.FromString,
                 _registered_method=True)
+        self.Checkpoint = channel.unary_unary(
+                '/db4.v1.Admin/Checkpoint',
+                request_serializer=db4_dot_v1_dot_admin__pb2.CheckpointRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_admin__pb2.CheckpointResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -66,6 +71,14 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Checkpoint(self, request, context):
+        """Checkpoint truncates every shard's change log now (as far as consumers and retention let
+        go) and checkpoints its SQLite WAL into the database file; idempotent, safe to repeat.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -78,6 +91,11 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.CdcStatus,
                     request_deserializer=db4_dot_v1_dot_admin__pb2.CdcStatusRequest.FromString,
                     response_serializer=db4_dot_v1_dot_admin__pb2.CdcStatusResponse.SerializeToString,
+            ),
+            'Checkpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.Checkpoint,
+                    request_deserializer=db4_dot_v1_dot_admin__pb2.CheckpointRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_admin__pb2.CheckpointResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -135,6 +153,33 @@ class Admin:
             '/db4.v1.Admin/CdcStatus',
             db4_dot_v1_dot_admin__pb2.CdcStatusRequest.SerializeToString,
             db4_dot_v1_dot_admin__pb2.CdcStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Checkpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/db4.v1.Admin/Checkpoint',
+            db4_dot_v1_dot_admin__pb2.CheckpointRequest.SerializeToString,
+            db4_dot_v1_dot_admin__pb2.CheckpointResponse.FromString,
             options,
             channel_credentials,
             insecure,

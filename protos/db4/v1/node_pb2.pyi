@@ -456,6 +456,30 @@ class SearchShardRequest(_message.Message):
     phrases: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, shard_id: _Optional[str] = ..., index: _Optional[str] = ..., expression: _Optional[str] = ..., idf: _Optional[_Iterable[float]] = ..., avgdl: _Optional[float] = ..., limit: _Optional[int] = ..., after: _Optional[bytes] = ..., where: _Optional[bytes] = ..., highlight_open: _Optional[str] = ..., highlight_close: _Optional[str] = ..., snippet_tokens: _Optional[int] = ..., epoch: _Optional[int] = ..., phrases: _Optional[_Iterable[str]] = ...) -> None: ...
 
+class CheckpointShardsRequest(_message.Message):
+    __slots__ = ("shard_ids",)
+    SHARD_IDS_FIELD_NUMBER: _ClassVar[int]
+    shard_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, shard_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ShardCheckpoint(_message.Message):
+    __slots__ = ("shard_id", "node_id", "truncated", "wal_bytes")
+    SHARD_ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    WAL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    shard_id: str
+    node_id: str
+    truncated: int
+    wal_bytes: int
+    def __init__(self, shard_id: _Optional[str] = ..., node_id: _Optional[str] = ..., truncated: _Optional[int] = ..., wal_bytes: _Optional[int] = ...) -> None: ...
+
+class CheckpointShardsResponse(_message.Message):
+    __slots__ = ("shards",)
+    SHARDS_FIELD_NUMBER: _ClassVar[int]
+    shards: _containers.RepeatedCompositeFieldContainer[ShardCheckpoint]
+    def __init__(self, shards: _Optional[_Iterable[_Union[ShardCheckpoint, _Mapping]]] = ...) -> None: ...
+
 class SearchStatsShardsRequest(_message.Message):
     __slots__ = ("requests",)
     REQUESTS_FIELD_NUMBER: _ClassVar[int]

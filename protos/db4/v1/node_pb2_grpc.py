@@ -110,6 +110,11 @@ class NodeStub:
                 request_serializer=db4_dot_v1_dot_node__pb2.LogStatsRequest.SerializeToString,
                 response_deserializer=db4_dot_v1_dot_node__pb2.LogStatsResponse.FromString,
                 _registered_method=True)
+        self.CheckpointShards = channel.unary_unary(
+                '/db4.v1.Node/CheckpointShards',
+                request_serializer=db4_dot_v1_dot_node__pb2.CheckpointShardsRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_node__pb2.CheckpointShardsResponse.FromString,
+                _registered_method=True)
         self.EnsureSearchIndex = channel.unary_stream(
                 '/db4.v1.Node/EnsureSearchIndex',
                 request_serializer=db4_dot_v1_dot_node__pb2.EnsureSearchIndexRequest.SerializeToString,
@@ -272,6 +277,15 @@ class NodeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CheckpointShards(self, request, context):
+        """CheckpointShards truncates the change logs of this node's shards now (as far as the
+        consumers' checkpoints and the retention let go) and checkpoints their SQLite WAL into the
+        database file, truncating the WAL; idempotent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def EnsureSearchIndex(self, request, context):
         """EnsureSearchIndex creates a full-text index on one shard when absent and indexes the
         collection's existing documents in chunks (writes interleave), streaming how many are done.
@@ -397,6 +411,11 @@ def add_NodeServicer_to_server(servicer, server):
                     servicer.LogStats,
                     request_deserializer=db4_dot_v1_dot_node__pb2.LogStatsRequest.FromString,
                     response_serializer=db4_dot_v1_dot_node__pb2.LogStatsResponse.SerializeToString,
+            ),
+            'CheckpointShards': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckpointShards,
+                    request_deserializer=db4_dot_v1_dot_node__pb2.CheckpointShardsRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_node__pb2.CheckpointShardsResponse.SerializeToString,
             ),
             'EnsureSearchIndex': grpc.unary_stream_rpc_method_handler(
                     servicer.EnsureSearchIndex,
@@ -835,6 +854,33 @@ class Node:
             '/db4.v1.Node/LogStats',
             db4_dot_v1_dot_node__pb2.LogStatsRequest.SerializeToString,
             db4_dot_v1_dot_node__pb2.LogStatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckpointShards(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/db4.v1.Node/CheckpointShards',
+            db4_dot_v1_dot_node__pb2.CheckpointShardsRequest.SerializeToString,
+            db4_dot_v1_dot_node__pb2.CheckpointShardsResponse.FromString,
             options,
             channel_credentials,
             insecure,
