@@ -12,6 +12,9 @@ REASON_KEY = "db4-reason"
 EPOCH_KEY = "db4-epoch"
 EXPECTED_VERSION_KEY = "db4-expected-version"
 ACTUAL_VERSION_KEY = "db4-actual-version"
+# Set on every status a db4 server answers with, so a client can tell them from its own
+# channel's errors (an UNAVAILABLE "failed to connect" of its own means nothing was sent).
+ANSWERED_KEY = "db4-answered"
 OP_INDEX_KEY = "db4-op-index"  # 0-based index of the failing op within a node WriteRequest
 
 # Reasons that share a status code with other errors.

@@ -33,7 +33,7 @@ def to_domain(err: grpc.RpcError) -> errors.Db4Error:
 
 async def abort(context: grpc.aio.ServicerContext, err: errors.Db4Error) -> None:
     """End the call with the error's status, message and trailers."""
-    context.set_trailing_metadata(tuple(err.trailers().items()))
+    context.set_trailing_metadata((*err.trailers().items(), (errors.ANSWERED_KEY, "1")))
     await context.abort(grpc.StatusCode[err.code], err.message)
 
 

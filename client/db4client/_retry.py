@@ -1,11 +1,11 @@
 """When a failed call is tried again: on UNAVAILABLE only, with backoff, within a time budget.
 
-A call that found no router to send to (the channel could not connect: "failed to connect",
-"connection refused") never left the client, so nothing can have been applied: it is tried
-again, read or write, for `unary_budget_s` seconds. Resumable streams (Iterate, IterateRange)
-are asked again from their last cursor for `stream_budget_s` seconds without progress. Both
-outlast a router restart (a process start and an etcd read: seconds), which three quick tries
-(~150 ms) never did.
+A call that found no router to send to (the client's own channel could not connect: "failed to
+connect", "connection refused", and no db4 server answered) never left the client, so nothing
+can have been applied: it is tried again, read or write, for `unary_budget_s` seconds. Resumable
+streams (Iterate, IterateRange) are asked again from their last cursor for `stream_budget_s`
+seconds without progress. Both outlast a router restart (a process start and an etcd read:
+seconds), which three quick tries (~150 ms) never did.
 
 Any other UNAVAILABLE (the router answered that it could not reach a node) is tried again
 `attempts` times, for idempotent calls (reads) only. A write that timed out or lost its
@@ -21,8 +21,11 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+import grpc
+
 from db4client._wire import Call, StreamCall
 from db4client.errors import Db4Error, InvalidArgumentError, StreamIdleError, UnavailableError
+from db4core.errors import ANSWERED_KEY
 
 
 @dataclass(frozen=True)
@@ -42,16 +45,16 @@ class RetryPolicy:
         return ceiling * random.uniform(0.5, 1.0)
 
     def delay_for(self, call: Call | StreamCall, err: Db4Error, attempt: int,
-                  failing_s: float = 0.0) -> float | None:
+                  failing_s: float = 0.0, unsent: bool = False) -> float | None:
         """Seconds to wait before retrying `call` after `err`, None when it must not retry.
         `attempt` counts the failures so far (from 0), `failing_s` the seconds since the
-        first. A call that found no router to send to is tried again, read or write, for
-        `unary_budget_s`; another UNAVAILABLE (the router could not reach a node) is tried
-        again `attempts` times, reads only."""
+        first; `unsent` says the request never left the client (`never_sent`). Such a call is
+        tried again, read or write, for `unary_budget_s`; another UNAVAILABLE (the router could
+        not reach a node) is tried again `attempts` times, reads only."""
         if not isinstance(err, UnavailableError):
             return None
         delay = self.backoff_s(attempt)
-        if never_sent(err):
+        if unsent:
             return delay if failing_s + delay <= self.unary_budget_s else None
         if call.idempotent and attempt + 1 < self.attempts:
             return delay
@@ -79,10 +82,20 @@ DEFAULT_POLICY = RetryPolicy()
 _NOT_SENT = ("failed to connect to all addresses", "connection refused")
 
 
-def never_sent(err: Db4Error) -> bool:
-    """Whether an UNAVAILABLE error says the request was never sent."""
-    text = str(err).lower()
-    return any(marker in text for marker in _NOT_SENT)
+def never_sent(err: grpc.RpcError) -> bool:
+    """Whether a failed call's request never left this client: UNAVAILABLE from its own channel
+    (no db4 server answered it: no `db4-answered` trailer) saying it could not connect. A
+    router's own UNAVAILABLE (a node it could not reach) carries the trailer."""
+    try:
+        if err.code() != grpc.StatusCode.UNAVAILABLE:
+            return False
+        trailers = err.trailing_metadata() or ()
+        details = (err.details() or "").lower()
+    except Exception:  # noqa: BLE001 - an error without a call object: not ours to judge
+        return False
+    if any(key == ANSWERED_KEY for key, _ in trailers):
+        return False
+    return any(marker in details for marker in _NOT_SENT)
 
 
 # Longest sleep between two tries of a whole transaction or read-modify-write round.

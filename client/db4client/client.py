@@ -13,7 +13,7 @@ import grpc
 from db4.v1 import admin_pb2_grpc, router_pb2_grpc
 from db4client import _cdc, _channel, _query, _search, _txn, _wire
 from db4client._plan import run_plan
-from db4client._retry import DEFAULT_POLICY, RetryPolicy
+from db4client._retry import DEFAULT_POLICY, RetryPolicy, never_sent
 from db4client.admin import Admin
 from db4client.collection import Collection, _documents
 from db4client.errors import (
@@ -99,7 +99,8 @@ class Client:
                 if attempt == 0:
                     first_failure = time.monotonic()
                 delay = self._retry.delay_for(call, domain, attempt,
-                                              time.monotonic() - first_failure)
+                                              time.monotonic() - first_failure,
+                                              never_sent(err))
                 if delay is None:
                     return call.fail(domain, err)
                 time.sleep(delay)

@@ -207,7 +207,7 @@ def test_calls_that_found_no_router_keep_trying_within_their_budget():
     assert len(admin.calls) == 7
     budget_spent = RetryPolicy(unary_budget_s=0.0)
     err = errors.UnavailableError(REFUSED)
-    assert budget_spent.delay_for(client_call(), err, 0, 0.0) is None
+    assert budget_spent.delay_for(client_call(), err, 0, 0.0, unsent=True) is None
 
 
 @pytest.mark.parametrize("write", ["create", "update", "replace", "upsert", "delete"])
@@ -221,6 +221,18 @@ def test_writes_are_not_retried_once_they_may_have_been_sent(write):
              "delete": lambda: users.delete("u1")}
     with pytest.raises(errors.UnavailableError):
         calls[write]()
+    assert len(db4.calls) == 1
+
+
+def test_a_routers_own_unavailable_about_a_node_is_not_retried_for_a_write():
+    # The router could not connect to a node: its answer carries db4-answered, so the client
+    # knows a server answered and treats it as any UNAVAILABLE (writes are not sent again).
+    client, db4, _ = make_client()
+    client._retry = RetryPolicy(initial_backoff_s=0.0, max_backoff_s=0.0, unary_budget_s=1.0)
+    db4.script += [FakeRpcError(grpc.StatusCode.UNAVAILABLE, REFUSED, {"db4-answered": "1"}),
+                   _doc_response({"$id": "u1"})]
+    with pytest.raises(errors.UnavailableError):
+        client.collection("users").create({})
     assert len(db4.calls) == 1
 
 
