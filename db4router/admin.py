@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import logging
 import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import grpc
 
@@ -14,7 +15,7 @@ from db4router.dispatch import NODE_TIMEOUT_S, Dispatcher
 from db4router.topology import etcd_call
 from db4rpc.status import servicer_method
 
-log = logging.getLogger("db4.router.admin")
+T = TypeVar("T")
 
 
 class AdminService(admin_pb2_grpc.AdminServicer):
@@ -74,21 +75,31 @@ class AdminService(admin_pb2_grpc.AdminServicer):
                                         shards=shards, leader=leader.value.decode() if leader
                                         else "")
 
-    async def _logs(self) -> list[tuple[str, node_pb2.LogStat]]:
-        """(node id, LogStat) of every shard, asking each node once for all of its shards."""
+    async def _every_shard_by_node(self, ask: Callable[[Any, list[str]], Awaitable[list[T]]]
+                                   ) -> list[T]:
+        """ask(stub, shard ids of one node) -> one answer per shard, for every shard of the
+        ring, asking each node once for all of its shards."""
         shards = sorted(self.dispatcher.view.require().ring.shards)
 
         async def ask_node(stub, shard_ids, epoch):
+            return await ask(stub, shard_ids)
+
+        async def ask_one(stub, shard_id, epoch):
+            return (await ask(stub, [shard_id]))[0]
+
+        return await self.dispatcher.by_node(shards, ask_node, ask_one)
+
+    async def _logs(self) -> list[tuple[str, node_pb2.LogStat]]:
+        """(node id, LogStat) of every shard."""
+
+        async def ask(stub, shard_ids: list[str]) -> list[tuple[str, node_pb2.LogStat]]:
             resp = await stub.LogStats(node_pb2.LogStatsRequest(shard_ids=shard_ids),
                                        timeout=NODE_TIMEOUT_S)
             by_id = {st.shard_id: st for st in resp.shards}
             return [(resp.node_id, by_id.get(s, node_pb2.LogStat(shard_id=s)))
                     for s in shard_ids]
 
-        async def ask_one(stub, shard_id, epoch):
-            return (await ask_node(stub, [shard_id], epoch))[0]
-
-        return await self.dispatcher.by_node(shards, ask_node, ask_one)
+        return await self._every_shard_by_node(ask)
 
     @servicer_method
     async def CdcStatus(self, request: admin_pb2.CdcStatusRequest,
@@ -110,16 +121,11 @@ class AdminService(admin_pb2_grpc.AdminServicer):
     async def Checkpoint(self, request: admin_pb2.CheckpointRequest,
                          context: grpc.aio.ServicerContext):
         """Every node truncates its shards' change logs and checkpoints their WAL now."""
-        shards = sorted(self.dispatcher.view.require().ring.shards)
 
-        async def ask_node(stub, shard_ids, epoch):
+        async def ask(stub, shard_ids: list[str]) -> list[node_pb2.ShardCheckpoint]:
             resp = await stub.CheckpointShards(
                 node_pb2.CheckpointShardsRequest(shard_ids=shard_ids), timeout=NODE_TIMEOUT_S)
             by_id = {c.shard_id: c for c in resp.shards}
             return [by_id.get(s, node_pb2.ShardCheckpoint(shard_id=s)) for s in shard_ids]
 
-        async def ask_one(stub, shard_id, epoch):
-            return (await ask_node(stub, [shard_id], epoch))[0]
-
-        done = await self.dispatcher.by_node(shards, ask_node, ask_one)
-        return admin_pb2.CheckpointResponse(shards=done)
+        return admin_pb2.CheckpointResponse(shards=await self._every_shard_by_node(ask))
