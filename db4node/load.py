@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass
 
@@ -26,7 +25,7 @@ from db4core.periodic import Periodic
 from db4core.topology import Keys
 from db4node.loadmeter import LoadMeter
 from db4node.membership import Membership
-from db4node.ops import is_claim
+from db4node.shard import sizes
 from db4node.store import ShardStore
 
 log = logging.getLogger("db4.node.load")
@@ -44,10 +43,8 @@ class Size:
 
 def shard_size(conn: apsw.Connection, path: str) -> Size:
     """Documents (id claims are none) and bytes of the shard's file and WAL."""
-    documents = sum(n for c, n in conn.execute(
-        "SELECT collection, COUNT(*) FROM docs GROUP BY collection") if not is_claim(c))
-    size = sum(os.path.getsize(p) for p in (path, path + "-wal") if os.path.exists(p))
-    return Size(documents, size)
+    per, size = sizes(conn, path)
+    return Size(sum(per.values()), size)
 
 
 class LoadReporter:

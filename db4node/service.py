@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import grpc
+from google.protobuf.message import Message
 
 from db4.v1 import node_pb2, node_pb2_grpc, router_pb2
 from db4core import documents, failpoints
@@ -96,19 +97,18 @@ def bounded_items(rows: list[tuple[str, int] | None]) -> list[node_pb2.ReadItem]
     return items
 
 
-def _query_shape(q: node_pb2.QueryRequest) -> tuple:
-    """What a query asks, apart from its shard and epoch."""
-    return (q.collection, q.where, [(f.path, f.descending) for f in q.sort], q.limit, q.after,
-            q.until, q.index, q.explain)
+def same_but_shard(requests: list[Message]) -> bool:
+    """Whether requests differ only in their `shard_id` and `epoch` (what a node-level request
+    over several shards must be: one query, many shards)."""
+    def shape(r: Message) -> bytes:
+        copy = type(r)()
+        copy.CopyFrom(r)
+        copy.ClearField("shard_id")
+        copy.ClearField("epoch")
+        return copy.SerializeToString(deterministic=True)
 
-
-def _search_shape(r: node_pb2.SearchShardRequest) -> bytes:
-    """A SearchShard request without its shard and epoch (deterministic bytes)."""
-    copy = node_pb2.SearchShardRequest()
-    copy.CopyFrom(r)
-    copy.ClearField("shard_id")
-    copy.ClearField("epoch")
-    return copy.SerializeToString(deterministic=True)
+    first = shape(requests[0])
+    return all(shape(r) == first for r in requests[1:])
 
 
 def query_response(page: queries.Page) -> node_pb2.QueryResponse:
@@ -295,7 +295,7 @@ class NodeService(node_pb2_grpc.NodeServicer):
         if not queries_:
             raise InvalidArgumentError("QueryMerged needs at least one query")
         first = queries_[0]
-        if first.explain or any(_query_shape(q) != _query_shape(first) for q in queries_[1:]):
+        if first.explain or not same_but_shard(queries_):
             raise InvalidArgumentError(
                 "QueryMerged queries must differ only in their shard and epoch, without explain")
         workers = await self._scatter_workers([(q.shard_id, q.epoch) for q in queries_])
@@ -314,7 +314,7 @@ class NodeService(node_pb2_grpc.NodeServicer):
         if not counts_:
             return node_pb2.CountShardsResponse()
         first = counts_[0]
-        if any((c.collection, c.where) != (first.collection, first.where) for c in counts_[1:]):
+        if not same_but_shard(counts_):
             # Not what the router sends, but allowed: each shard counted on its own.
             deadline = deadline_of(context)
             counts = await all_or_error([self._count(c, deadline) for c in counts_])
@@ -461,7 +461,7 @@ class NodeService(node_pb2_grpc.NodeServicer):
         if not reqs:
             return node_pb2.SearchStatsShardsResponse()
         first = reqs[0]
-        if any((r.index, list(r.phrases)) != (first.index, list(first.phrases)) for r in reqs):
+        if not same_but_shard(reqs):
             raise InvalidArgumentError(
                 "SearchStatsShards requests must differ only in their shard and epoch")
         name, phrases = search_index.validate_name(first.index), list(first.phrases)
@@ -480,8 +480,7 @@ class NodeService(node_pb2_grpc.NodeServicer):
         reqs = list(request.requests)
         if not reqs:
             raise InvalidArgumentError("SearchMerged needs at least one request")
-        shape = _search_shape(reqs[0])
-        if any(_search_shape(r) != shape for r in reqs[1:]):
+        if not same_but_shard(reqs):
             raise InvalidArgumentError(
                 "SearchMerged requests must differ only in their shard and epoch")
         args = decode_search(reqs[0])

@@ -344,10 +344,15 @@ class Shard:
 
     def stats(self) -> dict:
         """Document counts per collection (id claims are no documents), file size, last LSN."""
-        per = {c: n for c, n in self.conn.execute(
-            "SELECT collection, COUNT(*) FROM docs GROUP BY collection") if not is_claim(c)}
-        size = sum(
-            os.path.getsize(p) for p in (self.path, self.path + "-wal") if os.path.exists(p)
-        )
+        per, size = sizes(self.conn, self.path)
         return {"documents": sum(per.values()), "bytes": size, "last_lsn": self.last_lsn,
                 "collections": per}
+
+
+def sizes(conn: apsw.Connection, path: str) -> tuple[dict[str, int], int]:
+    """Documents per collection (id claims are no documents) and the bytes of the shard's file
+    and WAL, read on any connection to the shard at `path`."""
+    per = {c: n for c, n in conn.execute(
+        "SELECT collection, COUNT(*) FROM docs GROUP BY collection") if not is_claim(c)}
+    size = sum(os.path.getsize(p) for p in (path, path + "-wal") if os.path.exists(p))
+    return per, size

@@ -124,9 +124,7 @@ class HotController:
             self.over_since.clear()  # a new leader starts its windows afresh
             return
         loads = await read_loads(self.etcd, self.keys)
-        found = await etcd_call("reading hot marks",
-                                lambda: self.etcd.get_prefix(self.keys.hot_marks))
-        marked = {kv.key[len(self.keys.hot_marks):].decode() for kv in found}
+        marked = set(await read_hot_marks(self.etcd, self.keys))
         now = time.time()
         for shard, (load, _age) in sorted(loads.items()):
             reason = self.reason(shard, load, now)
@@ -204,8 +202,10 @@ async def read_hot_marks(etcd: aetcd.Client, keys: Keys) -> dict[str, dict]:
     found = await etcd_call("reading hot marks", lambda: etcd.get_prefix(keys.hot_marks))
     out = {}
     for kv in found:
+        shard = kv.key[len(keys.hot_marks):].decode()
         try:
-            out[kv.key[len(keys.hot_marks):].decode()] = json.loads(kv.value)
-        except ValueError:
-            log.warning("ignoring a malformed hot mark: %r", kv.value[:200])
+            out[shard] = json.loads(kv.value)
+        except ValueError:  # kept (empty) so that the controller can still clear it
+            log.warning("malformed hot mark of shard %s: %r", shard, kv.value[:200])
+            out[shard] = {}
     return out
