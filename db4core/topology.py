@@ -16,7 +16,13 @@ Layout under /db4/<cluster>/ (contract):
                           participant has applied it
   consumers/<name>        JSON {"token": "...", "lsn": {shard: lsn}, "ts": ms}: a durable
                           change-feed consumer's acknowledged position; the change log is kept
-                          from the lowest of them on (the checkpoint)
+                          from the lowest of them on (the checkpoint). `$op-<id>` is a
+                          split or move's pin: {"lsn": {shard: lsn}, "pin": true}, which holds
+                          only the shards it names
+  ops/<id>                JSON: a split or move (db4router/operations.py), its state and progress
+  lineage/<shard>         JSON {"parent", "ranges", "fence_lsn", "epoch", "op"}: a shard made by a
+                          split or move took `ranges` of `parent`, whose log holds their changes
+                          up to `fence_lsn`; written with the ring change (the commit point)
 A reader takes the whole topo/ prefix in one range read, so it sees one consistent revision.
 """
 
@@ -105,6 +111,20 @@ class Keys:
 
     def load(self, node_id: str) -> bytes:
         return self.loads + node_id.encode()
+
+    @property
+    def operations(self) -> bytes:
+        return self.root + b"ops/"
+
+    def operation(self, op_id: str) -> bytes:
+        return self.operations + op_id.encode()
+
+    @property
+    def lineages(self) -> bytes:
+        return self.root + b"lineage/"
+
+    def lineage(self, shard_id: str) -> bytes:
+        return self.lineages + shard_id.encode()
 
     def consumer(self, name: str) -> bytes:
         return self.consumers + name.encode()

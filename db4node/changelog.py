@@ -19,10 +19,11 @@ import apsw
 import crc32c
 
 from db4core.errors import DataLossError, OutOfRangeError
+from db4core.hashing import from_signed, to_signed
 from db4node.sql import scalar
 
 LAST_LSN_KEY = "last_lsn"  # meta key: the highest LSN ever written
-_COLUMNS = "lsn, txid, op, collection, id, before, after, ts, crc, participants"
+_COLUMNS = "lsn, txid, op, collection, id, before, after, ts, crc, participants, token"
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class Change:
     ts: int
     crc: int = 0
     participants: tuple[str, ...] | None = None
+    token: int | None = None  # unsigned ring token of the document; None on older records
 
     def size(self) -> int:
         """Bytes of its documents, as LogStats and the retention limits count them."""
@@ -59,13 +61,15 @@ def participants_text(participants: Sequence[str] | None) -> str | None:
 
 def checksum(c: Change) -> int:
     """CRC32C over the record's fields; NUL separates fields, absent before/after are empty.
-    Participants are a field only when present, so records written before they existed (and
-    single-shard records) keep the checksum they were written with."""
+    Participants and the token are fields only when present, so records written before they
+    existed (and single-shard records) keep the checksum they were written with."""
     fields = [str(c.lsn), c.txid, c.op, c.collection, c.id, c.before or "", c.after or "",
               str(c.ts)]
     text = participants_text(c.participants)
     if text is not None:
         fields.append(text)
+    if c.token is not None:
+        fields.append(f"t{c.token}")
     return crc32c.crc32c("\x00".join(fields).encode())
 
 
@@ -92,21 +96,22 @@ def first_lsn(conn: apsw.Connection) -> int:
 def append(conn: apsw.Connection, c: Change) -> None:
     """Write one record; the caller holds the transaction that writes the data change."""
     conn.execute(
-        f"INSERT INTO changes({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO changes({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (c.lsn, c.txid, c.op, c.collection, c.id, c.before, c.after, c.ts, checksum(c),
-         participants_text(c.participants)),
+         participants_text(c.participants), None if c.token is None else to_signed(c.token)),
     )
 
 
 def _decode(row: tuple, shard_id: str) -> Change:
     """A stored row as a verified record; CorruptLogError when its CRC32C does not match (or
     its participants are not a JSON list, which no writer stores)."""
-    lsn, txid, op, collection, doc_id, before, after, ts, crc, participants = row
+    lsn, txid, op, collection, doc_id, before, after, ts, crc, participants, token = row
     try:
         parts = tuple(json.loads(participants)) if participants is not None else None
     except ValueError:
         parts = ("<unreadable>",)
-    change = Change(lsn, txid, op, collection, doc_id, before, after, ts, crc, parts)
+    change = Change(lsn, txid, op, collection, doc_id, before, after, ts, crc, parts,
+                    None if token is None else from_signed(token))
     if checksum(change) != crc or (parts is not None
                                    and participants_text(parts) != participants):
         raise CorruptLogError(

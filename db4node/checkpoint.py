@@ -31,19 +31,25 @@ DEFAULT_INTERVAL_S = 5.0
 
 def checkpoints(values: list[bytes], shards: list[str]) -> dict[str, int] | None:
     """The checkpoint of each shard over the consumer records (None: no consumer). A record
-    that cannot be read holds every shard at 0: nothing it may need is deleted."""
+    that cannot be read holds every shard at 0: nothing it may need is deleted. A pin (a split
+    or move's, {"pin": true}) holds only the shards it names."""
     if not values:
         return None
     out = dict.fromkeys(shards)
     for value in values:
+        pin = False
         try:
-            lsn = json.loads(value)["lsn"]
+            record = json.loads(value)
+            lsn = record["lsn"]
+            pin = record.get("pin") is True
             if not isinstance(lsn, dict):
                 raise ValueError("lsn is not an object")
-        except (ValueError, KeyError, TypeError) as err:
+        except (ValueError, KeyError, TypeError, AttributeError) as err:
             log.warning("unreadable change-feed consumer record (%s); keeping every log", err)
-            lsn = {}
+            lsn, pin = {}, False
         for shard in shards:
+            if pin and shard not in lsn:
+                continue  # a split's pin holds only the shard it names
             acked = lsn.get(shard, 0)
             acked = acked if type(acked) is int and acked >= 0 else 0
             current = out[shard]

@@ -24,6 +24,7 @@ from db4core.topology import Keys
 from db4core.txn import DEFAULT_IN_DOUBT_S
 from db4node import load, retention
 from db4node.checkpoint import DEFAULT_INTERVAL_S, Checkpointer
+from db4node.keeper import RangeKeeper
 from db4node.load import LoadReporter
 from db4node.membership import Membership
 from db4node.participant import Participant
@@ -97,6 +98,9 @@ async def serve(args: argparse.Namespace) -> None:
     etcd = aetcd.Client(check_loopback(host), etcd_port, timeout=5,
                         options=ETCD_CHANNEL_OPTIONS)
     membership = Membership(etcd, Keys(args.cluster), args.id, address)
+    keeper = RangeKeeper(store, args.id)
+    membership.on_adopt.append(keeper.adopt)
+    membership.gate = keeper.gate
     resolver = Resolver(store, participant, etcd, Keys(args.cluster), args.id)
     checkpointer = Checkpointer(store, etcd, Keys(args.cluster), retention_of(args),
                                 args.cdc_truncate_interval_seconds)
@@ -123,6 +127,7 @@ async def serve(args: argparse.Namespace) -> None:
     await resolver.stop()
     await checkpointer.stop()
     await reporter.stop()
+    await keeper.stop()
     await server.stop(grace=2)
     await membership.stop()
     await etcd.close()

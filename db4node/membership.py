@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Awaitable, Callable
 
 import aetcd
 
@@ -34,6 +35,10 @@ class Membership:
         self.lease: aetcd.Lease | None = None  # the registration's, for records that go with it
         self._tasks: list[asyncio.Task] = []
         self._refresh_lock = asyncio.Lock()
+        # Called with each newly adopted topology, before any request can act on it.
+        self.on_adopt: list[Callable[[Topology], None]] = []
+        # Awaited before a scatter read of a shard at an epoch (RangeKeeper.gate).
+        self.gate: Callable[[str, int], Awaitable[None]] | None = None
 
     async def start(self) -> None:
         """Register, load the topology, and start the keep-alive and watch tasks."""
@@ -75,7 +80,11 @@ class Membership:
             result = await self.etcd.get_prefix(self.keys.topo)
             topo = Topology.from_kvs(self.keys, {kv.key: kv.value for kv in result})
             if topo is not None and (self.topology is None or topo.epoch >= self.topology.epoch):
+                new = self.topology is None or topo.epoch > self.topology.epoch
                 self.topology = topo
+                if new:
+                    for listener in self.on_adopt:
+                        listener(topo)
             return self.topology
 
     async def _watch_topology(self) -> None:
@@ -114,3 +123,5 @@ class Membership:
                     f"token {token} is not owned by shard {shard_id} at epoch {topo.epoch}",
                     topo.epoch,
                 )
+        if not tokens and self.gate is not None:
+            await self.gate(shard_id, epoch)

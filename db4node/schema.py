@@ -69,6 +69,12 @@ MIGRATIONS: tuple[str, ...] = (
         ready      INTEGER NOT NULL
     ) WITHOUT ROWID;
     """,
+    # 5: the ring token of each change-log record's document (signed, as docs.token), so a
+    # split's catch-up can pick the records of the moving token ranges. NULL on records written
+    # before it; part of the record's CRC32C only when present.
+    """
+    ALTER TABLE changes ADD COLUMN token INTEGER;
+    """,
 )
 
 

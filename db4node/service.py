@@ -20,6 +20,7 @@ from db4node import changelog, queries, search_index, search_query, tail
 from db4node.membership import Membership
 from db4node.participant import Participant
 from db4node.queries import READ_BYTES
+from db4node.reshard_service import ReshardHandlers, encode_change
 from db4node.search_build import Builds
 from db4node.shard import Op, ReadCheck, Shard, read_rows
 from db4node.store import ShardStore
@@ -168,15 +169,7 @@ def search_hits(page: search_query.SearchPage) -> node_pb2.SearchShardResponse:
     return node_pb2.SearchShardResponse(hits=hits, has_more=page.has_more)
 
 
-def change_record(c: changelog.Change) -> node_pb2.ChangeRecord:
-    """A verified change-log record on the wire."""
-    return node_pb2.ChangeRecord(
-        lsn=c.lsn, txid=c.txid, op=c.op, collection=c.collection, id=c.id,
-        before=(c.before or "").encode(), after=(c.after or "").encode(), ts=c.ts,
-        participants=list(c.participants or ()))
-
-
-class NodeService(node_pb2_grpc.NodeServicer):
+class NodeService(ReshardHandlers, node_pb2_grpc.NodeServicer):
     """Serves the shards placed on this node; SQLite work runs on each shard's own threads."""
 
     def __init__(self, store: ShardStore, membership: Membership,
@@ -383,7 +376,7 @@ class NodeService(node_pb2_grpc.NodeServicer):
             async for batch in batches:
                 # The next batch is read only once the transport took this one.
                 await context.write(node_pb2.TailChangesResponse(
-                    records=[change_record(c) for c in batch.records], last_lsn=batch.last_lsn))
+                    records=[encode_change(c) for c in batch.records], last_lsn=batch.last_lsn))
         return
         yield  # a server-stream handler is an async generator; messages go by context.write
 

@@ -31,7 +31,7 @@ from db4core.errors import (
 )
 from db4core.hashing import canonical_json, from_signed, to_signed, token_for
 from db4core.query import compile_where
-from db4node import changelog, pragmas, retention, schema, search_query, txn
+from db4node import changelog, follow, pragmas, retention, schema, search_query, txn
 from db4node.ops import Effect, Op, OpResult, ReadCheck, increment, is_claim
 from db4node.sql import transaction
 
@@ -93,6 +93,9 @@ class Shard:
         self.locks: dict[tuple[str, str], str] = {}
         self.prepared: dict[str, txn.Prepared] = {}
         txn.load(self)
+        # Splits and moves (follow.py): the fence on ranges in cutover; the parent followed.
+        self.fence = follow.load_fence(self.conn)
+        self.follow = follow.load_follow(self.conn)
 
     def close(self) -> None:
         """Close the database (a checkpoint happens on the last connection's close)."""
@@ -130,6 +133,7 @@ class Shard:
         """Validate reads, then apply ops atomically with their change-log records; returns
         results and the txid. A key held by a prepared transaction is LockedError."""
         txid = txid or uuid.uuid4().hex
+        self.check_fence(ops)
         txn.check_unlocked(self, txn.keys_of(ops, reads), txid)
         now = _now_ms()
         self.conn.execute("BEGIN IMMEDIATE")
@@ -167,7 +171,7 @@ class Shard:
             lsn += 1
             changelog.append(self.conn, changelog.Change(
                 lsn, txid, e.op, e.collection, e.id, e.before, e.after, now,
-                participants=parts))
+                participants=parts, token=e.token))
         return lsn
 
     def store_effect(self, e: Effect) -> None:
@@ -183,7 +187,46 @@ class Shard:
     def prepare(self, txid: str, ops: list[Op], reads: Sequence[ReadCheck],
                 participants: list[str], in_doubt_ms: int) -> list[OpResult]:
         """Phase one of a cross-shard commit (txn.prepare)."""
+        if txid not in self.prepared:
+            self.check_fence(ops)
         return txn.prepare(self, txid, ops, reads, participants, in_doubt_ms)
+
+    def check_fence(self, ops: Sequence[Op]) -> None:
+        """wrong_shard when an op writes a key of ranges in a cutover (follow.Fence)."""
+        if self.fence is not None:
+            self.fence.check(self.shard_id, [op.token for op in ops])
+
+    # ---- splits and moves (follow.py), on the writer thread ------------------------------------
+
+    def set_fence(self, fence: follow.Fence) -> tuple[list[str], int]:
+        """Fence moving ranges; (transactions prepared on them, last LSN) as of the fence."""
+        follow.set_fence(self.conn, fence)
+        self.fence = fence
+        return follow.prepared_on(self.prepared, fence.ranges), self.last_lsn
+
+    def lift_fence(self, op: str | None = None) -> bool:
+        """Lift the fence (only operation op's, when given); whether there was one."""
+        lifted = follow.lift_fence(self.conn, op)
+        self.fence = follow.load_fence(self.conn)
+        return lifted
+
+    def apply_parent(self, records: Sequence[changelog.Change]) -> int:
+        """Apply the followed parent's records (follow.apply); the new position."""
+        applied = follow.apply(self.conn, records)
+        self.follow = follow.load_follow(self.conn)
+        return applied
+
+    def end_follow(self) -> bool:
+        """Stop following (the shard is placed now)."""
+        ended = follow.end_follow(self.conn)
+        self.follow = None
+        return ended
+
+    def cleanup_step(self, owned: follow.Ranges) -> int:
+        """Delete a chunk of rows no longer owned (follow.cleanup_step); how many."""
+        gone = follow.cleanup_step(self.conn, owned)
+        self.fence = follow.load_fence(self.conn)
+        return gone
 
     def commit_prepared(self, txid: str) -> bool:
         """Apply a prepared transaction (txn.commit_prepared); False when none is held."""

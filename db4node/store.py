@@ -46,6 +46,38 @@ class ShardStore:
             raise InvalidArgumentError(f"invalid shard id {shard_id!r}")
         return os.path.join(self.dir, f"{shard_id}.db")
 
+    def tmp_path(self, name: str) -> str:
+        """A path for a file being made (snapshots, installs): <data-dir>/tmp/<name>."""
+        tmp = os.path.join(os.path.dirname(self.dir), "tmp")
+        os.makedirs(tmp, exist_ok=True)
+        return os.path.join(tmp, name)
+
+    def path_of(self, shard_id: str) -> str:
+        """The shard's database file (validating the id)."""
+        return self._path(shard_id)
+
+    def adopt_file(self, shard_id: str, made: str) -> ShardWorker:
+        """Make a finished file the shard's database (durably renamed) and open it; an open
+        shard of that id is closed and its files replaced."""
+        self.drop(shard_id)
+        path = self._path(shard_id)
+        os.replace(made, path)
+        _fsync_dir(self.dir)
+        return self.get(shard_id)
+
+    def drop(self, shard_id: str) -> bool:
+        """Close the shard and delete its files; whether it had any."""
+        worker = self._shards.pop(shard_id, None)
+        if worker is not None:
+            worker.close()
+        path = self._path(shard_id)
+        found = worker is not None or os.path.exists(path)
+        for p in (path, path + "-wal", path + "-shm"):
+            if os.path.exists(p):
+                os.remove(p)
+        _fsync_dir(self.dir)
+        return found
+
     def open_all(self) -> list[str]:
         """Open every shard file of the data directory (so that prepared transactions left by a
         crash are resolved without waiting for a request); returns their ids."""
@@ -65,6 +97,14 @@ class ShardStore:
         for worker in self._shards.values():
             worker.close()
         self._shards.clear()
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def claim_data_dir(data_dir: str, node_id: str, cluster: str) -> None:

@@ -12,6 +12,7 @@ from db4.v1 import admin_pb2, admin_pb2_grpc, node_pb2
 from db4router.consumers import Consumers
 from db4router.controller import read_hot_marks, read_loads
 from db4router.dispatch import NODE_TIMEOUT_S, Dispatcher
+from db4router.operations import Operation, Operations
 from db4router.topology import etcd_call
 from db4rpc.status import servicer_method
 
@@ -21,9 +22,10 @@ T = TypeVar("T")
 class AdminService(admin_pb2_grpc.AdminServicer):
     """Cluster status."""
 
-    def __init__(self, dispatcher: Dispatcher) -> None:
+    def __init__(self, dispatcher: Dispatcher, operations: Operations) -> None:
         self.dispatcher = dispatcher
         self.consumers = Consumers(dispatcher.view)
+        self.operations = operations
 
     async def _stats(self) -> dict[str, node_pb2.ShardStat]:
         async def one(stub, shard, epoch):
@@ -63,7 +65,7 @@ class AdminService(admin_pb2_grpc.AdminServicer):
                     split_token=int(mark.get("split_token", 0)),
                     cannot_split=str(mark.get("cannot_split", ""))))
             if request.with_ranges:
-                status.ranges.extend(admin_pb2.TokenRange(first=a, last=b)
+                status.ranges.extend(node_pb2.TokenRange(first=a, last=b)
                                      for a, b in topo.ring.ranges(shard))
             shards.append(status)
         placed = set(topo.placement.values())
@@ -71,9 +73,11 @@ class AdminService(admin_pb2_grpc.AdminServicer):
             admin_pb2.NodeStatus(node_id=n, address=view.nodes.get(n, ""), alive=n in view.nodes)
             for n in sorted(placed | set(view.nodes))
         ]
+        running = [operation_status(o) for o in await self.operations.listing()
+                   if not o.finished]
         return admin_pb2.StatusResponse(cluster=view.keys.cluster, epoch=topo.epoch, nodes=nodes,
                                         shards=shards, leader=leader.value.decode() if leader
-                                        else "")
+                                        else "", operations=running)
 
     async def _every_shard_by_node(self, ask: Callable[[Any, list[str]], Awaitable[list[T]]]
                                    ) -> list[T]:
@@ -129,3 +133,55 @@ class AdminService(admin_pb2_grpc.AdminServicer):
             return [by_id.get(s, node_pb2.ShardCheckpoint(shard_id=s)) for s in shard_ids]
 
         return admin_pb2.CheckpointResponse(shards=await self._every_shard_by_node(ask))
+
+    # ---- splits and moves ----------------------------------------------------------------------
+
+    async def _answer(self, op: Operation, wait: bool, context: grpc.aio.ServicerContext
+                      ) -> admin_pb2.OperationStatus:
+        if wait and not op.finished:
+            op = await self.operations.wait(op.id, context.time_remaining() or 3600.0)
+        return operation_status(op)
+
+    @servicer_method
+    async def SplitShard(self, request: admin_pb2.SplitShardRequest,
+                         context: grpc.aio.ServicerContext):
+        token = request.split_token if request.HasField("split_token") else None
+        op = await self.operations.plan("split", request.shard_id, request.op_id,
+                                        request.node_id, token)
+        return await self._answer(op, request.wait, context)
+
+    @servicer_method
+    async def MoveShard(self, request: admin_pb2.MoveShardRequest,
+                        context: grpc.aio.ServicerContext):
+        op = await self.operations.plan("move", request.shard_id, request.op_id, request.node_id)
+        return await self._answer(op, request.wait, context)
+
+    @servicer_method
+    async def GetOperation(self, request: admin_pb2.GetOperationRequest,
+                           context: grpc.aio.ServicerContext):
+        return await self._answer(await self.operations.get(request.op_id), request.wait,
+                                  context)
+
+    @servicer_method
+    async def ListOperations(self, request: admin_pb2.ListOperationsRequest,
+                             context: grpc.aio.ServicerContext):
+        ops = [o for o in await self.operations.listing() if request.all or not o.finished]
+        return admin_pb2.ListOperationsResponse(operations=[operation_status(o) for o in ops])
+
+    @servicer_method
+    async def AbortOperation(self, request: admin_pb2.GetOperationRequest,
+                             context: grpc.aio.ServicerContext):
+        op = await self.operations.request_abort(request.op_id)
+        return await self._answer(op, request.wait, context)
+
+
+def operation_status(op: Operation) -> admin_pb2.OperationStatus:
+    """An operation record on the wire."""
+    return admin_pb2.OperationStatus(
+        op_id=op.id, kind=op.kind, state=op.state, source_shard=op.source,
+        source_node=op.source_node, target_shard=op.target, target_node=op.target_node,
+        epoch=op.epoch, moving=[node_pb2.TokenRange(first=a, last=b) for a, b in op.moving],
+        documents=op.documents, copied_bytes=op.copied_bytes, total_bytes=op.total_bytes,
+        snapshot_lsn=op.l0, applied_lsn=op.applied, source_lsn=op.source_lsn,
+        fence_lsn=op.fence_lsn, error=op.error, created_ms=int(op.created * 1000),
+        updated_ms=int(op.updated * 1000), abort_requested=op.abort_requested)

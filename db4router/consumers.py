@@ -85,8 +85,9 @@ class Consumers:
         return bool(ok)
 
     async def listing(self) -> dict[str, dict[str, int]]:
-        """Every consumer's acknowledged LSN per shard."""
+        """Every consumer's acknowledged LSN per shard (a split or move's pin, `$op-<id>`, is
+        no consumer)."""
         prefix, etcd = self.view.keys.consumers, self.view.etcd
         found = await etcd_call("reading consumers", lambda: etcd.get_prefix(prefix))
         return {kv.key[len(prefix):].decode(): json.loads(kv.value).get("lsn", {})
-                for kv in found}
+                for kv in found if not kv.key[len(prefix):].startswith(b"$")}

@@ -32,6 +32,7 @@ from db4router.controller import (
 from db4router.dispatch import Dispatcher
 from db4router.janitor import Janitor
 from db4router.nodes import NodePool
+from db4router.operations import Operations
 from db4router.queries import MAX_STREAMS, MAX_STREAMS_PER_CONNECTION, STREAM_IDLE_S, StreamGate
 from db4router.routing import RoutingCache
 from db4router.service import Db4Service
@@ -114,11 +115,15 @@ async def serve(args: argparse.Namespace) -> None:
                          args.stream_idle_seconds)
     add_guarded(router_pb2_grpc.add_Db4Servicer_to_server,
                 Db4Service(dispatcher, collections, streams), server)
-    add_guarded(admin_pb2_grpc.add_AdminServicer_to_server, AdminService(dispatcher), server)
+    leadership = Leadership(etcd, Keys(args.cluster), "")  # named once the port is known
+    operations = Operations(dispatcher, leadership)
+    add_guarded(admin_pb2_grpc.add_AdminServicer_to_server,
+                AdminService(dispatcher, operations), server)
     port = server.add_insecure_port(f"{check_loopback(args.host)}:{args.port}")
     await server.start()
-    leadership = Leadership(etcd, Keys(args.cluster), f"{args.host}:{port}")
+    leadership.name = f"{args.host}:{port}"
     leadership.start()
+    operations.start()
     controller = HotController(etcd, Keys(args.cluster), leadership, limits)
     controller.start()
     log.info("db4 router serving on %s:%d (cluster %s, epoch %d)", args.host, port,
@@ -127,6 +132,7 @@ async def serve(args: argparse.Namespace) -> None:
     log.info("stopping router")
     await server.stop(grace=2)
     await controller.stop()
+    await operations.stop()
     await leadership.stop()
     await janitor.stop()
     await view.stop()

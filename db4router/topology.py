@@ -114,9 +114,10 @@ class ClusterView:
     def _outside_view(self, key: bytes) -> bool:
         """Keys that change often and mean nothing to routing: transaction decisions,
         change-feed consumers' positions (every Acknowledge writes one), nodes' load reports
-        (every few seconds), hot marks and the leader's key."""
+        (every few seconds), hot marks, the leader's key and split/move records (their
+        progress; the ring changes they make are in topo/)."""
         return key.startswith((self.keys.txns, self.keys.consumers, self.keys.loads,
-                               self.keys.hot_marks, self.keys.leader))
+                               self.keys.hot_marks, self.keys.leader, self.keys.operations))
 
     async def refresh_to(self, epoch: int, timeout: float = 5.0) -> None:
         """Refresh until our epoch is at least `epoch` (a node told us it moved on)."""

@@ -192,6 +192,7 @@ def _status(resp: admin_pb2.StatusResponse) -> dict[str, Any]:
         "nodes": [{"node_id": n.node_id, "address": n.address, "alive": n.alive}
                   for n in resp.nodes],
         "shards": [_shard_status(s) for s in resp.shards],
+        "operations": [operation_dict(o) for o in resp.operations],
     }
 
 
@@ -331,3 +332,52 @@ def status(with_stats: bool = False, with_ranges: bool = False) -> Call[dict]:
     token ranges, when asked)."""
     req = admin_pb2.StatusRequest(with_stats=bool(with_stats), with_ranges=bool(with_ranges))
     return Call(ADMIN, "Status", req, _status, idempotent=True)
+
+
+# ---- splits and moves -------------------------------------------------------------------------
+
+
+def split_shard(shard_id: str, op_id: str, split_token: int | None = None,
+                node_id: str = "") -> Call[dict]:
+    """Plan a split (answers at once); retried safely: the op_id names the operation."""
+    req = admin_pb2.SplitShardRequest(shard_id=shard_id, node_id=node_id or "", op_id=op_id)
+    if split_token is not None:
+        req.split_token = int(split_token)
+    return Call(ADMIN, "SplitShard", req, operation_dict, idempotent=True)
+
+
+def move_shard(shard_id: str, node_id: str, op_id: str) -> Call[dict]:
+    """Plan a move (answers at once); retried safely: the op_id names the operation."""
+    req = admin_pb2.MoveShardRequest(shard_id=shard_id, node_id=node_id, op_id=op_id)
+    return Call(ADMIN, "MoveShard", req, operation_dict, idempotent=True)
+
+
+def get_operation(op_id: str, wait: bool = False) -> Call[dict]:
+    """One operation (waiting for its end, up to the client's timeout, when asked)."""
+    return Call(ADMIN, "GetOperation", admin_pb2.GetOperationRequest(op_id=op_id, wait=wait),
+                operation_dict, idempotent=True)
+
+
+def list_operations(all_: bool = False) -> Call[list[dict]]:
+    """Splits and moves, unfinished ones unless all_."""
+    return Call(ADMIN, "ListOperations", admin_pb2.ListOperationsRequest(all=bool(all_)),
+                lambda resp: [operation_dict(o) for o in resp.operations], idempotent=True)
+
+
+def abort_operation(op_id: str) -> Call[dict]:
+    """Ask for an abort (idempotent)."""
+    return Call(ADMIN, "AbortOperation", admin_pb2.GetOperationRequest(op_id=op_id),
+                operation_dict, idempotent=True)
+
+
+def operation_dict(o: admin_pb2.OperationStatus) -> dict[str, Any]:
+    """An operation as the SDK returns it."""
+    return {"op_id": o.op_id, "kind": o.kind, "state": o.state,
+            "source_shard": o.source_shard, "source_node": o.source_node,
+            "target_shard": o.target_shard, "target_node": o.target_node, "epoch": o.epoch,
+            "moving": [[r.first, r.last] for r in o.moving], "documents": o.documents,
+            "copied_bytes": o.copied_bytes, "total_bytes": o.total_bytes,
+            "snapshot_lsn": o.snapshot_lsn, "applied_lsn": o.applied_lsn,
+            "source_lsn": o.source_lsn, "fence_lsn": o.fence_lsn, "error": o.error or None,
+            "created_ms": o.created_ms, "updated_ms": o.updated_ms,
+            "abort_requested": o.abort_requested}

@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
 from typing import Any
 
 from db4client import _cdc, _wire
 from db4client.collection import _Runs, _RunsAsync
+
+Progress = Callable[[dict[str, Any]], None]
+POLL_S = 0.2
+
+
+def _new_op_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+def _finished(op: dict[str, Any]) -> bool:
+    return op["state"] in ("done", "aborted")
 
 
 class Admin:
@@ -34,6 +49,45 @@ class Admin:
         wal_bytes (left: 0 unless a reader still held part of the WAL)}."""
         return self._client._invoke(_wire.checkpoint())
 
+    def split_shard(self, shard_id: str, wait: bool = True, split_token: int | None = None,
+                    node_id: str = "", progress: Progress | None = None) -> dict[str, Any]:
+        """Split a shard: a new shard (on the same node, or `node_id`) takes its tokens above
+        `split_token` (default: the point halving its share of the ring). Returns the
+        operation ({op_id, kind, state, source_shard, target_shard, ..., error}); with `wait`
+        (default) once it is done or aborted, calling `progress(operation)` as it goes. Safe
+        to repeat: one call plans one operation however often it is retried."""
+        op = self._client._invoke(_wire.split_shard(shard_id, _new_op_id(), split_token,
+                                                    node_id))
+        return self._follow(op, progress) if wait else op
+
+    def move_shard(self, shard_id: str, node_id: str, wait: bool = True,
+                   progress: Progress | None = None) -> dict[str, Any]:
+        """Move a shard's tokens to a new shard on `node_id`; see `split_shard`."""
+        op = self._client._invoke(_wire.move_shard(shard_id, node_id, _new_op_id()))
+        return self._follow(op, progress) if wait else op
+
+    def operation(self, op_id: str, wait: bool = False) -> dict[str, Any]:
+        """One split or move (with `wait`, once it is done or aborted)."""
+        op = self._client._invoke(_wire.get_operation(op_id))
+        return self._follow(op, None) if wait else op
+
+    def operations(self, all: bool = False) -> list[dict[str, Any]]:  # noqa: A002
+        """Splits and moves in progress (every one recorded with `all`), oldest first."""
+        return self._client._invoke(_wire.list_operations(all))
+
+    def abort_operation(self, op_id: str) -> dict[str, Any]:
+        """Abort a split or move that has not reached its commit point (safe to repeat)."""
+        return self._client._invoke(_wire.abort_operation(op_id))
+
+    def _follow(self, op: dict[str, Any], progress: Progress | None) -> dict[str, Any]:
+        while True:
+            if progress is not None:
+                progress(op)
+            if _finished(op):
+                return op
+            time.sleep(POLL_S)
+            op = self._client._invoke(_wire.get_operation(op["op_id"]))
+
 
 class AsyncAdmin:
     """Administrative calls of an `AsyncClient`; every method is a coroutine."""
@@ -53,3 +107,39 @@ class AsyncAdmin:
     async def checkpoint(self) -> list[dict[str, Any]]:
         """Checkpoint every shard; see `Admin.checkpoint`."""
         return await self._client._invoke(_wire.checkpoint())
+
+    async def split_shard(self, shard_id: str, wait: bool = True, split_token: int | None = None,
+                          node_id: str = "", progress: Progress | None = None
+                          ) -> dict[str, Any]:
+        """See `Admin.split_shard`."""
+        op = await self._client._invoke(_wire.split_shard(shard_id, _new_op_id(), split_token,
+                                                          node_id))
+        return await self._follow(op, progress) if wait else op
+
+    async def move_shard(self, shard_id: str, node_id: str, wait: bool = True,
+                         progress: Progress | None = None) -> dict[str, Any]:
+        """See `Admin.move_shard`."""
+        op = await self._client._invoke(_wire.move_shard(shard_id, node_id, _new_op_id()))
+        return await self._follow(op, progress) if wait else op
+
+    async def operation(self, op_id: str, wait: bool = False) -> dict[str, Any]:
+        """See `Admin.operation`."""
+        op = await self._client._invoke(_wire.get_operation(op_id))
+        return await self._follow(op, None) if wait else op
+
+    async def operations(self, all: bool = False) -> list[dict[str, Any]]:  # noqa: A002
+        """See `Admin.operations`."""
+        return await self._client._invoke(_wire.list_operations(all))
+
+    async def abort_operation(self, op_id: str) -> dict[str, Any]:
+        """See `Admin.abort_operation`."""
+        return await self._client._invoke(_wire.abort_operation(op_id))
+
+    async def _follow(self, op: dict[str, Any], progress: Progress | None) -> dict[str, Any]:
+        while True:
+            if progress is not None:
+                progress(op)
+            if _finished(op):
+                return op
+            await asyncio.sleep(POLL_S)
+            op = await self._client._invoke(_wire.get_operation(op["op_id"]))

@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 
 from db4client.commands import (
     PRINTED,
+    cmd_abort_operation,
     cmd_cdc_status,
     cmd_cdc_tail,
     cmd_checkpoint,
@@ -30,11 +31,14 @@ from db4client.commands import (
     cmd_find,
     cmd_get,
     cmd_indexes,
+    cmd_move,
+    cmd_operations,
     cmd_put,
     cmd_query_range,
     cmd_search,
     cmd_search_indexes,
     cmd_shard_for,
+    cmd_split,
     cmd_status,
     cmd_update,
 )
@@ -161,6 +165,31 @@ def _server_commands(sub: Any) -> None:
     p.set_defaults(func=None, parser=p)
 
 
+def _operation_commands(sub: Any) -> None:
+    """Splits and moves."""
+    p = _client_command(sub, "split", cmd_split,
+                        "split a shard: a new shard takes its tokens above the split token; "
+                        "waits for the end with progress on stderr")
+    p.add_argument("shard", help="shard id (see db4 status)")
+    p.add_argument("--split-token", type=int, default=None,
+                   help="tokens above it move (default: the point halving the shard's share; "
+                        "db4 status shows a hot shard's load median)")
+    p.add_argument("--node", default=None, help="node for the new shard (default: the same)")
+    p.add_argument("--no-wait", action="store_true", help="answer once the split is planned")
+    p = _client_command(sub, "move", cmd_move,
+                        "move a shard's tokens to a new shard on another node; waits for the "
+                        "end with progress on stderr")
+    p.add_argument("shard", help="shard id (see db4 status)")
+    p.add_argument("node", help="node id to move it to")
+    p.add_argument("--no-wait", action="store_true", help="answer once the move is planned")
+    p = _client_command(sub, "operations", cmd_operations,
+                        "list splits and moves in progress (with --all, every one recorded)")
+    p.add_argument("--all", action="store_true", help="include finished operations")
+    p = _client_command(sub, "abort-operation", cmd_abort_operation,
+                        "abort a split or move that has not reached its commit point")
+    p.add_argument("op_id", help="operation id (see db4 operations)")
+
+
 def _document_commands(sub: Any) -> None:
     """Commands on a router: status, collections, documents, placement."""
     p = _client_command(sub, "status", cmd_status,
@@ -173,6 +202,7 @@ def _document_commands(sub: Any) -> None:
     _client_command(sub, "checkpoint", cmd_checkpoint,
                     "truncate every shard's change log (as far as durable consumers and "
                     "retention allow) and checkpoint its SQLite WAL now; safe to repeat")
+    _operation_commands(sub)
     p = _client_command(sub, "create-collection", cmd_create_collection,
                         "create a collection or check its options (idempotent)")
     p.add_argument("name", help="collection name")

@@ -232,3 +232,50 @@ def cmd_cdc_status(client: Any, args: argparse.Namespace) -> Any:
         return status
     sys.stdout.write("\n".join(cdc_status_lines(status)) + "\n")
     return PRINTED
+
+
+def operation_reporter(out: TextIO) -> Callable[[dict[str, Any]], None]:
+    """A progress callback for splits and moves: one line on `out`, rewritten on a terminal:
+    "split 1a2b s001 -> s008: copying 12.0/48.0 MiB" and then the catch-up's records."""
+
+    def report(op: dict[str, Any]) -> None:
+        state = op["state"]
+        line = f"{op['kind']} {op['op_id']} {op['source_shard']} -> {op['target_shard']}: {state}"
+        if state == "copying" and op["total_bytes"]:
+            line += f" {op['copied_bytes'] / 2**20:.1f}/{op['total_bytes'] / 2**20:.1f} MiB"
+        elif state in ("catching_up", "cutover"):
+            behind = max(0, op["source_lsn"] - op["applied_lsn"])
+            line += f", {op['documents']} documents copied, {behind} records behind"
+        if op["error"]:
+            line += f" ({op['error']})"
+        end = "\n" if state in ("done", "aborted") else ""
+        if out.isatty():
+            out.write("\r\x1b[K" + line + end)
+        elif end:
+            out.write(line + end)
+        out.flush()
+
+    return report
+
+
+def cmd_split(client: Any, args: argparse.Namespace) -> Any:
+    """Split a shard (waiting for the end unless --no-wait), progress on stderr."""
+    return client.admin.split_shard(args.shard, wait=not args.no_wait,
+                                    split_token=args.split_token, node_id=args.node or "",
+                                    progress=operation_reporter(sys.stderr))
+
+
+def cmd_move(client: Any, args: argparse.Namespace) -> Any:
+    """Move a shard to a node (waiting for the end unless --no-wait), progress on stderr."""
+    return client.admin.move_shard(args.shard, args.node, wait=not args.no_wait,
+                                   progress=operation_reporter(sys.stderr))
+
+
+def cmd_operations(client: Any, args: argparse.Namespace) -> Any:
+    """Splits and moves (unfinished ones unless --all)."""
+    return client.admin.operations(all=args.all)
+
+
+def cmd_abort_operation(client: Any, args: argparse.Namespace) -> Any:
+    """Abort a split or move before its commit point."""
+    return client.admin.abort_operation(args.op_id)

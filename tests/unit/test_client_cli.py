@@ -14,7 +14,8 @@ from db4client import Page, cli, commands, errors
 SUBCOMMANDS = ["node", "router", "dev", "status", "create-collection", "put", "get", "update",
                "delete", "shard-for", "find", "count", "create-index", "drop-index", "indexes",
                "query-range", "cdc", "search", "create-search-index", "drop-search-index",
-               "search-indexes", "checkpoint"]
+               "search-indexes", "checkpoint", "split", "move", "operations",
+               "abort-operation"]
 
 
 def subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:

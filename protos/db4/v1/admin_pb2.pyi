@@ -7,6 +7,96 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class SplitShardRequest(_message.Message):
+    __slots__ = ("shard_id", "split_token", "node_id", "wait", "op_id")
+    SHARD_ID_FIELD_NUMBER: _ClassVar[int]
+    SPLIT_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    WAIT_FIELD_NUMBER: _ClassVar[int]
+    OP_ID_FIELD_NUMBER: _ClassVar[int]
+    shard_id: str
+    split_token: int
+    node_id: str
+    wait: bool
+    op_id: str
+    def __init__(self, shard_id: _Optional[str] = ..., split_token: _Optional[int] = ..., node_id: _Optional[str] = ..., wait: _Optional[bool] = ..., op_id: _Optional[str] = ...) -> None: ...
+
+class MoveShardRequest(_message.Message):
+    __slots__ = ("shard_id", "node_id", "wait", "op_id")
+    SHARD_ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    WAIT_FIELD_NUMBER: _ClassVar[int]
+    OP_ID_FIELD_NUMBER: _ClassVar[int]
+    shard_id: str
+    node_id: str
+    wait: bool
+    op_id: str
+    def __init__(self, shard_id: _Optional[str] = ..., node_id: _Optional[str] = ..., wait: _Optional[bool] = ..., op_id: _Optional[str] = ...) -> None: ...
+
+class GetOperationRequest(_message.Message):
+    __slots__ = ("op_id", "wait")
+    OP_ID_FIELD_NUMBER: _ClassVar[int]
+    WAIT_FIELD_NUMBER: _ClassVar[int]
+    op_id: str
+    wait: bool
+    def __init__(self, op_id: _Optional[str] = ..., wait: _Optional[bool] = ...) -> None: ...
+
+class ListOperationsRequest(_message.Message):
+    __slots__ = ("all",)
+    ALL_FIELD_NUMBER: _ClassVar[int]
+    all: bool
+    def __init__(self, all: _Optional[bool] = ...) -> None: ...
+
+class ListOperationsResponse(_message.Message):
+    __slots__ = ("operations",)
+    OPERATIONS_FIELD_NUMBER: _ClassVar[int]
+    operations: _containers.RepeatedCompositeFieldContainer[OperationStatus]
+    def __init__(self, operations: _Optional[_Iterable[_Union[OperationStatus, _Mapping]]] = ...) -> None: ...
+
+class OperationStatus(_message.Message):
+    __slots__ = ("op_id", "kind", "state", "source_shard", "source_node", "target_shard", "target_node", "epoch", "moving", "documents", "copied_bytes", "total_bytes", "snapshot_lsn", "applied_lsn", "source_lsn", "fence_lsn", "error", "created_ms", "updated_ms", "abort_requested")
+    OP_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_SHARD_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_NODE_FIELD_NUMBER: _ClassVar[int]
+    TARGET_SHARD_FIELD_NUMBER: _ClassVar[int]
+    TARGET_NODE_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    MOVING_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
+    COPIED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_LSN_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_LSN_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_LSN_FIELD_NUMBER: _ClassVar[int]
+    FENCE_LSN_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    CREATED_MS_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_MS_FIELD_NUMBER: _ClassVar[int]
+    ABORT_REQUESTED_FIELD_NUMBER: _ClassVar[int]
+    op_id: str
+    kind: str
+    state: str
+    source_shard: str
+    source_node: str
+    target_shard: str
+    target_node: str
+    epoch: int
+    moving: _containers.RepeatedCompositeFieldContainer[_node_pb2.TokenRange]
+    documents: int
+    copied_bytes: int
+    total_bytes: int
+    snapshot_lsn: int
+    applied_lsn: int
+    source_lsn: int
+    fence_lsn: int
+    error: str
+    created_ms: int
+    updated_ms: int
+    abort_requested: bool
+    def __init__(self, op_id: _Optional[str] = ..., kind: _Optional[str] = ..., state: _Optional[str] = ..., source_shard: _Optional[str] = ..., source_node: _Optional[str] = ..., target_shard: _Optional[str] = ..., target_node: _Optional[str] = ..., epoch: _Optional[int] = ..., moving: _Optional[_Iterable[_Union[_node_pb2.TokenRange, _Mapping]]] = ..., documents: _Optional[int] = ..., copied_bytes: _Optional[int] = ..., total_bytes: _Optional[int] = ..., snapshot_lsn: _Optional[int] = ..., applied_lsn: _Optional[int] = ..., source_lsn: _Optional[int] = ..., fence_lsn: _Optional[int] = ..., error: _Optional[str] = ..., created_ms: _Optional[int] = ..., updated_ms: _Optional[int] = ..., abort_requested: _Optional[bool] = ...) -> None: ...
+
 class StatusRequest(_message.Message):
     __slots__ = ("with_stats", "with_ranges")
     WITH_STATS_FIELD_NUMBER: _ClassVar[int]
@@ -14,14 +104,6 @@ class StatusRequest(_message.Message):
     with_stats: bool
     with_ranges: bool
     def __init__(self, with_stats: _Optional[bool] = ..., with_ranges: _Optional[bool] = ...) -> None: ...
-
-class TokenRange(_message.Message):
-    __slots__ = ("first", "last")
-    FIRST_FIELD_NUMBER: _ClassVar[int]
-    LAST_FIELD_NUMBER: _ClassVar[int]
-    first: int
-    last: int
-    def __init__(self, first: _Optional[int] = ..., last: _Optional[int] = ...) -> None: ...
 
 class ShardLoad(_message.Message):
     __slots__ = ("reads_per_s", "writes_per_s", "documents", "bytes", "age_s")
@@ -65,9 +147,9 @@ class ShardStatus(_message.Message):
     bytes: int
     ring_share: float
     load: ShardLoad
-    ranges: _containers.RepeatedCompositeFieldContainer[TokenRange]
+    ranges: _containers.RepeatedCompositeFieldContainer[_node_pb2.TokenRange]
     hot: ShardHot
-    def __init__(self, shard_id: _Optional[str] = ..., node_id: _Optional[str] = ..., vnodes: _Optional[int] = ..., documents: _Optional[int] = ..., bytes: _Optional[int] = ..., ring_share: _Optional[float] = ..., load: _Optional[_Union[ShardLoad, _Mapping]] = ..., ranges: _Optional[_Iterable[_Union[TokenRange, _Mapping]]] = ..., hot: _Optional[_Union[ShardHot, _Mapping]] = ...) -> None: ...
+    def __init__(self, shard_id: _Optional[str] = ..., node_id: _Optional[str] = ..., vnodes: _Optional[int] = ..., documents: _Optional[int] = ..., bytes: _Optional[int] = ..., ring_share: _Optional[float] = ..., load: _Optional[_Union[ShardLoad, _Mapping]] = ..., ranges: _Optional[_Iterable[_Union[_node_pb2.TokenRange, _Mapping]]] = ..., hot: _Optional[_Union[ShardHot, _Mapping]] = ...) -> None: ...
 
 class ShardHot(_message.Message):
     __slots__ = ("age_s", "reason", "ops_per_s", "split_token", "cannot_split")
@@ -84,18 +166,20 @@ class ShardHot(_message.Message):
     def __init__(self, age_s: _Optional[float] = ..., reason: _Optional[str] = ..., ops_per_s: _Optional[float] = ..., split_token: _Optional[int] = ..., cannot_split: _Optional[str] = ...) -> None: ...
 
 class StatusResponse(_message.Message):
-    __slots__ = ("cluster", "epoch", "nodes", "shards", "leader")
+    __slots__ = ("cluster", "epoch", "nodes", "shards", "leader", "operations")
     CLUSTER_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     NODES_FIELD_NUMBER: _ClassVar[int]
     SHARDS_FIELD_NUMBER: _ClassVar[int]
     LEADER_FIELD_NUMBER: _ClassVar[int]
+    OPERATIONS_FIELD_NUMBER: _ClassVar[int]
     cluster: str
     epoch: int
     nodes: _containers.RepeatedCompositeFieldContainer[NodeStatus]
     shards: _containers.RepeatedCompositeFieldContainer[ShardStatus]
     leader: str
-    def __init__(self, cluster: _Optional[str] = ..., epoch: _Optional[int] = ..., nodes: _Optional[_Iterable[_Union[NodeStatus, _Mapping]]] = ..., shards: _Optional[_Iterable[_Union[ShardStatus, _Mapping]]] = ..., leader: _Optional[str] = ...) -> None: ...
+    operations: _containers.RepeatedCompositeFieldContainer[OperationStatus]
+    def __init__(self, cluster: _Optional[str] = ..., epoch: _Optional[int] = ..., nodes: _Optional[_Iterable[_Union[NodeStatus, _Mapping]]] = ..., shards: _Optional[_Iterable[_Union[ShardStatus, _Mapping]]] = ..., leader: _Optional[str] = ..., operations: _Optional[_Iterable[_Union[OperationStatus, _Mapping]]] = ...) -> None: ...
 
 class CdcStatusRequest(_message.Message):
     __slots__ = ()

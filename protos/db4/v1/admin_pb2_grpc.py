@@ -50,6 +50,31 @@ class AdminStub:
                 request_serializer=db4_dot_v1_dot_admin__pb2.CheckpointRequest.SerializeToString,
                 response_deserializer=db4_dot_v1_dot_admin__pb2.CheckpointResponse.FromString,
                 _registered_method=True)
+        self.SplitShard = channel.unary_unary(
+                '/db4.v1.Admin/SplitShard',
+                request_serializer=db4_dot_v1_dot_admin__pb2.SplitShardRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_admin__pb2.OperationStatus.FromString,
+                _registered_method=True)
+        self.MoveShard = channel.unary_unary(
+                '/db4.v1.Admin/MoveShard',
+                request_serializer=db4_dot_v1_dot_admin__pb2.MoveShardRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_admin__pb2.OperationStatus.FromString,
+                _registered_method=True)
+        self.GetOperation = channel.unary_unary(
+                '/db4.v1.Admin/GetOperation',
+                request_serializer=db4_dot_v1_dot_admin__pb2.GetOperationRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_admin__pb2.OperationStatus.FromString,
+                _registered_method=True)
+        self.ListOperations = channel.unary_unary(
+                '/db4.v1.Admin/ListOperations',
+                request_serializer=db4_dot_v1_dot_admin__pb2.ListOperationsRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_admin__pb2.ListOperationsResponse.FromString,
+                _registered_method=True)
+        self.AbortOperation = channel.unary_unary(
+                '/db4.v1.Admin/AbortOperation',
+                request_serializer=db4_dot_v1_dot_admin__pb2.GetOperationRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_admin__pb2.OperationStatus.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -79,6 +104,46 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SplitShard(self, request, context):
+        """SplitShard splits a shard: a new shard (on the source's node, or node_id) takes the
+        source's tokens above the split token (default: the point halving its share). Answers
+        once the split is done or aborted, unless wait is false. The same op_id again answers the
+        operation already recorded, so a retried call never splits twice.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MoveShard(self, request, context):
+        """MoveShard moves a shard's tokens to a new shard on node_id (the source leaves the ring).
+        Answers once done or aborted unless wait is false; op_id as for SplitShard.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetOperation(self, request, context):
+        """GetOperation describes one split or move (waiting for its end when asked).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListOperations(self, request, context):
+        """ListOperations lists splits and moves, unfinished ones unless `all`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AbortOperation(self, request, context):
+        """AbortOperation asks the leader to abort a split or move that has not reached its commit
+        point (the fence is lifted and the new shard dropped); idempotent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -96,6 +161,31 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.Checkpoint,
                     request_deserializer=db4_dot_v1_dot_admin__pb2.CheckpointRequest.FromString,
                     response_serializer=db4_dot_v1_dot_admin__pb2.CheckpointResponse.SerializeToString,
+            ),
+            'SplitShard': grpc.unary_unary_rpc_method_handler(
+                    servicer.SplitShard,
+                    request_deserializer=db4_dot_v1_dot_admin__pb2.SplitShardRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_admin__pb2.OperationStatus.SerializeToString,
+            ),
+            'MoveShard': grpc.unary_unary_rpc_method_handler(
+                    servicer.MoveShard,
+                    request_deserializer=db4_dot_v1_dot_admin__pb2.MoveShardRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_admin__pb2.OperationStatus.SerializeToString,
+            ),
+            'GetOperation': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetOperation,
+                    request_deserializer=db4_dot_v1_dot_admin__pb2.GetOperationRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_admin__pb2.OperationStatus.SerializeToString,
+            ),
+            'ListOperations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListOperations,
+                    request_deserializer=db4_dot_v1_dot_admin__pb2.ListOperationsRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_admin__pb2.ListOperationsResponse.SerializeToString,
+            ),
+            'AbortOperation': grpc.unary_unary_rpc_method_handler(
+                    servicer.AbortOperation,
+                    request_deserializer=db4_dot_v1_dot_admin__pb2.GetOperationRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_admin__pb2.OperationStatus.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -180,6 +270,141 @@ class Admin:
             '/db4.v1.Admin/Checkpoint',
             db4_dot_v1_dot_admin__pb2.CheckpointRequest.SerializeToString,
             db4_dot_v1_dot_admin__pb2.CheckpointResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SplitShard(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/db4.v1.Admin/SplitShard',
+            db4_dot_v1_dot_admin__pb2.SplitShardRequest.SerializeToString,
+            db4_dot_v1_dot_admin__pb2.OperationStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MoveShard(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/db4.v1.Admin/MoveShard',
+            db4_dot_v1_dot_admin__pb2.MoveShardRequest.SerializeToString,
+            db4_dot_v1_dot_admin__pb2.OperationStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetOperation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/db4.v1.Admin/GetOperation',
+            db4_dot_v1_dot_admin__pb2.GetOperationRequest.SerializeToString,
+            db4_dot_v1_dot_admin__pb2.OperationStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListOperations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/db4.v1.Admin/ListOperations',
+            db4_dot_v1_dot_admin__pb2.ListOperationsRequest.SerializeToString,
+            db4_dot_v1_dot_admin__pb2.ListOperationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AbortOperation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/db4.v1.Admin/AbortOperation',
+            db4_dot_v1_dot_admin__pb2.GetOperationRequest.SerializeToString,
+            db4_dot_v1_dot_admin__pb2.OperationStatus.FromString,
             options,
             channel_credentials,
             insecure,

@@ -25,6 +25,152 @@ OP_KIND_UPSERT: OpKind
 OP_KIND_DELETE: OpKind
 OP_KIND_INCREMENT: OpKind
 
+class TokenRange(_message.Message):
+    __slots__ = ("first", "last")
+    FIRST_FIELD_NUMBER: _ClassVar[int]
+    LAST_FIELD_NUMBER: _ClassVar[int]
+    first: int
+    last: int
+    def __init__(self, first: _Optional[int] = ..., last: _Optional[int] = ...) -> None: ...
+
+class SnapshotShardRequest(_message.Message):
+    __slots__ = ("shard_id",)
+    SHARD_ID_FIELD_NUMBER: _ClassVar[int]
+    shard_id: str
+    def __init__(self, shard_id: _Optional[str] = ...) -> None: ...
+
+class FileChunk(_message.Message):
+    __slots__ = ("data", "lsn", "size")
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    LSN_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    lsn: int
+    size: int
+    def __init__(self, data: _Optional[bytes] = ..., lsn: _Optional[int] = ..., size: _Optional[int] = ...) -> None: ...
+
+class InstallShardRequest(_message.Message):
+    __slots__ = ("shard_id", "parent", "ranges", "op", "data")
+    SHARD_ID_FIELD_NUMBER: _ClassVar[int]
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    RANGES_FIELD_NUMBER: _ClassVar[int]
+    OP_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    shard_id: str
+    parent: str
+    ranges: _containers.RepeatedCompositeFieldContainer[TokenRange]
+    op: str
+    data: bytes
+    def __init__(self, shard_id: _Optional[str] = ..., parent: _Optional[str] = ..., ranges: _Optional[_Iterable[_Union[TokenRange, _Mapping]]] = ..., op: _Optional[str] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class InstallShardResponse(_message.Message):
+    __slots__ = ("applied", "documents")
+    APPLIED_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
+    applied: int
+    documents: int
+    def __init__(self, applied: _Optional[int] = ..., documents: _Optional[int] = ...) -> None: ...
+
+class FollowerStatusRequest(_message.Message):
+    __slots__ = ("shard_id",)
+    SHARD_ID_FIELD_NUMBER: _ClassVar[int]
+    shard_id: str
+    def __init__(self, shard_id: _Optional[str] = ...) -> None: ...
+
+class FollowerStatusResponse(_message.Message):
+    __slots__ = ("exists", "following", "op", "parent", "applied")
+    EXISTS_FIELD_NUMBER: _ClassVar[int]
+    FOLLOWING_FIELD_NUMBER: _ClassVar[int]
+    OP_FIELD_NUMBER: _ClassVar[int]
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_FIELD_NUMBER: _ClassVar[int]
+    exists: bool
+    following: bool
+    op: str
+    parent: str
+    applied: int
+    def __init__(self, exists: _Optional[bool] = ..., following: _Optional[bool] = ..., op: _Optional[str] = ..., parent: _Optional[str] = ..., applied: _Optional[int] = ...) -> None: ...
+
+class ReadLogRequest(_message.Message):
+    __slots__ = ("shard_id", "after_lsn", "max_records")
+    SHARD_ID_FIELD_NUMBER: _ClassVar[int]
+    AFTER_LSN_FIELD_NUMBER: _ClassVar[int]
+    MAX_RECORDS_FIELD_NUMBER: _ClassVar[int]
+    shard_id: str
+    after_lsn: int
+    max_records: int
+    def __init__(self, shard_id: _Optional[str] = ..., after_lsn: _Optional[int] = ..., max_records: _Optional[int] = ...) -> None: ...
+
+class ReadLogResponse(_message.Message):
+    __slots__ = ("records", "last_lsn")
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    LAST_LSN_FIELD_NUMBER: _ClassVar[int]
+    records: _containers.RepeatedCompositeFieldContainer[ChangeRecord]
+    last_lsn: int
+    def __init__(self, records: _Optional[_Iterable[_Union[ChangeRecord, _Mapping]]] = ..., last_lsn: _Optional[int] = ...) -> None: ...
+
+class ApplyParentRequest(_message.Message):
+    __slots__ = ("shard_id", "records")
+    SHARD_ID_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    shard_id: str
+    records: _containers.RepeatedCompositeFieldContainer[ChangeRecord]
+    def __init__(self, shard_id: _Optional[str] = ..., records: _Optional[_Iterable[_Union[ChangeRecord, _Mapping]]] = ...) -> None: ...
+
+class ApplyParentResponse(_message.Message):
+    __slots__ = ("applied",)
+    APPLIED_FIELD_NUMBER: _ClassVar[int]
+    applied: int
+    def __init__(self, applied: _Optional[int] = ...) -> None: ...
+
+class FenceRequest(_message.Message):
+    __slots__ = ("shard_id", "ranges", "op", "epoch")
+    SHARD_ID_FIELD_NUMBER: _ClassVar[int]
+    RANGES_FIELD_NUMBER: _ClassVar[int]
+    OP_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    shard_id: str
+    ranges: _containers.RepeatedCompositeFieldContainer[TokenRange]
+    op: str
+    epoch: int
+    def __init__(self, shard_id: _Optional[str] = ..., ranges: _Optional[_Iterable[_Union[TokenRange, _Mapping]]] = ..., op: _Optional[str] = ..., epoch: _Optional[int] = ...) -> None: ...
+
+class FenceResponse(_message.Message):
+    __slots__ = ("prepared", "last_lsn")
+    PREPARED_FIELD_NUMBER: _ClassVar[int]
+    LAST_LSN_FIELD_NUMBER: _ClassVar[int]
+    prepared: _containers.RepeatedScalarFieldContainer[str]
+    last_lsn: int
+    def __init__(self, prepared: _Optional[_Iterable[str]] = ..., last_lsn: _Optional[int] = ...) -> None: ...
+
+class UnfenceRequest(_message.Message):
+    __slots__ = ("shard_id", "op")
+    SHARD_ID_FIELD_NUMBER: _ClassVar[int]
+    OP_FIELD_NUMBER: _ClassVar[int]
+    shard_id: str
+    op: str
+    def __init__(self, shard_id: _Optional[str] = ..., op: _Optional[str] = ...) -> None: ...
+
+class UnfenceResponse(_message.Message):
+    __slots__ = ("lifted",)
+    LIFTED_FIELD_NUMBER: _ClassVar[int]
+    lifted: bool
+    def __init__(self, lifted: _Optional[bool] = ...) -> None: ...
+
+class DropFollowerRequest(_message.Message):
+    __slots__ = ("shard_id", "op")
+    SHARD_ID_FIELD_NUMBER: _ClassVar[int]
+    OP_FIELD_NUMBER: _ClassVar[int]
+    shard_id: str
+    op: str
+    def __init__(self, shard_id: _Optional[str] = ..., op: _Optional[str] = ...) -> None: ...
+
+class DropFollowerResponse(_message.Message):
+    __slots__ = ("dropped",)
+    DROPPED_FIELD_NUMBER: _ClassVar[int]
+    dropped: bool
+    def __init__(self, dropped: _Optional[bool] = ...) -> None: ...
+
 class WriteOp(_message.Message):
     __slots__ = ("kind", "collection", "id", "token", "body", "expected_version", "partition_key", "condition")
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -309,7 +455,7 @@ class ResolveResponse(_message.Message):
     def __init__(self, had_intents: _Optional[bool] = ..., last_lsn: _Optional[int] = ...) -> None: ...
 
 class ChangeRecord(_message.Message):
-    __slots__ = ("lsn", "txid", "op", "collection", "id", "before", "after", "ts", "participants")
+    __slots__ = ("lsn", "txid", "op", "collection", "id", "before", "after", "ts", "participants", "token")
     LSN_FIELD_NUMBER: _ClassVar[int]
     TXID_FIELD_NUMBER: _ClassVar[int]
     OP_FIELD_NUMBER: _ClassVar[int]
@@ -319,6 +465,7 @@ class ChangeRecord(_message.Message):
     AFTER_FIELD_NUMBER: _ClassVar[int]
     TS_FIELD_NUMBER: _ClassVar[int]
     PARTICIPANTS_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
     lsn: int
     txid: str
     op: str
@@ -328,7 +475,8 @@ class ChangeRecord(_message.Message):
     after: bytes
     ts: int
     participants: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, lsn: _Optional[int] = ..., txid: _Optional[str] = ..., op: _Optional[str] = ..., collection: _Optional[str] = ..., id: _Optional[str] = ..., before: _Optional[bytes] = ..., after: _Optional[bytes] = ..., ts: _Optional[int] = ..., participants: _Optional[_Iterable[str]] = ...) -> None: ...
+    token: int
+    def __init__(self, lsn: _Optional[int] = ..., txid: _Optional[str] = ..., op: _Optional[str] = ..., collection: _Optional[str] = ..., id: _Optional[str] = ..., before: _Optional[bytes] = ..., after: _Optional[bytes] = ..., ts: _Optional[int] = ..., participants: _Optional[_Iterable[str]] = ..., token: _Optional[int] = ...) -> None: ...
 
 class TailChangesRequest(_message.Message):
     __slots__ = ("shard_id", "after_lsn", "max_records", "heartbeat_ms")

@@ -145,6 +145,46 @@ class NodeStub:
                 request_serializer=db4_dot_v1_dot_node__pb2.SearchMergedRequest.SerializeToString,
                 response_deserializer=db4_dot_v1_dot_node__pb2.SearchShardResponse.FromString,
                 _registered_method=True)
+        self.SnapshotShard = channel.unary_stream(
+                '/db4.v1.Node/SnapshotShard',
+                request_serializer=db4_dot_v1_dot_node__pb2.SnapshotShardRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_node__pb2.FileChunk.FromString,
+                _registered_method=True)
+        self.InstallShard = channel.stream_unary(
+                '/db4.v1.Node/InstallShard',
+                request_serializer=db4_dot_v1_dot_node__pb2.InstallShardRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_node__pb2.InstallShardResponse.FromString,
+                _registered_method=True)
+        self.FollowerStatus = channel.unary_unary(
+                '/db4.v1.Node/FollowerStatus',
+                request_serializer=db4_dot_v1_dot_node__pb2.FollowerStatusRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_node__pb2.FollowerStatusResponse.FromString,
+                _registered_method=True)
+        self.ReadLog = channel.unary_unary(
+                '/db4.v1.Node/ReadLog',
+                request_serializer=db4_dot_v1_dot_node__pb2.ReadLogRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_node__pb2.ReadLogResponse.FromString,
+                _registered_method=True)
+        self.ApplyParent = channel.unary_unary(
+                '/db4.v1.Node/ApplyParent',
+                request_serializer=db4_dot_v1_dot_node__pb2.ApplyParentRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_node__pb2.ApplyParentResponse.FromString,
+                _registered_method=True)
+        self.Fence = channel.unary_unary(
+                '/db4.v1.Node/Fence',
+                request_serializer=db4_dot_v1_dot_node__pb2.FenceRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_node__pb2.FenceResponse.FromString,
+                _registered_method=True)
+        self.Unfence = channel.unary_unary(
+                '/db4.v1.Node/Unfence',
+                request_serializer=db4_dot_v1_dot_node__pb2.UnfenceRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_node__pb2.UnfenceResponse.FromString,
+                _registered_method=True)
+        self.DropFollower = channel.unary_unary(
+                '/db4.v1.Node/DropFollower',
+                request_serializer=db4_dot_v1_dot_node__pb2.DropFollowerRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_node__pb2.DropFollowerResponse.FromString,
+                _registered_method=True)
 
 
 class NodeServicer:
@@ -334,6 +374,72 @@ class NodeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SnapshotShard(self, request, context):
+        """Splits and moves (db4router/DESIGN.md, "Elastic sharding"), driven by the leading router.
+        SnapshotShard streams a consistent copy of a placed shard's database file (SQLite's online
+        backup); the first chunk carries the change-log LSN the copy stands at and its size.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def InstallShard(self, request_iterator, context):
+        """InstallShard receives a snapshot (a header message, then chunks) as a follower: a new
+        shard, placed nowhere yet, that keeps only the given token ranges of its parent, with an
+        empty change log. A follower of the same operation is replaced; any other shard of that
+        id is ALREADY_EXISTS.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FollowerStatus(self, request, context):
+        """FollowerStatus tells whether a shard file exists here and, for a follower, its position.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReadLog(self, request, context):
+        """ReadLog reads a placed shard's change-log records (with their tokens) after a position.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApplyParent(self, request, context):
+        """ApplyParent applies the parent's records, in LSN order from the follower's position, to a
+        follower: those of its ranges change its rows; none is logged (never an event).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Fence(self, request, context):
+        """Fence makes writes and prepares of keys in the ranges answer wrong_shard (with the next
+        epoch) from now on; answers the transactions still prepared on them and the last LSN as
+        of the fence. Idempotent for one operation; another operation's fence is
+        FAILED_PRECONDITION. The node lifts it itself once the ring no longer gives it the ranges.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Unfence(self, request, context):
+        """Unfence lifts an operation's fence (the operation aborted). Idempotent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DropFollower(self, request, context):
+        """DropFollower deletes a follower's file (the operation aborted); a shard of the ring is
+        never dropped. Idempotent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodeServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -446,6 +552,46 @@ def add_NodeServicer_to_server(servicer, server):
                     servicer.SearchMerged,
                     request_deserializer=db4_dot_v1_dot_node__pb2.SearchMergedRequest.FromString,
                     response_serializer=db4_dot_v1_dot_node__pb2.SearchShardResponse.SerializeToString,
+            ),
+            'SnapshotShard': grpc.unary_stream_rpc_method_handler(
+                    servicer.SnapshotShard,
+                    request_deserializer=db4_dot_v1_dot_node__pb2.SnapshotShardRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_node__pb2.FileChunk.SerializeToString,
+            ),
+            'InstallShard': grpc.stream_unary_rpc_method_handler(
+                    servicer.InstallShard,
+                    request_deserializer=db4_dot_v1_dot_node__pb2.InstallShardRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_node__pb2.InstallShardResponse.SerializeToString,
+            ),
+            'FollowerStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.FollowerStatus,
+                    request_deserializer=db4_dot_v1_dot_node__pb2.FollowerStatusRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_node__pb2.FollowerStatusResponse.SerializeToString,
+            ),
+            'ReadLog': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReadLog,
+                    request_deserializer=db4_dot_v1_dot_node__pb2.ReadLogRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_node__pb2.ReadLogResponse.SerializeToString,
+            ),
+            'ApplyParent': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApplyParent,
+                    request_deserializer=db4_dot_v1_dot_node__pb2.ApplyParentRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_node__pb2.ApplyParentResponse.SerializeToString,
+            ),
+            'Fence': grpc.unary_unary_rpc_method_handler(
+                    servicer.Fence,
+                    request_deserializer=db4_dot_v1_dot_node__pb2.FenceRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_node__pb2.FenceResponse.SerializeToString,
+            ),
+            'Unfence': grpc.unary_unary_rpc_method_handler(
+                    servicer.Unfence,
+                    request_deserializer=db4_dot_v1_dot_node__pb2.UnfenceRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_node__pb2.UnfenceResponse.SerializeToString,
+            ),
+            'DropFollower': grpc.unary_unary_rpc_method_handler(
+                    servicer.DropFollower,
+                    request_deserializer=db4_dot_v1_dot_node__pb2.DropFollowerRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_node__pb2.DropFollowerResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1043,6 +1189,222 @@ class Node:
             '/db4.v1.Node/SearchMerged',
             db4_dot_v1_dot_node__pb2.SearchMergedRequest.SerializeToString,
             db4_dot_v1_dot_node__pb2.SearchShardResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SnapshotShard(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/db4.v1.Node/SnapshotShard',
+            db4_dot_v1_dot_node__pb2.SnapshotShardRequest.SerializeToString,
+            db4_dot_v1_dot_node__pb2.FileChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def InstallShard(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/db4.v1.Node/InstallShard',
+            db4_dot_v1_dot_node__pb2.InstallShardRequest.SerializeToString,
+            db4_dot_v1_dot_node__pb2.InstallShardResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FollowerStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/db4.v1.Node/FollowerStatus',
+            db4_dot_v1_dot_node__pb2.FollowerStatusRequest.SerializeToString,
+            db4_dot_v1_dot_node__pb2.FollowerStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReadLog(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/db4.v1.Node/ReadLog',
+            db4_dot_v1_dot_node__pb2.ReadLogRequest.SerializeToString,
+            db4_dot_v1_dot_node__pb2.ReadLogResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApplyParent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/db4.v1.Node/ApplyParent',
+            db4_dot_v1_dot_node__pb2.ApplyParentRequest.SerializeToString,
+            db4_dot_v1_dot_node__pb2.ApplyParentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Fence(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/db4.v1.Node/Fence',
+            db4_dot_v1_dot_node__pb2.FenceRequest.SerializeToString,
+            db4_dot_v1_dot_node__pb2.FenceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Unfence(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/db4.v1.Node/Unfence',
+            db4_dot_v1_dot_node__pb2.UnfenceRequest.SerializeToString,
+            db4_dot_v1_dot_node__pb2.UnfenceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DropFollower(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/db4.v1.Node/DropFollower',
+            db4_dot_v1_dot_node__pb2.DropFollowerRequest.SerializeToString,
+            db4_dot_v1_dot_node__pb2.DropFollowerResponse.FromString,
             options,
             channel_credentials,
             insecure,

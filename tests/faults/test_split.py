@@ -1,0 +1,134 @@
+"""Splits and moves with real processes: the documents afterwards, each at its latest version,
+none twice, on the shard the new ring names; the change log carries no copy traffic."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from db4client import Client
+from db4client.errors import Db4Error
+from tests.support.cluster import Cluster
+
+TENANTS = [f"t{i}" for i in range(30)]
+
+
+@pytest.fixture
+def small_cluster(tmp_path):
+    c = Cluster(tmp_path, nodes=2, shards=2)
+    try:
+        c.start()
+        yield c
+    finally:
+        c.stop()
+
+
+def fill(client: Client, name: str, per_tenant: int = 20) -> dict[str, dict]:
+    client.create_collection(name, partition_key="tenant")
+    coll = client.collection(name)
+    docs = [{"$id": f"{t}-{i}", "tenant": t, "n": i} for t in TENANTS for i in range(per_tenant)]
+    coll.insert_many(docs)
+    return {d["$id"]: d for d in docs}
+
+
+def check_all(client: Client, name: str, want: dict[str, dict]) -> None:
+    coll = client.collection(name)
+    found = list(coll.iterate())
+    ids = [d["$id"] for d in found]
+    assert len(ids) == len(set(ids)), "a document appears twice"
+    assert set(ids) == set(want)
+    for d in found:
+        assert {k: v for k, v in d.items() if not k.startswith("$")} == \
+            {k: v for k, v in want[d["$id"]].items() if not k.startswith("$")}
+    assert coll.count() == len(want)
+    for doc_id in list(want)[::37]:
+        assert coll.get(doc_id, partition=want[doc_id]["tenant"])["n"] == want[doc_id]["n"]
+
+
+def test_a_split_moves_half_of_a_shard_and_loses_nothing(small_cluster):
+    with Client(small_cluster.address, timeout=30) as client:
+        want = fill(client, "orders")
+        before = client.admin.status(with_stats=True)
+        source = before["shards"][0]
+        seen: list[str] = []
+        op = client.admin.split_shard(source["shard_id"],
+                                      progress=lambda o: seen.append(o["state"]))
+        assert op["state"] == "done", op
+        assert seen[-1] == "done"
+        after = client.admin.status(with_stats=True)
+        assert after["epoch"] == before["epoch"] + 1
+        shards = {s["shard_id"]: s for s in after["shards"]}
+        target = shards[op["target_shard"]]
+        assert target["node_id"] == source["node_id"]
+        assert abs(shards[source["shard_id"]]["ring_share"] + target["ring_share"]
+                   - source["ring_share"]) < 1e-9
+        assert target["documents"] > 0
+        assert shards[source["shard_id"]]["documents"] + target["documents"] == \
+            source["documents"]
+        check_all(client, "orders", want)
+        # Writes after the split land on the new ring.
+        coll = client.collection("orders")
+        for t in TENANTS:
+            coll.update(f"{t}-0", {"n": 100}, partition=t)
+            want[f"{t}-0"]["n"] = 100
+        check_all(client, "orders", want)
+        # The copy wrote no change-log record: the feed still holds one per write.
+        assert small_cluster.change_count("orders") == len(want) + len(TENANTS)
+
+
+def test_a_move_puts_the_shard_on_another_node(small_cluster):
+    with Client(small_cluster.address, timeout=30) as client:
+        want = fill(client, "moved")
+        status = client.admin.status()
+        shard = status["shards"][0]
+        other = next(n["node_id"] for n in status["nodes"] if n["node_id"] != shard["node_id"])
+        op = client.admin.move_shard(shard["shard_id"], other)
+        assert op["state"] == "done", op
+        shards = {s["shard_id"]: s for s in client.admin.status(with_stats=True)["shards"]}
+        assert shard["shard_id"] not in shards
+        assert shards[op["target_shard"]]["node_id"] == other
+        check_all(client, "moved", want)
+        with pytest.raises(Db4Error, match="no shard"):
+            client.admin.split_shard(shard["shard_id"])
+
+
+def test_a_split_under_writes_keeps_every_acknowledged_write(small_cluster):
+    with Client(small_cluster.address, timeout=30) as client:
+        want = fill(client, "busy", per_tenant=10)
+        coll = client.collection("busy")
+        stop = threading.Event()
+        errors: list[BaseException] = []
+        acked: dict[str, int] = {}
+
+        def writer(k: int) -> None:
+            with Client(small_cluster.address, timeout=30) as c:
+                wc = c.collection("busy")
+                i = 0
+                while not stop.is_set():
+                    t = TENANTS[(i * 7 + k) % len(TENANTS)]
+                    doc_id = f"{t}-{i % 10}"
+                    try:
+                        wc.update(doc_id, {"n": 1000 + i}, partition=t)
+                        acked[doc_id] = 1000 + i
+                    except Db4Error as err:  # noqa: PERF203
+                        errors.append(err)
+                    i += 1
+
+        threads = [threading.Thread(target=writer, args=(k,)) for k in range(3)]
+        for th in threads:
+            th.start()
+        time.sleep(0.5)
+        shard = client.admin.status()["shards"][1]["shard_id"]
+        op = client.admin.split_shard(shard)
+        time.sleep(0.5)
+        stop.set()
+        for th in threads:
+            th.join()
+        assert op["state"] == "done", op
+        assert errors == []
+        for doc_id, n in acked.items():
+            want[doc_id]["n"] = n
+        check_all(client, "busy", want)
+        assert coll.count() == len(want)
