@@ -23,6 +23,16 @@ FAILPOINTS = frozenset({
     # a node taking part in one
     "participant.after_intent",  # intents persisted, vote not sent
     "participant.after_commit",  # commit applied, acknowledgement not sent
+    # the leader router driving a split or move
+    "operation.before_snapshot",  # log pinned, nothing copied
+    "operation.after_install",  # the follower installed, the record still says copying
+    "operation.catching_up",  # some records applied to the follower
+    "operation.after_fence",  # the source fenced, the ring not changed
+    "operation.after_commit",  # the new ring committed, the pin not removed
+    # a node taking part in one
+    "source.mid_snapshot",  # part of the snapshot sent
+    "source.after_fence",  # the fence persisted, not acknowledged
+    "follower.after_install",  # the follower's file in place, not acknowledged
 })
 
 

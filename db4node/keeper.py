@@ -110,8 +110,6 @@ class RangeKeeper:
                 log.info("shard %s is placed here at epoch %d; it no longer follows",
                          shard_id, topo.epoch)
             return
-        if not owned and topo.node_of(shard_id) == self.node_id:
-            return  # placed here but owning no vnode: nothing to decide from the ring
         total = 0
         while True:
             gone = await worker.write(lambda s: s.cleanup_step(owned), None,

@@ -10,6 +10,7 @@ from typing import BinaryIO
 import grpc
 
 from db4.v1 import node_pb2
+from db4core import failpoints
 from db4core.errors import (
     AlreadyExistsError,
     FailedPreconditionError,
@@ -79,6 +80,7 @@ class ReshardHandlers:
                     if first:
                         chunk.lsn, chunk.size, first = lsn, size, False
                     await context.write(chunk)
+                    failpoints.hit("source.mid_snapshot")
                     if not data:
                         break
         finally:
@@ -120,6 +122,7 @@ class ReshardHandlers:
                                                     header.op)
             self._check_replaceable(target, header.op)  # nothing took the id meanwhile
             self.store.adopt_file(target, part)
+            failpoints.hit("follower.after_install")
             return node_pb2.InstallShardResponse(applied=applied, documents=kept)
         finally:
             if f is not None:
@@ -189,6 +192,7 @@ class ReshardHandlers:
         fence = follow.Fence(request.op, ranges, request.epoch)
         prepared, last = await self.store.get(request.shard_id).write(
             lambda s: s.set_fence(fence), None, f"fence of shard {request.shard_id}")
+        failpoints.hit("source.after_fence")
         return node_pb2.FenceResponse(prepared=prepared, last_lsn=last)
 
     @servicer_method

@@ -184,4 +184,5 @@ def operation_status(op: Operation) -> admin_pb2.OperationStatus:
         documents=op.documents, copied_bytes=op.copied_bytes, total_bytes=op.total_bytes,
         snapshot_lsn=op.l0, applied_lsn=op.applied, source_lsn=op.source_lsn,
         fence_lsn=op.fence_lsn, error=op.error, created_ms=int(op.created * 1000),
-        updated_ms=int(op.updated * 1000), abort_requested=op.abort_requested)
+        updated_ms=int(op.updated * 1000), abort_requested=op.abort_requested,
+        cutovers=op.cutovers)

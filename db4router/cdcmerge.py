@@ -20,6 +20,11 @@ part that will never arrive because its shard's position already passed it (a st
 between two participants' commits, or a truncated log), seen as a part waiting `hold_s` on
 shards that are live and have nothing more.
 
+Across splits and moves: a shard made by one (its lineage: parent and the parent's fence LSN F)
+holds back its records until the parent's have been delivered through F, so every document's
+changes come in order although its records moved from one log to another. A shard that appears
+while the feed runs is added at position 0 (its log starts with the split).
+
 Nothing here does I/O; the subscription (`subscribe.py`) feeds it and sends what it drains.
 """
 
@@ -77,7 +82,8 @@ class Merge:
     """Per-shard record streams in, ChangeEvents with tokens out."""
 
     def __init__(self, token: Token, shards: Sequence[str], collections: Iterable[str] = (),
-                 hold_s: float = HOLD_S) -> None:
+                 hold_s: float = HOLD_S, lineage: dict[str, tuple[str, int]] | None = None
+                 ) -> None:
         self.token = token.copy()
         self.wanted = wanted_by(collections)
         self.hold_s = hold_s
@@ -90,6 +96,22 @@ class Merge:
         self.out: deque[router_pb2.ChangeEvent] = deque()
         self.out_bytes = 0
         self._stamp = 0
+        self.lineage: dict[str, tuple[str, int]] = dict(lineage or {})  # child -> (parent, F)
+
+    def add_shard(self, shard: str, lineage: tuple[str, int] | None = None) -> None:
+        """A shard that appeared while the feed runs (a split or move): from its token position
+        (0 when the token does not name it)."""
+        if lineage is not None:
+            self.lineage[shard] = lineage
+        if shard not in self.shards:
+            self.token.lsn.setdefault(shard, 0)
+            self.shards[shard] = _Shard(seen=self.token.lsn[shard])
+
+    def _behind_parent(self, shard: str) -> bool:
+        """Whether the shard's parent has not yet delivered its records through the fence."""
+        parent = self.lineage.get(shard)
+        return parent is not None and parent[0] in self.shards \
+            and self.token.lsn.get(parent[0], 0) < parent[1]
 
     # ---- input ------------------------------------------------------------------------------
 
@@ -136,7 +158,8 @@ class Merge:
     def _step(self, now: float) -> bool:
         """Take the earliest-arrived record of a shard that may deliver; False when none can."""
         ready = [(st.pending[0][0], s) for s, st in self.shards.items()
-                 if st.pending and not st.held and not st.needs_more]
+                 if st.pending and not st.held and not st.needs_more
+                 and not self._behind_parent(s)]
         if ready:
             self._take(min(ready)[1], now)
             return True

@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 import grpc
 
 from db4.v1 import node_pb2
+from db4core import failpoints
 from db4core.errors import (
     Db4Error,
     FailedPreconditionError,
@@ -53,8 +54,11 @@ PLANNED, COPYING, CATCHING_UP, CUTOVER, DONE, ABORTED = (
 ACTIVE = (PLANNED, COPYING, CATCHING_UP, CUTOVER)
 CLOSE_ENOUGH = 200  # records behind the source's head that start the cutover
 CUTOVER_BUDGET_S = 2.0  # how long moving keys may stay fenced before the operation aborts
+MAX_CUTOVERS = 10  # cutovers past the budget before the operation aborts
 PARTY_BUDGET_S = 120.0  # how long a party may fail before an unfinished operation aborts
 READ_BATCH = 5000
+COPY_TIMEOUT_S = 1800.0  # a snapshot's copy, relayed by the leader
+CALL_TIMEOUT_S = 30.0  # any other call to a node
 ROUND_S = 0.5
 _OP_ID = re.compile(r"[a-z0-9-]{1,64}")
 
@@ -85,6 +89,7 @@ class Operation:
     error: str = ""  # the last failure (retried) or why it aborted
     failing_since: float = 0.0
     abort_requested: bool = False
+    cutovers: int = 0  # cutovers given up (past the budget) and tried again
     revision: int = field(default=0, compare=False)  # etcd mod revision (not stored)
 
     def to_json(self) -> bytes:
@@ -158,7 +163,9 @@ def split_ring(ring: Ring, source: str, target: str, split_token: int | None) ->
 
 
 def move_ring(ring: Ring, source: str, target: str) -> Ring:
-    """The ring after a move: every vnode of the source goes to the target."""
+    """The ring after a move: every vnode of the source goes to the target. The source stays
+    placed on its node, owning no tokens: its change log stays readable for change feeds, and
+    decisions of transactions prepared on it still reach it."""
     return Ring(ring.tokens, tuple(target if o == source else o for o in ring.owners))
 
 
@@ -377,30 +384,40 @@ class Operations:
 
     async def _copy(self, op: Operation) -> None:
         target = self._stub(op.target_node)
-        status = await target.FollowerStatus(node_pb2.FollowerStatusRequest(shard_id=op.target))
+        status = await target.FollowerStatus(
+            node_pb2.FollowerStatusRequest(shard_id=op.target), timeout=CALL_TIMEOUT_S)
         if status.exists and status.following and status.op == op.id:
             op.applied = status.applied  # a copy a previous leader finished
             op.l0 = op.l0 or status.applied
             op.state = CATCHING_UP
             return
+        failpoints.hit("operation.before_snapshot")
         source = self._stub(op.source_node)
-        snapshot = source.SnapshotShard(node_pb2.SnapshotShardRequest(shard_id=op.source))
         ranges = [node_pb2.TokenRange(first=a, last=b) for a, b in op.moving]
-        progress = {"bytes": 0, "total": 0, "lsn": 0}
-
-        async def chunks():
-            yield node_pb2.InstallShardRequest(shard_id=op.target, parent=op.source,
-                                               ranges=ranges, op=op.id)
+        snapshot = source.SnapshotShard(node_pb2.SnapshotShardRequest(shard_id=op.source),
+                                        timeout=COPY_TIMEOUT_S)
+        install = target.InstallShard(timeout=COPY_TIMEOUT_S)
+        copied = total = 0
+        try:
+            await install.write(node_pb2.InstallShardRequest(
+                shard_id=op.target, parent=op.source, ranges=ranges, op=op.id))
             async for chunk in snapshot:
-                if chunk.size:
-                    progress["total"], progress["lsn"] = chunk.size, chunk.lsn
-                progress["bytes"] += len(chunk.data)
-                yield node_pb2.InstallShardRequest(data=chunk.data)
-
-        installed = await target.InstallShard(chunks())
+                total = chunk.size or total
+                copied += len(chunk.data)
+                await install.write(node_pb2.InstallShardRequest(data=chunk.data))
+            if copied != total:
+                raise UnavailableError(f"the snapshot of {op.source} ended after {copied} of "
+                                       f"{total} bytes")
+            await install.done_writing()
+            installed = await install
+        except BaseException:
+            install.cancel()
+            snapshot.cancel()
+            raise
+        failpoints.hit("operation.after_install")
         op.l0 = op.applied = installed.applied
         op.documents = installed.documents
-        op.copied_bytes, op.total_bytes = progress["bytes"], progress["total"]
+        op.copied_bytes, op.total_bytes = copied, total
         await self._pin(op, op.l0)
         op.state = CATCHING_UP
 
@@ -411,12 +428,15 @@ class Operations:
         last_save = time.monotonic()
         while True:
             batch = await source.ReadLog(node_pb2.ReadLogRequest(
-                shard_id=op.source, after_lsn=op.applied, max_records=READ_BATCH))
+                shard_id=op.source, after_lsn=op.applied, max_records=READ_BATCH),
+                timeout=CALL_TIMEOUT_S)
             op.source_lsn = batch.last_lsn
             if batch.records:
                 reply = await target.ApplyParent(node_pb2.ApplyParentRequest(
-                    shard_id=op.target, records=batch.records))
+                    shard_id=op.target, records=batch.records), timeout=CALL_TIMEOUT_S)
                 op.applied = reply.applied
+                if until is None:
+                    failpoints.hit("operation.catching_up")
             if until is not None:
                 if op.applied >= until:
                     return batch.last_lsn
@@ -446,20 +466,35 @@ class Operations:
         fence = node_pb2.FenceRequest(shard_id=op.source, ranges=ranges, op=op.id,
                                       epoch=op.epoch)
         started = time.monotonic()
-        reply = await source.Fence(fence)
+        reply = await source.Fence(fence, timeout=CALL_TIMEOUT_S)
         while reply.prepared:
             if time.monotonic() - started > self.cutover_budget_s:
-                await self._abort(op, f"transactions {', '.join(reply.prepared)} stayed "
-                                      f"prepared on moving keys past the cutover budget")
+                await self._retry_cutover(op, f"transactions {', '.join(reply.prepared)} "
+                                              "stayed prepared on moving keys")
                 return
             await asyncio.sleep(0.02)
-            reply = await source.Fence(fence)
+            reply = await source.Fence(fence, timeout=CALL_TIMEOUT_S)
         op.fence_lsn = reply.last_lsn
+        failpoints.hit("operation.after_fence")
         await self._follow(op, until=op.fence_lsn)
         if time.monotonic() - started > self.cutover_budget_s:
-            await self._abort(op, "the cutover's catch-up took longer than its budget")
+            await self._retry_cutover(op, "the cutover's catch-up took longer than its budget")
             return
         await self._commit(op, topo)
+
+    async def _retry_cutover(self, op: Operation, why: str) -> None:
+        """Past the cutover budget: lift the fence and go back to catching up (the writes of
+        the moving keys resume); abort after MAX_CUTOVERS attempts."""
+        op.cutovers += 1
+        if op.cutovers >= MAX_CUTOVERS:
+            await self._abort(op, f"{why}, {op.cutovers} cutovers in a row")
+            return
+        await self._stub(op.source_node).Unfence(
+            node_pb2.UnfenceRequest(shard_id=op.source, op=op.id), timeout=CALL_TIMEOUT_S)
+        log.info("operation %s: %s past the cutover budget; the fence is lifted and the "
+                 "cutover will be tried again", op.id, why)
+        op.state = CATCHING_UP
+        await asyncio.sleep(min(0.2 * op.cutovers, 1.0))
 
     async def _commit(self, op: Operation, topo: Topology) -> None:
         """The commit point: ring, placement, epoch, lineage and the record in one etcd
@@ -476,8 +511,6 @@ class Operations:
                 tx.put(keys.shard_placement(op.target), op.target_node.encode()),
                 tx.put(keys.lineage(op.target), lineage),
                 tx.put(self._key(op.id), op.to_json())]
-        if op.kind == "move":
-            puts.append(tx.delete(keys.shard_placement(op.source)))
         ok, _ = await etcd_call("committing an operation", lambda: self.etcd.transaction(
             compare=[tx.value(keys.epoch) == str(op.epoch).encode(),
                      tx.mod(self._key(op.id)) == op.revision],
@@ -489,6 +522,7 @@ class Operations:
             await self._abort(fresh, "the ring or the operation changed at the commit point")
             op.state = ABORTED
             return
+        failpoints.hit("operation.after_commit")
         await self._unpin(op)
         await self.view.refresh()
         log.info("operation %s done: shard %s's ranges now on %s (node %s), epoch %d",
@@ -499,12 +533,12 @@ class Operations:
         log.warning("aborting operation %s (%s of %s): %s", op.id, op.kind, op.source, why)
         try:
             await self._stub(op.source_node).Unfence(
-                node_pb2.UnfenceRequest(shard_id=op.source, op=op.id))
+                node_pb2.UnfenceRequest(shard_id=op.source, op=op.id), timeout=CALL_TIMEOUT_S)
         except grpc.RpcError as err:
             if to_domain(err).__class__ is not NotFoundError:
                 raise
         await self._stub(op.target_node).DropFollower(
-            node_pb2.DropFollowerRequest(shard_id=op.target, op=op.id))
+            node_pb2.DropFollowerRequest(shard_id=op.target, op=op.id), timeout=CALL_TIMEOUT_S)
         await self._unpin(op)
         op.state, op.error = ABORTED, why
         await self._save(op)

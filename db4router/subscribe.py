@@ -48,7 +48,7 @@ class Subscriptions:
         if not low <= heartbeat_ms <= high:
             raise InvalidArgumentError(f"heartbeat_ms must be between {low} and {high}, "
                                        f"got {heartbeat_ms}")
-        shards = sorted(self.dispatcher.view.require().ring.shards)
+        shards = feed_shards(self.dispatcher)
         if token is None or consumer:
             start = token or await self.position(request.start or START_OLDEST, shards)
             if consumer:
@@ -84,16 +84,46 @@ class Subscriptions:
         await self.consumers.acknowledge(name, Token.decode(request.token))
 
 
+def feed_shards(dispatcher: Dispatcher) -> list[str]:
+    """The shards a feed reads: every placed shard, those of the ring and those a move left
+    without tokens (their logs still hold changes from before it)."""
+    return sorted(dispatcher.view.require().placement)
+
+
+def lineage_of(dispatcher: Dispatcher) -> dict[str, tuple[str, int]]:
+    """Shard -> (parent, the parent's fence LSN) for shards made by splits and moves."""
+    return {child: (str(rec["parent"]), int(rec["fence_lsn"]))
+            for child, rec in dispatcher.view.lineage.items()}
+
+
 class Subscription:
     """One subscriber's stream: tails per shard, the merge, batching and heartbeats."""
 
     def __init__(self, dispatcher: Dispatcher, token: Token, shards: list[str],
                  collections: list[str], heartbeat_ms: int) -> None:
+        self.dispatcher = dispatcher
         self.arrived = asyncio.Event()
-        self.merge = Merge(token, shards, collections)
+        self.merge = Merge(token, shards, collections, lineage=lineage_of(dispatcher))
         self.heartbeat_s = heartbeat_ms / 1000
+        self.heartbeat_ms = heartbeat_ms
         self.tails = {s: Tail(dispatcher, s, self.merge.token.lsn[s], heartbeat_ms,
                               self.arrived) for s in shards}
+        self.epoch = dispatcher.view.epoch
+
+    def _follow_ring(self) -> None:
+        """Tail the shards a split or move added since the feed opened."""
+        view = self.dispatcher.view
+        if view.epoch == self.epoch:
+            return
+        self.epoch = view.epoch
+        lineage = lineage_of(self.dispatcher)
+        for shard in feed_shards(self.dispatcher):
+            if shard not in self.tails:
+                self.merge.add_shard(shard, lineage.get(shard))
+                tail = Tail(self.dispatcher, shard, self.merge.token.lsn[shard],
+                            self.heartbeat_ms, self.arrived)
+                self.tails[shard] = tail
+                tail.start()
 
     async def responses(self) -> AsyncGenerator[router_pb2.SubscribeResponse, None]:
         """Batches of events, and heartbeats while nothing happens, until cancelled or a
@@ -103,6 +133,7 @@ class Subscription:
         try:
             last_sent = time.monotonic()
             while True:
+                self._follow_ring()
                 self._pull()
                 events = self.merge.drain(MAX_EVENTS, MAX_BYTES, time.monotonic())
                 if events:

@@ -73,6 +73,8 @@ class ClusterView:
         self.collections: dict[str, dict] = {}
         self.indexes: dict[str, dict] = {}
         self.search_indexes: dict[str, dict] = {}
+        # shard made by a split or move -> {"parent", "ranges", "fence_lsn", "epoch", "op"}
+        self.lineage: dict[str, dict] = {}
         self.cursor_secret = b""
         self._tasks: list[asyncio.Task] = []
         self._lock = asyncio.Lock()
@@ -106,6 +108,7 @@ class ClusterView:
             self.collections = _under(kvs, self.keys.collections)
             self.indexes = _under(kvs, self.keys.indexes)
             self.search_indexes = _under(kvs, self.keys.search_indexes)
+            self.lineage = _under(kvs, self.keys.lineages)
             if self.keys.cursor_secret in kvs:
                 self.cursor_secret = bytes.fromhex(kvs[self.keys.cursor_secret].decode())
             self.changed.set()

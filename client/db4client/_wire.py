@@ -380,4 +380,4 @@ def operation_dict(o: admin_pb2.OperationStatus) -> dict[str, Any]:
             "snapshot_lsn": o.snapshot_lsn, "applied_lsn": o.applied_lsn,
             "source_lsn": o.source_lsn, "fence_lsn": o.fence_lsn, "error": o.error or None,
             "created_ms": o.created_ms, "updated_ms": o.updated_ms,
-            "abort_requested": o.abort_requested}
+            "abort_requested": o.abort_requested, "cutovers": o.cutovers}

@@ -132,3 +132,72 @@ def test_a_split_under_writes_keeps_every_acknowledged_write(small_cluster):
             want[doc_id]["n"] = n
         check_all(client, "busy", want)
         assert coll.count() == len(want)
+
+
+def test_a_change_feed_sees_every_change_once_and_in_order_across_a_split_and_a_move(
+        small_cluster):
+    with Client(small_cluster.address, timeout=30) as client:
+        fill(client, "feed", per_tenant=5)
+        events: list = []
+        opened = threading.Event()
+        done = threading.Event()
+
+        def subscriber() -> None:
+            with Client(small_cluster.address, timeout=30) as c, \
+                    c.subscribe(collections=["feed"], heartbeat_ms=100) as sub:
+                opened.set()
+                for event in sub:
+                    events.append(event)
+                    if done.is_set():
+                        break
+
+        reader = threading.Thread(target=subscriber)
+        reader.start()
+        assert opened.wait(10)
+        stop = threading.Event()
+        errors: list[BaseException] = []
+        updates = [0]
+
+        def writer() -> None:
+            with Client(small_cluster.address, timeout=30) as c:
+                wc = c.collection("feed")
+                i = 0
+                while not stop.is_set():
+                    t = TENANTS[i % len(TENANTS)]
+                    try:
+                        wc.update(f"{t}-{i % 5}", {"n": i}, partition=t)
+                        updates[0] += 1
+                    except Db4Error as err:  # noqa: PERF203
+                        errors.append(err)
+                    i += 1
+
+        th = threading.Thread(target=writer)
+        th.start()
+        status = client.admin.status()
+        first = status["shards"][0]["shard_id"]
+        split = client.admin.split_shard(first)
+        other = next(n["node_id"] for n in status["nodes"]
+                     if n["node_id"] != status["shards"][0]["node_id"])
+        move = client.admin.move_shard(split["target_shard"], other)
+        time.sleep(0.5)
+        stop.set()
+        th.join()
+        assert split["state"] == "done" and move["state"] == "done", (split, move)
+        assert errors == []
+        expected = len(TENANTS) * 5 + updates[0]
+        deadline = time.monotonic() + 20
+        while len(events) < expected and time.monotonic() < deadline:
+            time.sleep(0.1)
+        done.set()
+        client.collection("feed").update(f"{TENANTS[0]}-0", {"n": -1}, partition=TENANTS[0])
+        reader.join(10)
+        got = events[:expected]
+        assert len(got) == expected
+        per_doc: dict[str, list[int]] = {}
+        for e in got:
+            per_doc.setdefault(e.id, []).append(e.version)
+        for doc_id, versions in per_doc.items():
+            assert versions == list(range(1, len(versions) + 1)), (doc_id, versions)
+        final = {d["$id"]: d["$version"] for d in client.collection("feed").iterate()}
+        assert {d: v[-1] for d, v in per_doc.items()} == \
+            {**final, f"{TENANTS[0]}-0": final[f"{TENANTS[0]}-0"] - 1}

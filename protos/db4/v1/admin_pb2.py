@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from db4.v1 import node_pb2 as db4_dot_v1_dot_node__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12\x64\x62\x34/v1/admin.proto\x12\x06\x64\x62\x34.v1\x1a\x11\x64\x62\x34/v1/node.proto\"}\n\x11SplitShardRequest\x12\x10\n\x08shard_id\x18\x01 \x01(\t\x12\x18\n\x0bsplit_token\x18\x02 \x01(\x04H\x00\x88\x01\x01\x12\x0f\n\x07node_id\x18\x03 \x01(\t\x12\x0c\n\x04wait\x18\x04 \x01(\x08\x12\r\n\x05op_id\x18\x05 \x01(\tB\x0e\n\x0c_split_token\"R\n\x10MoveShardRequest\x12\x10\n\x08shard_id\x18\x01 \x01(\t\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12\x0c\n\x04wait\x18\x03 \x01(\x08\x12\r\n\x05op_id\x18\x04 \x01(\t\"2\n\x13GetOperationRequest\x12\r\n\x05op_id\x18\x01 \x01(\t\x12\x0c\n\x04wait\x18\x02 \x01(\x08\"$\n\x15ListOperationsRequest\x12\x0b\n\x03\x61ll\x18\x01 \x01(\x08\"E\n\x16ListOperationsResponse\x12+\n\noperations\x18\x01 \x03(\x0b\x32\x17.db4.v1.OperationStatus\"\xa6\x03\n\x0fOperationStatus\x12\r\n\x05op_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x14\n\x0csource_shard\x18\x04 \x01(\t\x12\x13\n\x0bsource_node\x18\x05 \x01(\t\x12\x14\n\x0ctarget_shard\x18\x06 \x01(\t\x12\x13\n\x0btarget_node\x18\x07 \x01(\t\x12\r\n\x05\x65poch\x18\x08 \x01(\x03\x12\"\n\x06moving\x18\t \x03(\x0b\x32\x12.db4.v1.TokenRange\x12\x11\n\tdocuments\x18\n \x01(\x03\x12\x14\n\x0c\x63opied_bytes\x18\x0b \x01(\x03\x12\x13\n\x0btotal_bytes\x18\x0c \x01(\x03\x12\x14\n\x0csnapshot_lsn\x18\r \x01(\x04\x12\x13\n\x0b\x61pplied_lsn\x18\x0e \x01(\x04\x12\x12\n\nsource_lsn\x18\x0f \x01(\x04\x12\x11\n\tfence_lsn\x18\x10 \x01(\x04\x12\r\n\x05\x65rror\x18\x11 \x01(\t\x12\x12\n\ncreated_ms\x18\x12 \x01(\x03\x12\x12\n\nupdated_ms\x18\x13 \x01(\x03\x12\x17\n\x0f\x61\x62ort_requested\x18\x14 \x01(\x08\"8\n\rStatusRequest\x12\x12\n\nwith_stats\x18\x01 \x01(\x08\x12\x13\n\x0bwith_ranges\x18\x02 \x01(\x08\"g\n\tShardLoad\x12\x13\n\x0breads_per_s\x18\x01 \x01(\x01\x12\x14\n\x0cwrites_per_s\x18\x02 \x01(\x01\x12\x11\n\tdocuments\x18\x03 \x01(\x03\x12\r\n\x05\x62ytes\x18\x04 \x01(\x03\x12\r\n\x05\x61ge_s\x18\x05 \x01(\x01\"=\n\nNodeStatus\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\r\n\x05\x61live\x18\x03 \x01(\x08\"\xda\x01\n\x0bShardStatus\x12\x10\n\x08shard_id\x18\x01 \x01(\t\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12\x0e\n\x06vnodes\x18\x03 \x01(\x05\x12\x11\n\tdocuments\x18\x04 \x01(\x03\x12\r\n\x05\x62ytes\x18\x05 \x01(\x03\x12\x12\n\nring_share\x18\x06 \x01(\x01\x12\x1f\n\x04load\x18\x07 \x01(\x0b\x32\x11.db4.v1.ShardLoad\x12\"\n\x06ranges\x18\x08 \x03(\x0b\x32\x12.db4.v1.TokenRange\x12\x1d\n\x03hot\x18\t \x01(\x0b\x32\x10.db4.v1.ShardHot\"g\n\x08ShardHot\x12\r\n\x05\x61ge_s\x18\x01 \x01(\x01\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x11\n\tops_per_s\x18\x03 \x01(\x01\x12\x13\n\x0bsplit_token\x18\x04 \x01(\x04\x12\x14\n\x0c\x63\x61nnot_split\x18\x05 \x01(\t\"\xb5\x01\n\x0eStatusResponse\x12\x0f\n\x07\x63luster\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x03\x12!\n\x05nodes\x18\x03 \x03(\x0b\x32\x12.db4.v1.NodeStatus\x12#\n\x06shards\x18\x04 \x03(\x0b\x32\x13.db4.v1.ShardStatus\x12\x0e\n\x06leader\x18\x05 \x01(\t\x12+\n\noperations\x18\x06 \x03(\x0b\x32\x17.db4.v1.OperationStatus\"\x12\n\x10\x43\x64\x63StatusRequest\"\x86\x01\n\x08ShardLog\x12\x10\n\x08shard_id\x18\x01 \x01(\t\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12\x11\n\tfirst_lsn\x18\x03 \x01(\x04\x12\x10\n\x08last_lsn\x18\x04 \x01(\x04\x12\x0f\n\x07\x65ntries\x18\x05 \x01(\x04\x12\r\n\x05\x62ytes\x18\x06 \x01(\x04\x12\x12\n\ncheckpoint\x18\x07 \x01(\x04\"\xd2\x01\n\x0e\x43onsumerStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12,\n\x03lsn\x18\x02 \x03(\x0b\x32\x1f.db4.v1.ConsumerStatus.LsnEntry\x12,\n\x03lag\x18\x03 \x03(\x0b\x32\x1f.db4.v1.ConsumerStatus.LagEntry\x1a*\n\x08LsnEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x1a*\n\x08LagEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"`\n\x11\x43\x64\x63StatusResponse\x12 \n\x06shards\x18\x01 \x03(\x0b\x32\x10.db4.v1.ShardLog\x12)\n\tconsumers\x18\x02 \x03(\x0b\x32\x16.db4.v1.ConsumerStatus\"\x13\n\x11\x43heckpointRequest\"=\n\x12\x43heckpointResponse\x12\'\n\x06shards\x18\x01 \x03(\x0b\x32\x17.db4.v1.ShardCheckpoint2\xa8\x04\n\x05\x41\x64min\x12\x37\n\x06Status\x12\x15.db4.v1.StatusRequest\x1a\x16.db4.v1.StatusResponse\x12@\n\tCdcStatus\x12\x18.db4.v1.CdcStatusRequest\x1a\x19.db4.v1.CdcStatusResponse\x12\x43\n\nCheckpoint\x12\x19.db4.v1.CheckpointRequest\x1a\x1a.db4.v1.CheckpointResponse\x12@\n\nSplitShard\x12\x19.db4.v1.SplitShardRequest\x1a\x17.db4.v1.OperationStatus\x12>\n\tMoveShard\x12\x18.db4.v1.MoveShardRequest\x1a\x17.db4.v1.OperationStatus\x12\x44\n\x0cGetOperation\x12\x1b.db4.v1.GetOperationRequest\x1a\x17.db4.v1.OperationStatus\x12O\n\x0eListOperations\x12\x1d.db4.v1.ListOperationsRequest\x1a\x1e.db4.v1.ListOperationsResponse\x12\x46\n\x0e\x41\x62ortOperation\x12\x1b.db4.v1.GetOperationRequest\x1a\x17.db4.v1.OperationStatusb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12\x64\x62\x34/v1/admin.proto\x12\x06\x64\x62\x34.v1\x1a\x11\x64\x62\x34/v1/node.proto\"}\n\x11SplitShardRequest\x12\x10\n\x08shard_id\x18\x01 \x01(\t\x12\x18\n\x0bsplit_token\x18\x02 \x01(\x04H\x00\x88\x01\x01\x12\x0f\n\x07node_id\x18\x03 \x01(\t\x12\x0c\n\x04wait\x18\x04 \x01(\x08\x12\r\n\x05op_id\x18\x05 \x01(\tB\x0e\n\x0c_split_token\"R\n\x10MoveShardRequest\x12\x10\n\x08shard_id\x18\x01 \x01(\t\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12\x0c\n\x04wait\x18\x03 \x01(\x08\x12\r\n\x05op_id\x18\x04 \x01(\t\"2\n\x13GetOperationRequest\x12\r\n\x05op_id\x18\x01 \x01(\t\x12\x0c\n\x04wait\x18\x02 \x01(\x08\"$\n\x15ListOperationsRequest\x12\x0b\n\x03\x61ll\x18\x01 \x01(\x08\"E\n\x16ListOperationsResponse\x12+\n\noperations\x18\x01 \x03(\x0b\x32\x17.db4.v1.OperationStatus\"\xb8\x03\n\x0fOperationStatus\x12\r\n\x05op_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x14\n\x0csource_shard\x18\x04 \x01(\t\x12\x13\n\x0bsource_node\x18\x05 \x01(\t\x12\x14\n\x0ctarget_shard\x18\x06 \x01(\t\x12\x13\n\x0btarget_node\x18\x07 \x01(\t\x12\r\n\x05\x65poch\x18\x08 \x01(\x03\x12\"\n\x06moving\x18\t \x03(\x0b\x32\x12.db4.v1.TokenRange\x12\x11\n\tdocuments\x18\n \x01(\x03\x12\x14\n\x0c\x63opied_bytes\x18\x0b \x01(\x03\x12\x13\n\x0btotal_bytes\x18\x0c \x01(\x03\x12\x14\n\x0csnapshot_lsn\x18\r \x01(\x04\x12\x13\n\x0b\x61pplied_lsn\x18\x0e \x01(\x04\x12\x12\n\nsource_lsn\x18\x0f \x01(\x04\x12\x11\n\tfence_lsn\x18\x10 \x01(\x04\x12\r\n\x05\x65rror\x18\x11 \x01(\t\x12\x12\n\ncreated_ms\x18\x12 \x01(\x03\x12\x12\n\nupdated_ms\x18\x13 \x01(\x03\x12\x17\n\x0f\x61\x62ort_requested\x18\x14 \x01(\x08\x12\x10\n\x08\x63utovers\x18\x15 \x01(\x05\"8\n\rStatusRequest\x12\x12\n\nwith_stats\x18\x01 \x01(\x08\x12\x13\n\x0bwith_ranges\x18\x02 \x01(\x08\"g\n\tShardLoad\x12\x13\n\x0breads_per_s\x18\x01 \x01(\x01\x12\x14\n\x0cwrites_per_s\x18\x02 \x01(\x01\x12\x11\n\tdocuments\x18\x03 \x01(\x03\x12\r\n\x05\x62ytes\x18\x04 \x01(\x03\x12\r\n\x05\x61ge_s\x18\x05 \x01(\x01\"=\n\nNodeStatus\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\r\n\x05\x61live\x18\x03 \x01(\x08\"\xda\x01\n\x0bShardStatus\x12\x10\n\x08shard_id\x18\x01 \x01(\t\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12\x0e\n\x06vnodes\x18\x03 \x01(\x05\x12\x11\n\tdocuments\x18\x04 \x01(\x03\x12\r\n\x05\x62ytes\x18\x05 \x01(\x03\x12\x12\n\nring_share\x18\x06 \x01(\x01\x12\x1f\n\x04load\x18\x07 \x01(\x0b\x32\x11.db4.v1.ShardLoad\x12\"\n\x06ranges\x18\x08 \x03(\x0b\x32\x12.db4.v1.TokenRange\x12\x1d\n\x03hot\x18\t \x01(\x0b\x32\x10.db4.v1.ShardHot\"g\n\x08ShardHot\x12\r\n\x05\x61ge_s\x18\x01 \x01(\x01\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x11\n\tops_per_s\x18\x03 \x01(\x01\x12\x13\n\x0bsplit_token\x18\x04 \x01(\x04\x12\x14\n\x0c\x63\x61nnot_split\x18\x05 \x01(\t\"\xb5\x01\n\x0eStatusResponse\x12\x0f\n\x07\x63luster\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x03\x12!\n\x05nodes\x18\x03 \x03(\x0b\x32\x12.db4.v1.NodeStatus\x12#\n\x06shards\x18\x04 \x03(\x0b\x32\x13.db4.v1.ShardStatus\x12\x0e\n\x06leader\x18\x05 \x01(\t\x12+\n\noperations\x18\x06 \x03(\x0b\x32\x17.db4.v1.OperationStatus\"\x12\n\x10\x43\x64\x63StatusRequest\"\x86\x01\n\x08ShardLog\x12\x10\n\x08shard_id\x18\x01 \x01(\t\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12\x11\n\tfirst_lsn\x18\x03 \x01(\x04\x12\x10\n\x08last_lsn\x18\x04 \x01(\x04\x12\x0f\n\x07\x65ntries\x18\x05 \x01(\x04\x12\r\n\x05\x62ytes\x18\x06 \x01(\x04\x12\x12\n\ncheckpoint\x18\x07 \x01(\x04\"\xd2\x01\n\x0e\x43onsumerStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12,\n\x03lsn\x18\x02 \x03(\x0b\x32\x1f.db4.v1.ConsumerStatus.LsnEntry\x12,\n\x03lag\x18\x03 \x03(\x0b\x32\x1f.db4.v1.ConsumerStatus.LagEntry\x1a*\n\x08LsnEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x1a*\n\x08LagEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"`\n\x11\x43\x64\x63StatusResponse\x12 \n\x06shards\x18\x01 \x03(\x0b\x32\x10.db4.v1.ShardLog\x12)\n\tconsumers\x18\x02 \x03(\x0b\x32\x16.db4.v1.ConsumerStatus\"\x13\n\x11\x43heckpointRequest\"=\n\x12\x43heckpointResponse\x12\'\n\x06shards\x18\x01 \x03(\x0b\x32\x17.db4.v1.ShardCheckpoint2\xa8\x04\n\x05\x41\x64min\x12\x37\n\x06Status\x12\x15.db4.v1.StatusRequest\x1a\x16.db4.v1.StatusResponse\x12@\n\tCdcStatus\x12\x18.db4.v1.CdcStatusRequest\x1a\x19.db4.v1.CdcStatusResponse\x12\x43\n\nCheckpoint\x12\x19.db4.v1.CheckpointRequest\x1a\x1a.db4.v1.CheckpointResponse\x12@\n\nSplitShard\x12\x19.db4.v1.SplitShardRequest\x1a\x17.db4.v1.OperationStatus\x12>\n\tMoveShard\x12\x18.db4.v1.MoveShardRequest\x1a\x17.db4.v1.OperationStatus\x12\x44\n\x0cGetOperation\x12\x1b.db4.v1.GetOperationRequest\x1a\x17.db4.v1.OperationStatus\x12O\n\x0eListOperations\x12\x1d.db4.v1.ListOperationsRequest\x1a\x1e.db4.v1.ListOperationsResponse\x12\x46\n\x0e\x41\x62ortOperation\x12\x1b.db4.v1.GetOperationRequest\x1a\x17.db4.v1.OperationStatusb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -47,35 +47,35 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTOPERATIONSRESPONSE']._serialized_start=350
   _globals['_LISTOPERATIONSRESPONSE']._serialized_end=419
   _globals['_OPERATIONSTATUS']._serialized_start=422
-  _globals['_OPERATIONSTATUS']._serialized_end=844
-  _globals['_STATUSREQUEST']._serialized_start=846
-  _globals['_STATUSREQUEST']._serialized_end=902
-  _globals['_SHARDLOAD']._serialized_start=904
-  _globals['_SHARDLOAD']._serialized_end=1007
-  _globals['_NODESTATUS']._serialized_start=1009
-  _globals['_NODESTATUS']._serialized_end=1070
-  _globals['_SHARDSTATUS']._serialized_start=1073
-  _globals['_SHARDSTATUS']._serialized_end=1291
-  _globals['_SHARDHOT']._serialized_start=1293
-  _globals['_SHARDHOT']._serialized_end=1396
-  _globals['_STATUSRESPONSE']._serialized_start=1399
-  _globals['_STATUSRESPONSE']._serialized_end=1580
-  _globals['_CDCSTATUSREQUEST']._serialized_start=1582
-  _globals['_CDCSTATUSREQUEST']._serialized_end=1600
-  _globals['_SHARDLOG']._serialized_start=1603
-  _globals['_SHARDLOG']._serialized_end=1737
-  _globals['_CONSUMERSTATUS']._serialized_start=1740
-  _globals['_CONSUMERSTATUS']._serialized_end=1950
-  _globals['_CONSUMERSTATUS_LSNENTRY']._serialized_start=1864
-  _globals['_CONSUMERSTATUS_LSNENTRY']._serialized_end=1906
-  _globals['_CONSUMERSTATUS_LAGENTRY']._serialized_start=1908
-  _globals['_CONSUMERSTATUS_LAGENTRY']._serialized_end=1950
-  _globals['_CDCSTATUSRESPONSE']._serialized_start=1952
-  _globals['_CDCSTATUSRESPONSE']._serialized_end=2048
-  _globals['_CHECKPOINTREQUEST']._serialized_start=2050
-  _globals['_CHECKPOINTREQUEST']._serialized_end=2069
-  _globals['_CHECKPOINTRESPONSE']._serialized_start=2071
-  _globals['_CHECKPOINTRESPONSE']._serialized_end=2132
-  _globals['_ADMIN']._serialized_start=2135
-  _globals['_ADMIN']._serialized_end=2687
+  _globals['_OPERATIONSTATUS']._serialized_end=862
+  _globals['_STATUSREQUEST']._serialized_start=864
+  _globals['_STATUSREQUEST']._serialized_end=920
+  _globals['_SHARDLOAD']._serialized_start=922
+  _globals['_SHARDLOAD']._serialized_end=1025
+  _globals['_NODESTATUS']._serialized_start=1027
+  _globals['_NODESTATUS']._serialized_end=1088
+  _globals['_SHARDSTATUS']._serialized_start=1091
+  _globals['_SHARDSTATUS']._serialized_end=1309
+  _globals['_SHARDHOT']._serialized_start=1311
+  _globals['_SHARDHOT']._serialized_end=1414
+  _globals['_STATUSRESPONSE']._serialized_start=1417
+  _globals['_STATUSRESPONSE']._serialized_end=1598
+  _globals['_CDCSTATUSREQUEST']._serialized_start=1600
+  _globals['_CDCSTATUSREQUEST']._serialized_end=1618
+  _globals['_SHARDLOG']._serialized_start=1621
+  _globals['_SHARDLOG']._serialized_end=1755
+  _globals['_CONSUMERSTATUS']._serialized_start=1758
+  _globals['_CONSUMERSTATUS']._serialized_end=1968
+  _globals['_CONSUMERSTATUS_LSNENTRY']._serialized_start=1882
+  _globals['_CONSUMERSTATUS_LSNENTRY']._serialized_end=1924
+  _globals['_CONSUMERSTATUS_LAGENTRY']._serialized_start=1926
+  _globals['_CONSUMERSTATUS_LAGENTRY']._serialized_end=1968
+  _globals['_CDCSTATUSRESPONSE']._serialized_start=1970
+  _globals['_CDCSTATUSRESPONSE']._serialized_end=2066
+  _globals['_CHECKPOINTREQUEST']._serialized_start=2068
+  _globals['_CHECKPOINTREQUEST']._serialized_end=2087
+  _globals['_CHECKPOINTRESPONSE']._serialized_start=2089
+  _globals['_CHECKPOINTRESPONSE']._serialized_end=2150
+  _globals['_ADMIN']._serialized_start=2153
+  _globals['_ADMIN']._serialized_end=2705
 # @@protoc_insertion_point(module_scope)

@@ -54,7 +54,7 @@ class ListOperationsResponse(_message.Message):
     def __init__(self, operations: _Optional[_Iterable[_Union[OperationStatus, _Mapping]]] = ...) -> None: ...
 
 class OperationStatus(_message.Message):
-    __slots__ = ("op_id", "kind", "state", "source_shard", "source_node", "target_shard", "target_node", "epoch", "moving", "documents", "copied_bytes", "total_bytes", "snapshot_lsn", "applied_lsn", "source_lsn", "fence_lsn", "error", "created_ms", "updated_ms", "abort_requested")
+    __slots__ = ("op_id", "kind", "state", "source_shard", "source_node", "target_shard", "target_node", "epoch", "moving", "documents", "copied_bytes", "total_bytes", "snapshot_lsn", "applied_lsn", "source_lsn", "fence_lsn", "error", "created_ms", "updated_ms", "abort_requested", "cutovers")
     OP_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -75,6 +75,7 @@ class OperationStatus(_message.Message):
     CREATED_MS_FIELD_NUMBER: _ClassVar[int]
     UPDATED_MS_FIELD_NUMBER: _ClassVar[int]
     ABORT_REQUESTED_FIELD_NUMBER: _ClassVar[int]
+    CUTOVERS_FIELD_NUMBER: _ClassVar[int]
     op_id: str
     kind: str
     state: str
@@ -95,7 +96,8 @@ class OperationStatus(_message.Message):
     created_ms: int
     updated_ms: int
     abort_requested: bool
-    def __init__(self, op_id: _Optional[str] = ..., kind: _Optional[str] = ..., state: _Optional[str] = ..., source_shard: _Optional[str] = ..., source_node: _Optional[str] = ..., target_shard: _Optional[str] = ..., target_node: _Optional[str] = ..., epoch: _Optional[int] = ..., moving: _Optional[_Iterable[_Union[_node_pb2.TokenRange, _Mapping]]] = ..., documents: _Optional[int] = ..., copied_bytes: _Optional[int] = ..., total_bytes: _Optional[int] = ..., snapshot_lsn: _Optional[int] = ..., applied_lsn: _Optional[int] = ..., source_lsn: _Optional[int] = ..., fence_lsn: _Optional[int] = ..., error: _Optional[str] = ..., created_ms: _Optional[int] = ..., updated_ms: _Optional[int] = ..., abort_requested: _Optional[bool] = ...) -> None: ...
+    cutovers: int
+    def __init__(self, op_id: _Optional[str] = ..., kind: _Optional[str] = ..., state: _Optional[str] = ..., source_shard: _Optional[str] = ..., source_node: _Optional[str] = ..., target_shard: _Optional[str] = ..., target_node: _Optional[str] = ..., epoch: _Optional[int] = ..., moving: _Optional[_Iterable[_Union[_node_pb2.TokenRange, _Mapping]]] = ..., documents: _Optional[int] = ..., copied_bytes: _Optional[int] = ..., total_bytes: _Optional[int] = ..., snapshot_lsn: _Optional[int] = ..., applied_lsn: _Optional[int] = ..., source_lsn: _Optional[int] = ..., fence_lsn: _Optional[int] = ..., error: _Optional[str] = ..., created_ms: _Optional[int] = ..., updated_ms: _Optional[int] = ..., abort_requested: _Optional[bool] = ..., cutovers: _Optional[int] = ...) -> None: ...
 
 class StatusRequest(_message.Message):
     __slots__ = ("with_stats", "with_ranges")
