@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -9,10 +10,12 @@ from typing import Any, TypeVar
 import grpc
 
 from db4.v1 import admin_pb2, admin_pb2_grpc, node_pb2
+from db4core.errors import InvalidArgumentError
 from db4router.consumers import Consumers
 from db4router.controller import read_hot_marks, read_loads
 from db4router.dispatch import NODE_TIMEOUT_S, Dispatcher
 from db4router.operations import Operation, Operations
+from db4router.plans import Plan, Plans
 from db4router.topology import etcd_call
 from db4rpc.status import servicer_method
 
@@ -22,10 +25,11 @@ T = TypeVar("T")
 class AdminService(admin_pb2_grpc.AdminServicer):
     """Cluster status."""
 
-    def __init__(self, dispatcher: Dispatcher, operations: Operations) -> None:
+    def __init__(self, dispatcher: Dispatcher, operations: Operations, plans: Plans) -> None:
         self.dispatcher = dispatcher
         self.consumers = Consumers(dispatcher.view)
         self.operations = operations
+        self.plans = plans
 
     async def _stats(self) -> dict[str, node_pb2.ShardStat]:
         async def one(stub, shard, epoch):
@@ -173,6 +177,46 @@ class AdminService(admin_pb2_grpc.AdminServicer):
                              context: grpc.aio.ServicerContext):
         op = await self.operations.request_abort(request.op_id)
         return await self._answer(op, request.wait, context)
+
+    async def _plan_answer(self, plan: Plan, wait: bool, context: grpc.aio.ServicerContext,
+                           dry_run: bool = False) -> admin_pb2.PlanStatus:
+        deadline = time.monotonic() + (context.time_remaining() or 3600.0)
+        while wait and not dry_run and plan.state == "running" \
+                and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+            plan = await self.plans.get(plan.id)
+        return plan_status(plan, dry_run)
+
+    @servicer_method
+    async def DrainNode(self, request: admin_pb2.DrainNodeRequest,
+                        context: grpc.aio.ServicerContext):
+        if not request.node_id:
+            raise InvalidArgumentError("node_id is required")
+        plan = await self.plans.make("drain", request.node_id, request.dry_run, request.plan_id)
+        return await self._plan_answer(plan, request.wait, context, request.dry_run)
+
+    @servicer_method
+    async def Rebalance(self, request: admin_pb2.RebalanceRequest,
+                        context: grpc.aio.ServicerContext):
+        plan = await self.plans.make("rebalance", "", request.dry_run, request.plan_id)
+        return await self._plan_answer(plan, request.wait, context, request.dry_run)
+
+    @servicer_method
+    async def GetPlan(self, request: admin_pb2.GetPlanRequest, context: grpc.aio.ServicerContext):
+        return await self._plan_answer(await self.plans.get(request.plan_id), request.wait,
+                                       context)
+
+
+def plan_status(plan: Plan, dry_run: bool = False) -> admin_pb2.PlanStatus:
+    """A plan on the wire (a dry run's has no id)."""
+    moves = []
+    for i, (shard, node) in enumerate(plan.moves):
+        result = plan.results[i] if i < len(plan.results) else "pending"
+        started = not dry_run and (i < plan.next or (i == plan.next and plan.state == "running"))
+        moves.append(admin_pb2.PlannedMove(shard_id=shard, node_id=node, result=result,
+                                           op_id=f"{plan.id}-{i}" if started else ""))
+    return admin_pb2.PlanStatus(plan_id="" if dry_run else plan.id, kind=plan.kind,
+                                node_id=plan.node, state=plan.state, moves=moves)
 
 
 def operation_status(op: Operation) -> admin_pb2.OperationStatus:

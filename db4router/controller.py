@@ -10,8 +10,8 @@ reads/s + writes/s stay over the threshold for the whole window, or when its doc
 pass their limits (0: no limit). Its mark `hot/<shard>` records since when, the figures, the
 reason, and where a split would halve the load (the median of the tokens its node sampled) or
 why a split would not help (one partition key carries most of the operations). The mark goes
-once the shard is back under every limit. (Splitting a hot shard is the next step:
-db4router/DESIGN.md, "Elastic sharding".)
+once the shard is back under every limit. With `--auto-split` the leader splits a marked shard
+that can split (operations.py), one operation at a time.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import aetcd
@@ -105,12 +106,15 @@ class HotController:
     """Marks hot shards in etcd while this router leads."""
 
     def __init__(self, etcd: aetcd.Client, keys: Keys, leadership: Leadership,
-                 limits: HotLimits, interval_s: float = CONTROLLER_INTERVAL_S) -> None:
+                 limits: HotLimits, interval_s: float = CONTROLLER_INTERVAL_S,
+                 split: Callable[[str, int | None], Awaitable[bool]] | None = None) -> None:
         self.etcd = etcd
         self.keys = keys
         self.leadership = leadership
         self.limits = limits
         self.over_since: dict[str, float] = {}  # shard -> when it went over the threshold
+        # With auto-split: split(shard, split token) plans a split; False when it may not now.
+        self.split = split
         self._rounds = Periodic("hot-shard controller", self.round, interval_s, log, (Db4Error,))
 
     def start(self) -> None:
@@ -139,6 +143,22 @@ class HotController:
                 await self._clear(shard)
         for shard in sorted(marked - set(loads)):  # no report any more (its node went)
             await self._clear(shard)
+        if self.split is not None:
+            await self._auto_split()
+
+    async def _auto_split(self) -> None:
+        """Split one hot shard that can be split, unless an operation is running: one at a
+        time, so the copies never crowd a node. The operation id names the shard and the
+        epoch, so a new leader never plans the same split twice."""
+        assert self.split is not None
+        for shard, mark in sorted((await read_hot_marks(self.etcd, self.keys)).items()):
+            if mark.get("cannot_split"):
+                continue
+            token = mark.get("split_token")
+            started = await self.split(shard, int(token) if token is not None else None)
+            if started:
+                log.info("auto-split of hot shard %s started (%s)", shard, mark.get("reason"))
+                return
 
     async def _mark(self, shard: str, mark: bytes) -> None:
         await etcd_call("marking a hot shard", lambda: self.etcd.put(self.keys.hot(shard), mark))

@@ -33,6 +33,7 @@ from db4router.dispatch import Dispatcher
 from db4router.janitor import Janitor
 from db4router.nodes import NodePool
 from db4router.operations import Operations
+from db4router.plans import Plans
 from db4router.queries import MAX_STREAMS, MAX_STREAMS_PER_CONNECTION, STREAM_IDLE_S, StreamGate
 from db4router.routing import RoutingCache
 from db4router.service import Db4Service
@@ -65,9 +66,20 @@ def parser() -> argparse.ArgumentParser:
              help="documents over which a shard is marked hot (0: no limit)")
     add_flag(p, "hot-max-bytes", 0, type=int,
              help="file bytes over which a shard is marked hot (0: no limit)")
+    add_flag(p, "auto-split", "false", type=_yes,
+             help="split a shard the leader marks hot (when a split can help), one operation "
+                  "at a time (true/false; default false)")
     add_flag(p, "stream-idle-seconds", STREAM_IDLE_S, type=float,
              help="a stream whose client takes nothing this long ends with DEADLINE_EXCEEDED")
     return p
+
+
+def _yes(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
 def hot_limits(args: argparse.Namespace) -> HotLimits:
@@ -117,14 +129,17 @@ async def serve(args: argparse.Namespace) -> None:
                 Db4Service(dispatcher, collections, streams), server)
     leadership = Leadership(etcd, Keys(args.cluster), "")  # named once the port is known
     operations = Operations(dispatcher, leadership)
+    plans = Plans(operations)
+    operations.after_round.append(plans.step)
     add_guarded(admin_pb2_grpc.add_AdminServicer_to_server,
-                AdminService(dispatcher, operations), server)
+                AdminService(dispatcher, operations, plans), server)
     port = server.add_insecure_port(f"{check_loopback(args.host)}:{args.port}")
     await server.start()
     leadership.name = f"{args.host}:{port}"
     leadership.start()
     operations.start()
-    controller = HotController(etcd, Keys(args.cluster), leadership, limits)
+    controller = HotController(etcd, Keys(args.cluster), leadership, limits,
+                               split=operations.auto_split if args.auto_split else None)
     controller.start()
     log.info("db4 router serving on %s:%d (cluster %s, epoch %d)", args.host, port,
              args.cluster, view.epoch)

@@ -26,6 +26,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 
 import grpc
@@ -131,17 +132,10 @@ def split_ring(ring: Ring, source: str, target: str, split_token: int | None) ->
     """The ring after a split: the target takes the source's tokens above `split_token` (by
     default the point halving the source's share); a vnode is added at the split token when it
     falls inside one of the source's arcs, so that arc is shared."""
-    ranges = ring.ranges(source)
-    if not ranges:
+    if source not in ring.shards:
         raise FailedPreconditionError(f"shard {source} owns no tokens")
     if split_token is None:
-        half = sum(b - a + 1 for a, b in ranges) // 2
-        acc = 0
-        for a, b in ranges:
-            if acc + (b - a + 1) > half:
-                split_token = a + (half - acc)
-                break
-            acc += b - a + 1
+        split_token = _halving_token(ring, source)
     assert split_token is not None
     if not 0 <= split_token < TOKEN_MAX:
         raise InvalidArgumentError(f"split token {split_token} is outside the ring")
@@ -160,6 +154,23 @@ def split_ring(ring: Ring, source: str, target: str, split_token: int | None) ->
     vnodes.update(moved)
     pairs = sorted(vnodes.items())
     return Ring(tuple(t for t, _ in pairs), tuple(o for _, o in pairs))
+
+
+def _halving_token(ring: Ring, source: str) -> int:
+    """The token above which the source's vnodes own half of its share: walking its vnodes
+    from the top, the arc reaching half is cut inside."""
+    arcs = []  # (vnode token, its arc's size), the ring's first vnode's arc wrapping
+    for i, (token, owner) in enumerate(zip(ring.tokens, ring.owners, strict=True)):
+        if owner == source:
+            prev = ring.tokens[i - 1] if i else ring.tokens[-1] - (TOKEN_MAX + 1)
+            arcs.append((token, token - prev))
+    half = sum(size for _, size in arcs) // 2
+    acc = 0
+    for token, size in reversed(arcs):
+        if acc + size > half:
+            return max(0, token - (half - acc))
+        acc += size
+    return 0
 
 
 def move_ring(ring: Ring, source: str, target: str) -> Ring:
@@ -189,6 +200,7 @@ class Operations:
         self.cutover_budget_s = cutover_budget_s
         self.party_budget_s = party_budget_s
         self._rounds = Periodic("operations", self.round, round_s, log, (Db4Error,))
+        self.after_round: list[Callable[[], Awaitable[None]]] = []  # plans' steps
 
     def start(self) -> None:
         self._rounds.start()
@@ -277,6 +289,25 @@ class Operations:
                  shard_id, source_node, target, target_node, topo.epoch)
         return await self.get(op_id)
 
+    async def auto_split(self, shard_id: str, split_token: int | None) -> bool:
+        """Plan a split of a hot shard unless an operation is running or the shard cannot be
+        split here; whether one was planned. Its id names the shard and the ring epoch."""
+        if any(not o.finished for o in await self.listing()):
+            return False
+        topo = self.view.require()
+        op_id = f"auto-{shard_id}-{topo.epoch}"
+        try:
+            await self.get(op_id)
+            return False  # planned already at this epoch (it aborted: wait for the ring)
+        except NotFoundError:
+            pass
+        try:
+            await self.plan("split", shard_id, op_id, "", split_token)
+        except (FailedPreconditionError, NotFoundError, InvalidArgumentError) as err:
+            log.info("hot shard %s is not split: %s", shard_id, err)
+            return False
+        return True
+
     async def request_abort(self, op_id: str) -> Operation:
         """Ask the leader to abort an unfinished operation (a finished one is answered as is);
         the operation aborts unless it passed its commit point."""
@@ -313,6 +344,8 @@ class Operations:
             except (Db4Error, grpc.RpcError) as err:
                 domain = to_domain(err) if isinstance(err, grpc.RpcError) else err
                 await self._failed(op.id, domain)
+        for step in self.after_round:
+            await step()
 
     async def _drop_stale_pins(self, active: set[str]) -> None:
         """Remove pins of operations no longer running (a commit whose answer was lost)."""

@@ -120,7 +120,8 @@ class ClusterView:
         (every few seconds), hot marks, the leader's key and split/move records (their
         progress; the ring changes they make are in topo/)."""
         return key.startswith((self.keys.txns, self.keys.consumers, self.keys.loads,
-                               self.keys.hot_marks, self.keys.leader, self.keys.operations))
+                               self.keys.hot_marks, self.keys.leader, self.keys.operations,
+                               self.keys.root + b"plans/"))
 
     async def refresh_to(self, epoch: int, timeout: float = 5.0) -> None:
         """Refresh until our epoch is at least `epoch` (a node told us it moved on)."""

@@ -381,3 +381,29 @@ def operation_dict(o: admin_pb2.OperationStatus) -> dict[str, Any]:
             "source_lsn": o.source_lsn, "fence_lsn": o.fence_lsn, "error": o.error or None,
             "created_ms": o.created_ms, "updated_ms": o.updated_ms,
             "abort_requested": o.abort_requested, "cutovers": o.cutovers}
+
+
+def drain_node(node_id: str, plan_id: str, dry_run: bool = False) -> Call[dict]:
+    """Plan (and, unless dry_run, start) a drain; retried safely: plan_id names it."""
+    req = admin_pb2.DrainNodeRequest(node_id=node_id, dry_run=bool(dry_run), plan_id=plan_id)
+    return Call(ADMIN, "DrainNode", req, plan_dict, idempotent=True)
+
+
+def rebalance(plan_id: str, dry_run: bool = False) -> Call[dict]:
+    """Plan (and, unless dry_run, start) a rebalance; retried safely."""
+    req = admin_pb2.RebalanceRequest(dry_run=bool(dry_run), plan_id=plan_id)
+    return Call(ADMIN, "Rebalance", req, plan_dict, idempotent=True)
+
+
+def get_plan(plan_id: str) -> Call[dict]:
+    """One drain or rebalance."""
+    return Call(ADMIN, "GetPlan", admin_pb2.GetPlanRequest(plan_id=plan_id), plan_dict,
+                idempotent=True)
+
+
+def plan_dict(p: admin_pb2.PlanStatus) -> dict[str, Any]:
+    """A plan as the SDK returns it."""
+    return {"plan_id": p.plan_id or None, "kind": p.kind, "node_id": p.node_id or None,
+            "state": p.state,
+            "moves": [{"shard_id": m.shard_id, "node_id": m.node_id, "result": m.result,
+                       "op_id": m.op_id or None} for m in p.moves]}

@@ -88,6 +88,35 @@ class Admin:
             time.sleep(POLL_S)
             op = self._client._invoke(_wire.get_operation(op["op_id"]))
 
+    def drain_node(self, node_id: str, wait: bool = True, dry_run: bool = False,
+                   progress: Progress | None = None) -> dict[str, Any]:
+        """Move every shard off a node, one move after another (each to the node owning the
+        least of the ring then). Returns the plan {plan_id, kind, node_id, state, moves:
+        [{shard_id, node_id, result, op_id}]}; `dry_run` only shows it; with `wait`
+        (default) returns once every move finished, calling `progress(plan)` as it goes."""
+        plan = self._client._invoke(_wire.drain_node(node_id, _new_op_id(), dry_run))
+        return self._follow_plan(plan, progress) if wait and not dry_run else plan
+
+    def rebalance(self, wait: bool = True, dry_run: bool = False,
+                  progress: Progress | None = None) -> dict[str, Any]:
+        """Move shards from the nodes owning the most of the ring to those owning the least
+        (a node that joined owns none); see `drain_node`."""
+        plan = self._client._invoke(_wire.rebalance(_new_op_id(), dry_run))
+        return self._follow_plan(plan, progress) if wait and not dry_run else plan
+
+    def plan(self, plan_id: str) -> dict[str, Any]:
+        """One drain or rebalance."""
+        return self._client._invoke(_wire.get_plan(plan_id))
+
+    def _follow_plan(self, plan: dict[str, Any], progress: Progress | None) -> dict[str, Any]:
+        while True:
+            if progress is not None:
+                progress(plan)
+            if plan["state"] != "running":
+                return plan
+            time.sleep(POLL_S)
+            plan = self._client._invoke(_wire.get_plan(plan["plan_id"]))
+
 
 class AsyncAdmin:
     """Administrative calls of an `AsyncClient`; every method is a coroutine."""
@@ -143,3 +172,29 @@ class AsyncAdmin:
                 return op
             await asyncio.sleep(POLL_S)
             op = await self._client._invoke(_wire.get_operation(op["op_id"]))
+
+    async def drain_node(self, node_id: str, wait: bool = True, dry_run: bool = False,
+                         progress: Progress | None = None) -> dict[str, Any]:
+        """See `Admin.drain_node`."""
+        plan = await self._client._invoke(_wire.drain_node(node_id, _new_op_id(), dry_run))
+        return await self._follow_plan(plan, progress) if wait and not dry_run else plan
+
+    async def rebalance(self, wait: bool = True, dry_run: bool = False,
+                        progress: Progress | None = None) -> dict[str, Any]:
+        """See `Admin.rebalance`."""
+        plan = await self._client._invoke(_wire.rebalance(_new_op_id(), dry_run))
+        return await self._follow_plan(plan, progress) if wait and not dry_run else plan
+
+    async def plan(self, plan_id: str) -> dict[str, Any]:
+        """See `Admin.plan`."""
+        return await self._client._invoke(_wire.get_plan(plan_id))
+
+    async def _follow_plan(self, plan: dict[str, Any], progress: Progress | None
+                           ) -> dict[str, Any]:
+        while True:
+            if progress is not None:
+                progress(plan)
+            if plan["state"] != "running":
+                return plan
+            await asyncio.sleep(POLL_S)
+            plan = await self._client._invoke(_wire.get_plan(plan["plan_id"]))

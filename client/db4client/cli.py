@@ -26,6 +26,7 @@ from db4client.commands import (
     cmd_create_index,
     cmd_create_search_index,
     cmd_delete,
+    cmd_drain,
     cmd_drop_index,
     cmd_drop_search_index,
     cmd_find,
@@ -35,6 +36,7 @@ from db4client.commands import (
     cmd_operations,
     cmd_put,
     cmd_query_range,
+    cmd_rebalance,
     cmd_search,
     cmd_search_indexes,
     cmd_shard_for,
@@ -185,6 +187,17 @@ def _operation_commands(sub: Any) -> None:
     p = _client_command(sub, "operations", cmd_operations,
                         "list splits and moves in progress (with --all, every one recorded)")
     p.add_argument("--all", action="store_true", help="include finished operations")
+    p = _client_command(sub, "drain", cmd_drain,
+                        "move every shard off a node, one move after another; waits for the "
+                        "end with progress on stderr")
+    p.add_argument("node", help="node id to empty")
+    p.add_argument("--dry-run", action="store_true", help="show the moves, do nothing")
+    p.add_argument("--no-wait", action="store_true", help="answer once the plan is recorded")
+    p = _client_command(sub, "rebalance", cmd_rebalance,
+                        "move shards from the nodes owning the most of the ring to those "
+                        "owning the least (a node that joined owns none)")
+    p.add_argument("--dry-run", action="store_true", help="show the moves, do nothing")
+    p.add_argument("--no-wait", action="store_true", help="answer once the plan is recorded")
     p = _client_command(sub, "abort-operation", cmd_abort_operation,
                         "abort a split or move that has not reached its commit point")
     p.add_argument("op_id", help="operation id (see db4 operations)")

@@ -279,3 +279,31 @@ def cmd_operations(client: Any, args: argparse.Namespace) -> Any:
 def cmd_abort_operation(client: Any, args: argparse.Namespace) -> Any:
     """Abort a split or move before its commit point."""
     return client.admin.abort_operation(args.op_id)
+
+
+def plan_reporter(out: TextIO) -> Callable[[dict[str, Any]], None]:
+    """A progress callback for drains and rebalances: "drain n3: 2/5 moves done"."""
+
+    def report(plan: dict[str, Any]) -> None:
+        finished = sum(1 for m in plan["moves"] if m["result"] != "pending")
+        line = f"{plan['kind']} {plan['plan_id']}: {finished}/{len(plan['moves'])} moves done"
+        end = "\n" if plan["state"] != "running" else ""
+        if out.isatty():
+            out.write("\r\x1b[K" + line + end)
+        elif end:
+            out.write(line + end)
+        out.flush()
+
+    return report
+
+
+def cmd_drain(client: Any, args: argparse.Namespace) -> Any:
+    """Move every shard off a node (or show the plan with --dry-run)."""
+    return client.admin.drain_node(args.node, wait=not args.no_wait, dry_run=args.dry_run,
+                                   progress=plan_reporter(sys.stderr))
+
+
+def cmd_rebalance(client: Any, args: argparse.Namespace) -> Any:
+    """Even out the ring over the nodes (or show the plan with --dry-run)."""
+    return client.admin.rebalance(wait=not args.no_wait, dry_run=args.dry_run,
+                                  progress=plan_reporter(sys.stderr))

@@ -11,6 +11,7 @@ import pytest
 from db4client import Client
 from db4client.errors import Db4Error
 from tests.support.cluster import Cluster
+from tests.support.procs import Node
 
 TENANTS = [f"t{i}" for i in range(30)]
 
@@ -201,3 +202,56 @@ def test_a_change_feed_sees_every_change_once_and_in_order_across_a_split_and_a_
         final = {d["$id"]: d["$version"] for d in client.collection("feed").iterate()}
         assert {d: v[-1] for d, v in per_doc.items()} == \
             {**final, f"{TENANTS[0]}-0": final[f"{TENANTS[0]}-0"] - 1}
+
+
+def test_a_joined_node_gets_shards_by_a_rebalance_and_a_drain_empties_a_node(tmp_path):
+    c = Cluster(tmp_path, nodes=2, shards=4)
+    try:
+        c.start()
+        with Client(c.address, timeout=60) as client:
+            want = fill(client, "spread", per_tenant=5)
+            joined = Node("n3", c.root, c.etcd.url)
+            c.nodes.append(joined)
+            joined.start().wait_ready()
+            before = client.admin.status()
+            plan = client.admin.rebalance(dry_run=True)
+            assert plan["plan_id"] is None and plan["moves"]
+            assert {m["node_id"] for m in plan["moves"]} >= {"n3"}
+            assert client.admin.status()["epoch"] == before["epoch"]  # nothing moved
+            done = client.admin.rebalance()
+            assert done["state"] == "done"
+            assert [m["result"] for m in done["moves"]] == ["done"] * len(done["moves"])
+            placed = {s["node_id"] for s in client.admin.status()["shards"]}
+            assert "n3" in placed
+            check_all(client, "spread", want)
+            drained = client.admin.drain_node("n1")
+            assert drained["state"] == "done", drained
+            shards = client.admin.status()["shards"]
+            assert shards and all(s["node_id"] != "n1" for s in shards)
+            check_all(client, "spread", want)
+    finally:
+        c.stop()
+
+
+def test_auto_split_splits_a_shard_over_its_size_limit(tmp_path, monkeypatch):
+    monkeypatch.setenv("DB4_LOAD_REPORT_SECONDS", "0.5")
+    monkeypatch.setenv("DB4_HOT_MAX_DOCUMENTS", "150")
+    monkeypatch.setenv("DB4_AUTO_SPLIT", "true")
+    c = Cluster(tmp_path, nodes=2, shards=2)
+    try:
+        c.start()
+        with Client(c.address, timeout=30) as client:
+            want = fill(client, "grow", per_tenant=12)  # 360 documents on 2 shards
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                shards = client.admin.status(with_stats=True)["shards"]
+                if len(shards) > 2 and not client.admin.operations():
+                    break
+                time.sleep(0.5)
+            ops = client.admin.operations(all=True)
+            assert ops and all(o["op_id"].startswith("auto-") for o in ops), ops
+            assert any(o["state"] == "done" for o in ops), ops
+            assert len(client.admin.status()["shards"]) > 2
+            check_all(client, "grow", want)
+    finally:
+        c.stop()

@@ -7,6 +7,62 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class DrainNodeRequest(_message.Message):
+    __slots__ = ("node_id", "dry_run", "wait", "plan_id")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    WAIT_FIELD_NUMBER: _ClassVar[int]
+    PLAN_ID_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    dry_run: bool
+    wait: bool
+    plan_id: str
+    def __init__(self, node_id: _Optional[str] = ..., dry_run: _Optional[bool] = ..., wait: _Optional[bool] = ..., plan_id: _Optional[str] = ...) -> None: ...
+
+class RebalanceRequest(_message.Message):
+    __slots__ = ("dry_run", "wait", "plan_id")
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    WAIT_FIELD_NUMBER: _ClassVar[int]
+    PLAN_ID_FIELD_NUMBER: _ClassVar[int]
+    dry_run: bool
+    wait: bool
+    plan_id: str
+    def __init__(self, dry_run: _Optional[bool] = ..., wait: _Optional[bool] = ..., plan_id: _Optional[str] = ...) -> None: ...
+
+class GetPlanRequest(_message.Message):
+    __slots__ = ("plan_id", "wait")
+    PLAN_ID_FIELD_NUMBER: _ClassVar[int]
+    WAIT_FIELD_NUMBER: _ClassVar[int]
+    plan_id: str
+    wait: bool
+    def __init__(self, plan_id: _Optional[str] = ..., wait: _Optional[bool] = ...) -> None: ...
+
+class PlannedMove(_message.Message):
+    __slots__ = ("shard_id", "node_id", "result", "op_id")
+    SHARD_ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    OP_ID_FIELD_NUMBER: _ClassVar[int]
+    shard_id: str
+    node_id: str
+    result: str
+    op_id: str
+    def __init__(self, shard_id: _Optional[str] = ..., node_id: _Optional[str] = ..., result: _Optional[str] = ..., op_id: _Optional[str] = ...) -> None: ...
+
+class PlanStatus(_message.Message):
+    __slots__ = ("plan_id", "kind", "node_id", "state", "moves")
+    PLAN_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    MOVES_FIELD_NUMBER: _ClassVar[int]
+    plan_id: str
+    kind: str
+    node_id: str
+    state: str
+    moves: _containers.RepeatedCompositeFieldContainer[PlannedMove]
+    def __init__(self, plan_id: _Optional[str] = ..., kind: _Optional[str] = ..., node_id: _Optional[str] = ..., state: _Optional[str] = ..., moves: _Optional[_Iterable[_Union[PlannedMove, _Mapping]]] = ...) -> None: ...
+
 class SplitShardRequest(_message.Message):
     __slots__ = ("shard_id", "split_token", "node_id", "wait", "op_id")
     SHARD_ID_FIELD_NUMBER: _ClassVar[int]

@@ -75,6 +75,21 @@ class AdminStub:
                 request_serializer=db4_dot_v1_dot_admin__pb2.GetOperationRequest.SerializeToString,
                 response_deserializer=db4_dot_v1_dot_admin__pb2.OperationStatus.FromString,
                 _registered_method=True)
+        self.DrainNode = channel.unary_unary(
+                '/db4.v1.Admin/DrainNode',
+                request_serializer=db4_dot_v1_dot_admin__pb2.DrainNodeRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_admin__pb2.PlanStatus.FromString,
+                _registered_method=True)
+        self.Rebalance = channel.unary_unary(
+                '/db4.v1.Admin/Rebalance',
+                request_serializer=db4_dot_v1_dot_admin__pb2.RebalanceRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_admin__pb2.PlanStatus.FromString,
+                _registered_method=True)
+        self.GetPlan = channel.unary_unary(
+                '/db4.v1.Admin/GetPlan',
+                request_serializer=db4_dot_v1_dot_admin__pb2.GetPlanRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_admin__pb2.PlanStatus.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -144,6 +159,31 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DrainNode(self, request, context):
+        """DrainNode moves every shard owning tokens off a node, one move after another, each to
+        the node owning the least of the ring then. With dry_run, answers the plan and does
+        nothing. Answers once the plan is done unless wait is false; plan_id makes it idempotent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Rebalance(self, request, context):
+        """Rebalance moves shards from the nodes owning the most of the ring to those owning the
+        least (a node that joined owns none) while a move narrows the gap; dry_run, wait and
+        plan_id as for DrainNode.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPlan(self, request, context):
+        """GetPlan describes a drain or rebalance (waiting for its end when asked).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -186,6 +226,21 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.AbortOperation,
                     request_deserializer=db4_dot_v1_dot_admin__pb2.GetOperationRequest.FromString,
                     response_serializer=db4_dot_v1_dot_admin__pb2.OperationStatus.SerializeToString,
+            ),
+            'DrainNode': grpc.unary_unary_rpc_method_handler(
+                    servicer.DrainNode,
+                    request_deserializer=db4_dot_v1_dot_admin__pb2.DrainNodeRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_admin__pb2.PlanStatus.SerializeToString,
+            ),
+            'Rebalance': grpc.unary_unary_rpc_method_handler(
+                    servicer.Rebalance,
+                    request_deserializer=db4_dot_v1_dot_admin__pb2.RebalanceRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_admin__pb2.PlanStatus.SerializeToString,
+            ),
+            'GetPlan': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPlan,
+                    request_deserializer=db4_dot_v1_dot_admin__pb2.GetPlanRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_admin__pb2.PlanStatus.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -405,6 +460,87 @@ class Admin:
             '/db4.v1.Admin/AbortOperation',
             db4_dot_v1_dot_admin__pb2.GetOperationRequest.SerializeToString,
             db4_dot_v1_dot_admin__pb2.OperationStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DrainNode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/db4.v1.Admin/DrainNode',
+            db4_dot_v1_dot_admin__pb2.DrainNodeRequest.SerializeToString,
+            db4_dot_v1_dot_admin__pb2.PlanStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Rebalance(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/db4.v1.Admin/Rebalance',
+            db4_dot_v1_dot_admin__pb2.RebalanceRequest.SerializeToString,
+            db4_dot_v1_dot_admin__pb2.PlanStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPlan(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/db4.v1.Admin/GetPlan',
+            db4_dot_v1_dot_admin__pb2.GetPlanRequest.SerializeToString,
+            db4_dot_v1_dot_admin__pb2.PlanStatus.FromString,
             options,
             channel_credentials,
             insecure,
