@@ -5,24 +5,38 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from typing import BinaryIO
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, BinaryIO, TypeVar
 
 import grpc
 
-from db4.v1 import node_pb2
+from db4.v1 import node_pb2, node_pb2_grpc
 from db4core import failpoints
 from db4core.errors import (
     AlreadyExistsError,
     FailedPreconditionError,
     InvalidArgumentError,
     NotFoundError,
+    UnavailableError,
 )
 from db4node import changelog, follow
 from db4node.membership import Membership
 from db4node.store import ShardStore
+from db4node.worker import lower_priority
+from db4rpc.options import CHANNEL_OPTIONS
 from db4rpc.status import servicer_method, servicer_stream
 
+T = TypeVar("T")
+
 CHUNK_BYTES = 1 << 20  # snapshot bytes per message
+# Snapshots and installs run here, at the scanners' low priority, so that the node's other
+# shards keep their latency while a copy runs.
+_COPY_POOL = ThreadPoolExecutor(2, thread_name_prefix="db4-copy", initializer=lower_priority)
+
+
+async def _on_copy_thread(fn: Callable[..., T], *args: Any) -> T:
+    return await asyncio.get_running_loop().run_in_executor(_COPY_POOL, fn, *args)
 READ_LOG_DEFAULT = 1000
 READ_LOG_MAX = 10_000
 READ_LOG_BYTES = 4 << 20
@@ -68,12 +82,12 @@ class ReshardHandlers:
         worker = self.store.get(request.shard_id)
         tmp = self.store.tmp_path(f"{request.shard_id}.snapshot-{uuid.uuid4().hex[:8]}")
         try:
-            lsn = await asyncio.to_thread(follow.snapshot, worker.shard.path, tmp)
+            lsn = await _on_copy_thread(follow.snapshot, worker.shard.path, tmp)
             size = os.path.getsize(tmp)
             with open(tmp, "rb") as f:
                 first = True
                 while True:
-                    data = await asyncio.to_thread(f.read, CHUNK_BYTES)
+                    data = await _on_copy_thread(f.read, CHUNK_BYTES)
                     if not data and not first:
                         break
                     chunk = node_pb2.FileChunk(data=data)
@@ -111,24 +125,41 @@ class ReshardHandlers:
                     f = open(part, "wb")  # noqa: SIM115 - closed in finally
                 if msg.data:
                     assert f is not None
-                    await asyncio.to_thread(f.write, msg.data)
+                    await _on_copy_thread(f.write, msg.data)
             if header is None or f is None:
                 raise InvalidArgumentError("InstallShard needs a header message")
+            if header.source_address:
+                await self._fetch(header.source_address, header.parent, f)
             f.flush()
             os.fsync(f.fileno())
             f.close()
             f = None
-            applied, kept = await asyncio.to_thread(follow.install, part, parent, ranges,
-                                                    header.op)
+            size = os.path.getsize(part)
+            applied, kept = await _on_copy_thread(follow.install, part, parent, ranges,
+                                                  header.op)
             self._check_replaceable(target, header.op)  # nothing took the id meanwhile
             self.store.adopt_file(target, part)
             failpoints.hit("follower.after_install")
-            return node_pb2.InstallShardResponse(applied=applied, documents=kept)
+            return node_pb2.InstallShardResponse(applied=applied, documents=kept, bytes=size)
         finally:
             if f is not None:
                 f.close()
             if part and os.path.exists(part):
                 os.remove(part)
+
+    async def _fetch(self, address: str, parent: str, f: BinaryIO) -> None:
+        """Stream the parent's snapshot from its node into f; UNAVAILABLE when it breaks off."""
+        async with grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS) as channel:
+            stream = node_pb2_grpc.NodeStub(channel).SnapshotShard(
+                node_pb2.SnapshotShardRequest(shard_id=parent))
+            copied = total = 0
+            async for chunk in stream:
+                total = chunk.size or total
+                copied += len(chunk.data)
+                await _on_copy_thread(f.write, chunk.data)
+        if copied != total:
+            raise UnavailableError(f"the snapshot of {parent} from {address} ended after "
+                                   f"{copied} of {total} bytes")
 
     def _check_replaceable(self, shard_id: str, op: str) -> None:
         """A follower of operation `op` may be replaced; any other existing shard may not."""

@@ -99,7 +99,7 @@ class _Guard:
         return job is not None and job.check()
 
 
-def _lower_priority() -> None:
+def lower_priority() -> None:
     """Raise this thread's nice value (a no-op where threads cannot have their own)."""
     try:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), SCANNER_NICE)
@@ -139,7 +139,7 @@ class ShardWorker:
         self._writer_guard = _Guard(shard.conn)
         self._writer = ThreadPoolExecutor(1, thread_name_prefix=f"{shard.shard_id}-w")
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix=f"{shard.shard_id}-r")
-        self._scanners = ThreadPoolExecutor(SCANNER_THREADS, initializer=_lower_priority,
+        self._scanners = ThreadPoolExecutor(SCANNER_THREADS, initializer=lower_priority,
                                             thread_name_prefix=f"{shard.shard_id}-q")
         self._local = threading.local()
         self._reader_conns: list[apsw.Connection] = []
@@ -279,7 +279,7 @@ class ScatterPool:
     def __init__(self, threads: int = SCATTER_THREADS,
                  query_ceiling_s: float | None = DEFAULT_QUERY_CEILING_S) -> None:
         self.query_ceiling_s = query_ceiling_s
-        self._pool = ThreadPoolExecutor(threads, initializer=_lower_priority,
+        self._pool = ThreadPoolExecutor(threads, initializer=lower_priority,
                                         thread_name_prefix="scatter")
 
     async def run(self, workers: list[ShardWorker],

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -37,6 +38,7 @@ PREPARE_TIMEOUT_S = 4.0
 # abort after its in-doubt timeout (2 s) and the janitor deletes records older than 10 s; a
 # slower coordinator could otherwise record commit after the abort record was already gone.
 PREPARE_BUDGET_S = 6.0
+RESPLITS = 3  # times a write is placed again after the ring moved under it
 RESOLVE_TIMEOUT_S = 5.0
 
 # Maps (the error a node raised, the caller's index of the op it failed on or None) to the
@@ -77,6 +79,7 @@ class Outcome:
 
     results: list[node_pb2.WriteResult]
     shards: int
+    txid: str = ""  # the txid that committed (a new one when a two-phase commit went again)
 
 
 def _keep(err: Db4Error, index: int | None) -> Db4Error:
@@ -110,19 +113,35 @@ class Committer:
 
     async def run(self, txid: str, ops: list[PlacedOp], reads: list[PlacedRead],
                   name_error: ErrorNamer = _keep) -> Outcome:
-        """Commit: results per op, in the caller's order."""
-        parts = self.split(ops, reads)
-        out: list[node_pb2.WriteResult] = [node_pb2.WriteResult()] * len(ops)
-        if not parts:
-            return Outcome(out, 0)
-        if len(parts) == 1 or not ops:
-            answers = await self._gather(self._write(txid, p, name_error) for p in parts)
-        else:
-            answers = await self._two_phase(txid, parts, name_error)
-        for p, results in zip(parts, answers, strict=True):
-            for slot, result in zip(p.slots, results, strict=True):
-                out[slot] = result
-        return Outcome(out, len(parts))
+        """Commit: results per op, in the caller's order. When a node answers that the ring
+        moved (a split or move committed, or is in its cutover), nothing was written: the ops
+        are placed again on the new ring and sent again; a two-phase commit, whose aborted
+        txid must never commit, goes again under a new txid."""
+        for attempt in range(RESPLITS + 1):
+            parts = self.split(ops, reads)
+            out: list[node_pb2.WriteResult] = [node_pb2.WriteResult()] * len(ops)
+            if not parts:
+                return Outcome(out, 0, txid)
+            try:
+                if len(parts) == 1 or not ops:
+                    answers = await self._gather(self._write(txid, p, name_error)
+                                                 for p in parts)
+                else:
+                    answers = await self._two_phase(txid, parts, name_error)
+            except WrongShardError as err:
+                if attempt == RESPLITS:
+                    raise UnavailableError(
+                        f"the ring kept moving under a write ({err.message}); retry") from None
+                log.info("the ring moved under %s (%s); placing its ops again", txid,
+                         err.message)
+                if len(parts) > 1 and ops:
+                    txid = uuid.uuid4().hex
+                continue
+            for p, results in zip(parts, answers, strict=True):
+                for slot, result in zip(p.slots, results, strict=True):
+                    out[slot] = result
+            return Outcome(out, len(parts), txid)
+        raise AssertionError("unreachable")
 
     @staticmethod
     async def _gather(coros) -> list:
@@ -146,7 +165,7 @@ class Committer:
             except grpc.RpcError as err:
                 raise _named(err, part, name_error) from None
 
-        return await self.dispatcher.by_token(part.token, send)
+        return await self.dispatcher.once(part.shard, send)
 
     # ---- two-phase commit --------------------------------------------------------------------
 
@@ -194,7 +213,7 @@ class Committer:
             except grpc.RpcError as err:
                 raise _named(err, part, name_error) from None
 
-        return await self.dispatcher.by_shard(part.shard, send)
+        return await self.dispatcher.once(part.shard, send)
 
     async def _decide(self, txid: str, parts: list[Part], participants: list[str]) -> None:
         """Record commit with the create-only etcd transaction; lose to a recorded abort."""

@@ -44,6 +44,20 @@ class Dispatcher:
         """Run call on a named shard, wherever it is placed now."""
         return await self._routed(lambda topo: shard_id, call)
 
+    async def once(self, shard_id: str, call: ShardCall[T]) -> T:
+        """Run call on a named shard, once: when its node says the ring moved (wrong_shard),
+        refresh the view to that epoch and raise WrongShardError, so that the caller can
+        place its keys again (a write grouped by shard must be split again)."""
+        topo = self.view.require()
+        stub = self.pool.stub(node_for(topo, shard_id), self.view.nodes)
+        try:
+            return await call(stub, shard_id, topo.epoch)
+        except grpc.RpcError as err:
+            domain = to_domain(err)
+            if isinstance(domain, WrongShardError):
+                await self.view.refresh_to(domain.epoch)
+            raise domain from None
+
     async def every_shard(self, call: ShardCall[T]) -> dict[str, T]:
         """Run call on every shard in parallel; one error reduced from all failures."""
         shards = sorted(self.view.require().ring.shards)

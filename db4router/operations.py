@@ -4,10 +4,11 @@ The protocol is in DESIGN.md ("Elastic sharding"). A record `ops/<id>` moves thr
 planned -> copying -> catching_up -> cutover -> done, or to aborted. Every step is idempotent
 and the record says which step is next, so a new leader resumes where the old one stopped:
 
-- copying: the source node snapshots the shard (SnapshotShard) and the target node installs the
-  snapshot as a follower (InstallShard) keeping only the moving ranges; the leader relays the
-  file. A follower of this operation that already exists is kept (its position says where it
-  stands). The source's change log is pinned (`consumers/$op-<id>`) from before the snapshot.
+- copying: the target node fetches a snapshot of the shard from the source node (InstallShard
+  names the source; it calls SnapshotShard) and installs it as a follower keeping only the
+  moving ranges. A follower of this operation that already exists is kept (its position says
+  where it stands). The source's change log is pinned (`consumers/$op-<id>`) from before the
+  snapshot.
 - catching_up: ReadLog on the source, ApplyParent on the target, until the follower is within
   CLOSE_ENOUGH records of the source's head.
 - cutover: Fence on the source (writes of moving keys wait for the next epoch), wait for the
@@ -425,32 +426,25 @@ class Operations:
             op.state = CATCHING_UP
             return
         failpoints.hit("operation.before_snapshot")
-        source = self._stub(op.source_node)
         ranges = [node_pb2.TokenRange(first=a, last=b) for a, b in op.moving]
-        snapshot = source.SnapshotShard(node_pb2.SnapshotShardRequest(shard_id=op.source),
-                                        timeout=COPY_TIMEOUT_S)
+        address = self.view.nodes.get(op.source_node)
+        if address is None:
+            raise UnavailableError(f"node {op.source_node} is not registered")
+        # The target fetches the snapshot from the source itself: one hop, not two.
         install = target.InstallShard(timeout=COPY_TIMEOUT_S)
-        copied = total = 0
         try:
             await install.write(node_pb2.InstallShardRequest(
-                shard_id=op.target, parent=op.source, ranges=ranges, op=op.id))
-            async for chunk in snapshot:
-                total = chunk.size or total
-                copied += len(chunk.data)
-                await install.write(node_pb2.InstallShardRequest(data=chunk.data))
-            if copied != total:
-                raise UnavailableError(f"the snapshot of {op.source} ended after {copied} of "
-                                       f"{total} bytes")
+                shard_id=op.target, parent=op.source, ranges=ranges, op=op.id,
+                source_address=address))
             await install.done_writing()
             installed = await install
         except BaseException:
             install.cancel()
-            snapshot.cancel()
             raise
         failpoints.hit("operation.after_install")
         op.l0 = op.applied = installed.applied
         op.documents = installed.documents
-        op.copied_bytes, op.total_bytes = copied, total
+        op.copied_bytes = op.total_bytes = installed.bytes
         await self._pin(op, op.l0)
         op.state = CATCHING_UP
 

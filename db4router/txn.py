@@ -150,7 +150,8 @@ class Coordinator:
             if isinstance(label, int):
                 results[label] = outcome.results[slot]
         return router_pb2.CommitResponse(documents=[r.document for r in results],
-                                         found=[r.found for r in results], txid=txid,
+                                         found=[r.found for r in results],
+                                         txid=outcome.txid or txid,
                                          shards=outcome.shards)
 
     async def _infos(self, ops: list[Op], reads: list[router_pb2.TxnRead]

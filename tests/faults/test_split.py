@@ -9,7 +9,7 @@ import time
 import pytest
 
 from db4client import Client
-from db4client.errors import Db4Error
+from db4client.errors import Db4Error, TransactionAbortedError
 from tests.support.cluster import Cluster
 from tests.support.procs import Node
 
@@ -53,6 +53,8 @@ def test_a_split_moves_half_of_a_shard_and_loses_nothing(small_cluster):
         want = fill(client, "orders")
         before = client.admin.status(with_stats=True)
         source = before["shards"][0]
+        # A cursor opened before the split continues across it.
+        first = client.collection("orders").find(sort=["n"], limit=100)
         seen: list[str] = []
         op = client.admin.split_shard(source["shard_id"],
                                       progress=lambda o: seen.append(o["state"]))
@@ -69,6 +71,12 @@ def test_a_split_moves_half_of_a_shard_and_loses_nothing(small_cluster):
         assert shards[source["shard_id"]]["documents"] + target["documents"] == \
             source["documents"]
         check_all(client, "orders", want)
+        paged = [d["$id"] for d in first.items]
+        page = first
+        while page.cursor:
+            page = client.collection("orders").find(sort=["n"], limit=100, cursor=page.cursor)
+            paged += [d["$id"] for d in page.items]
+        assert sorted(paged) == sorted(want) and len(paged) == len(set(paged))
         # Writes after the split land on the new ring.
         coll = client.collection("orders")
         for t in TENANTS:
@@ -95,15 +103,21 @@ def test_a_move_puts_the_shard_on_another_node(small_cluster):
             client.admin.split_shard(shard["shard_id"])
 
 
-def test_a_split_under_writes_keeps_every_acknowledged_write(small_cluster):
+def test_a_split_and_a_move_under_mixed_writes_keep_every_acknowledged_write(small_cluster):
+    """Updates, creates and cross-shard transactions run through a split and then a move: every
+    acknowledged one is there, transfers keep the total, and no client saw an error."""
     with Client(small_cluster.address, timeout=30) as client:
         want = fill(client, "busy", per_tenant=10)
-        coll = client.collection("busy")
+        client.create_collection("acct", partition_key="tenant")
+        accounts = [(t, f"acct-{t}") for t in TENANTS]
+        client.collection("acct").insert_many(
+            [{"$id": i, "tenant": t, "balance": 100} for t, i in accounts])
         stop = threading.Event()
         errors: list[BaseException] = []
         acked: dict[str, int] = {}
+        created: dict[str, dict] = {}
 
-        def writer(k: int) -> None:
+        def updater(k: int) -> None:
             with Client(small_cluster.address, timeout=30) as c:
                 wc = c.collection("busy")
                 i = 0
@@ -117,22 +131,64 @@ def test_a_split_under_writes_keeps_every_acknowledged_write(small_cluster):
                         errors.append(err)
                     i += 1
 
-        threads = [threading.Thread(target=writer, args=(k,)) for k in range(3)]
+        def creator() -> None:
+            with Client(small_cluster.address, timeout=30) as c:
+                wc = c.collection("busy")
+                i = 0
+                while not stop.is_set():
+                    t = TENANTS[i % len(TENANTS)]
+                    d = {"$id": f"{t}-new{i}", "tenant": t, "n": i}
+                    try:
+                        wc.create(d)
+                        created[d["$id"]] = d
+                    except Db4Error as err:  # noqa: PERF203
+                        errors.append(err)
+                    i += 1
+
+        def transferrer() -> None:
+            with Client(small_cluster.address, timeout=30) as c:
+                i = 0
+                while not stop.is_set():
+                    (ta, a), (tb, b) = accounts[i % len(accounts)], accounts[(i * 5 + 1)
+                                                                           % len(accounts)]
+                    i += 1
+                    if a == b:
+                        continue
+                    try:
+                        with c.transaction() as tx:
+                            x = tx.get("acct", a, partition=ta)
+                            y = tx.get("acct", b, partition=tb)
+                            tx.update("acct", a, {"balance": x["balance"] - 1}, partition=ta)
+                            tx.update("acct", b, {"balance": y["balance"] + 1}, partition=tb)
+                    except TransactionAbortedError:
+                        pass  # a conflict between two transfers: the retry is the caller's
+                    except Db4Error as err:
+                        errors.append(err)
+
+        threads = [threading.Thread(target=updater, args=(k,)) for k in range(2)]
+        threads += [threading.Thread(target=creator), threading.Thread(target=transferrer)]
         for th in threads:
             th.start()
         time.sleep(0.5)
-        shard = client.admin.status()["shards"][1]["shard_id"]
-        op = client.admin.split_shard(shard)
+        status = client.admin.status()
+        shard = status["shards"][1]
+        split = client.admin.split_shard(shard["shard_id"])
+        other = next(n["node_id"] for n in status["nodes"] if n["node_id"] != shard["node_id"])
+        move = client.admin.move_shard(split["target_shard"], other)
         time.sleep(0.5)
         stop.set()
         for th in threads:
             th.join()
-        assert op["state"] == "done", op
+        assert split["state"] == "done" and move["state"] == "done", (split, move)
         assert errors == []
         for doc_id, n in acked.items():
             want[doc_id]["n"] = n
+        want.update(created)
+        assert created
         check_all(client, "busy", want)
-        assert coll.count() == len(want)
+        balances = [d["balance"] for d in client.collection("acct").iterate()]
+        assert len(balances) == len(accounts) and sum(balances) == 100 * len(accounts)
+        assert balances != [100] * len(accounts)  # some transfers committed
 
 
 def test_a_change_feed_sees_every_change_once_and_in_order_across_a_split_and_a_move(

@@ -50,26 +50,30 @@ class FileChunk(_message.Message):
     def __init__(self, data: _Optional[bytes] = ..., lsn: _Optional[int] = ..., size: _Optional[int] = ...) -> None: ...
 
 class InstallShardRequest(_message.Message):
-    __slots__ = ("shard_id", "parent", "ranges", "op", "data")
+    __slots__ = ("shard_id", "parent", "ranges", "op", "data", "source_address")
     SHARD_ID_FIELD_NUMBER: _ClassVar[int]
     PARENT_FIELD_NUMBER: _ClassVar[int]
     RANGES_FIELD_NUMBER: _ClassVar[int]
     OP_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     shard_id: str
     parent: str
     ranges: _containers.RepeatedCompositeFieldContainer[TokenRange]
     op: str
     data: bytes
-    def __init__(self, shard_id: _Optional[str] = ..., parent: _Optional[str] = ..., ranges: _Optional[_Iterable[_Union[TokenRange, _Mapping]]] = ..., op: _Optional[str] = ..., data: _Optional[bytes] = ...) -> None: ...
+    source_address: str
+    def __init__(self, shard_id: _Optional[str] = ..., parent: _Optional[str] = ..., ranges: _Optional[_Iterable[_Union[TokenRange, _Mapping]]] = ..., op: _Optional[str] = ..., data: _Optional[bytes] = ..., source_address: _Optional[str] = ...) -> None: ...
 
 class InstallShardResponse(_message.Message):
-    __slots__ = ("applied", "documents")
+    __slots__ = ("applied", "documents", "bytes")
     APPLIED_FIELD_NUMBER: _ClassVar[int]
     DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
+    BYTES_FIELD_NUMBER: _ClassVar[int]
     applied: int
     documents: int
-    def __init__(self, applied: _Optional[int] = ..., documents: _Optional[int] = ...) -> None: ...
+    bytes: int
+    def __init__(self, applied: _Optional[int] = ..., documents: _Optional[int] = ..., bytes: _Optional[int] = ...) -> None: ...
 
 class FollowerStatusRequest(_message.Message):
     __slots__ = ("shard_id",)
