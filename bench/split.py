@@ -11,7 +11,7 @@ of the same node, all the time; then s000 is split. Printed:
 - write throughput in the 3 s before the split and the 3 s after the source's cleanup of the
   moved rows (how long that took, too);
 - point-read p99 on the node's other shard during the copy, as a ratio to the same reads idle
-  (target <= 3x).
+  and to the same reads under the same writes without a copy (target <= 3x).
 """
 
 from __future__ import annotations
@@ -124,7 +124,10 @@ def main() -> int:
                 writers = Writers(c.address, ids, args.writers)
                 for th in writers.threads:
                     th.start()
-                time.sleep(3.0)
+                time.sleep(1.0)
+                # The same reads under the same writes, before any copy: the copy's own cost
+                # is the ratio to this.
+                busy_p99, _ = read_p99(client.collection("probe"), probe, 3.0)
                 before_end = time.monotonic()
                 states: list[tuple[float, str]] = []
                 op = client.admin.split_shard(SOURCE, wait=False)
@@ -200,8 +203,10 @@ def main() -> int:
     print(f"the source's cleanup of the moved rows: {cleaned - done:.1f} s after the cutover")
     print(f"writes/s: {before:,.0f} before the split, {after:,.0f} after the cleanup; "
           f"write errors: {len(writers.errors)}")
-    print(f"point reads on {node}'s other shard: p99 {idle_p99:.2f} ms idle, {during_p99:.2f} ms "
-          f"during the copy -> {during_p99 / idle_p99:.2f}x (target <= 3x)")
+    print(f"point reads on {node}'s other shard, p99: {idle_p99:.2f} ms idle, {busy_p99:.2f} ms "
+          f"under the writes, {during_p99:.2f} ms under the writes and the copy -> "
+          f"{during_p99 / idle_p99:.2f}x idle, {during_p99 / busy_p99:.2f}x the writes alone "
+          "(target <= 3x)")
     return 0
 
 

@@ -1,7 +1,8 @@
 """A node's side of splits and moves (db4router/DESIGN.md, "Elastic sharding").
 
-- **Snapshot** (source): a consistent copy of the shard's database file, made with SQLite's
-  online backup in one step (one read snapshot), and the change-log LSN it stands at (L0).
+- **Snapshot** (source): a new database file with the shard's schema holding only the rows of
+  the moving ranges, copied in one read snapshot, and the change-log LSN it stands at (L0);
+  or (no ranges) a copy of the whole file with SQLite's online backup.
 - **Follower** (target): the snapshot installed as a new shard that keeps only the moving token
   ranges, with an empty change log and no prepared transactions, then kept current by applying
   the parent's change-log records after L0 whose token falls in those ranges. Applying writes
@@ -155,6 +156,66 @@ def snapshot(source_path: str, dest_path: str) -> int:
         return changelog.last_lsn(dest)
     finally:
         dest.close()
+        src.close()
+
+
+_FTS5_SHADOWS = ("_data", "_idx", "_content", "_docsize", "_config")
+
+
+def snapshot_ranges(source_path: str, dest_path: str, ranges: Ranges) -> int:
+    """A new database at dest_path holding only the source's rows of `ranges`, as of one read
+    snapshot of the source, with the source's schema (range indexes, full-text indexes and
+    their triggers, which index the rows as they are copied) and an empty change log; its LSN
+    (L0). The copy is one INSERT ... SELECT per range, in SQLite's C code, and reads no row it
+    does not copy (the token index)."""
+    if os.path.exists(dest_path):
+        os.remove(dest_path)
+    src = apsw.Connection(source_path, flags=apsw.SQLITE_OPEN_READWRITE)
+    try:
+        search_query.register(src)
+        rows = [(str(t), str(n), str(q)) for t, n, q in src.execute(
+            "SELECT type, name, sql FROM sqlite_schema WHERE sql IS NOT NULL ORDER BY rowid")]
+        version = scalar(src, "PRAGMA user_version")
+        virtual = [n for t, n, q in rows if t == "table" and q.upper().startswith("CREATE VIRTUAL")]
+        shadows = {v + suffix for v in virtual for suffix in _FTS5_SHADOWS}
+        dest = apsw.Connection(dest_path)
+        try:
+            dest.execute("PRAGMA journal_mode=OFF")  # a tmp/ file: a crash discards it
+            with transaction(dest):
+                for kind, name, sql in rows:
+                    if name.startswith("sqlite_") or name in shadows or kind == "index":
+                        continue
+                    dest.execute(sql)
+                dest.execute(f"PRAGMA user_version={int(version)}")
+        finally:
+            dest.close()
+        src.execute("ATTACH DATABASE ? AS snap", (dest_path,))
+        try:
+            src.execute("PRAGMA snap.journal_mode=OFF")
+            src.execute("PRAGMA snap.synchronous=OFF")
+            with transaction(src, "BEGIN"):
+                l0 = changelog.last_lsn(src)  # the read snapshot starts here
+                # In primary-key order, so the copy appends to its B-tree.
+                where = " OR ".join("token BETWEEN ? AND ?" for _ in ranges)
+                src.execute(f"INSERT INTO snap.docs SELECT * FROM main.docs WHERE {where} "
+                            "ORDER BY collection, id",
+                            [v for span in signed_spans(ranges) for v in span])
+                src.execute("INSERT INTO snap.search_indexes SELECT * FROM main.search_indexes")
+                src.execute("INSERT INTO snap.meta(key, value) VALUES (?, ?)",
+                            (changelog.LAST_LSN_KEY, str(l0)))
+        finally:
+            src.execute("DETACH DATABASE snap")
+        dest = apsw.Connection(dest_path)
+        try:  # indexes last: built from the copied rows in one pass each
+            dest.execute("PRAGMA journal_mode=OFF")
+            with transaction(dest):
+                for kind, name, sql in rows:
+                    if kind == "index" and not name.startswith("sqlite_"):
+                        dest.execute(sql)
+        finally:
+            dest.close()
+        return int(l0)
+    finally:
         src.close()
 
 

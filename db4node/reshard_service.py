@@ -82,7 +82,11 @@ class ReshardHandlers:
         worker = self.store.get(request.shard_id)
         tmp = self.store.tmp_path(f"{request.shard_id}.snapshot-{uuid.uuid4().hex[:8]}")
         try:
-            lsn = await _on_copy_thread(follow.snapshot, worker.shard.path, tmp)
+            if request.ranges:
+                lsn = await _on_copy_thread(follow.snapshot_ranges, worker.shard.path, tmp,
+                                            ranges_of(request.ranges))
+            else:
+                lsn = await _on_copy_thread(follow.snapshot, worker.shard.path, tmp)
             size = os.path.getsize(tmp)
             with open(tmp, "rb") as f:
                 first = True
@@ -129,7 +133,7 @@ class ReshardHandlers:
             if header is None or f is None:
                 raise InvalidArgumentError("InstallShard needs a header message")
             if header.source_address:
-                await self._fetch(header.source_address, header.parent, f)
+                await self._fetch(header.source_address, header.parent, header.ranges, f)
             f.flush()
             os.fsync(f.fileno())
             f.close()
@@ -147,11 +151,12 @@ class ReshardHandlers:
             if part and os.path.exists(part):
                 os.remove(part)
 
-    async def _fetch(self, address: str, parent: str, f: BinaryIO) -> None:
-        """Stream the parent's snapshot from its node into f; UNAVAILABLE when it breaks off."""
+    async def _fetch(self, address: str, parent: str, ranges, f: BinaryIO) -> None:
+        """Stream the parent's snapshot of the ranges from its node into f; UNAVAILABLE when
+        it breaks off."""
         async with grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS) as channel:
             stream = node_pb2_grpc.NodeStub(channel).SnapshotShard(
-                node_pb2.SnapshotShardRequest(shard_id=parent))
+                node_pb2.SnapshotShardRequest(shard_id=parent, ranges=ranges))
             copied = total = 0
             async for chunk in stream:
                 total = chunk.size or total

@@ -38,6 +38,20 @@ PREPARE_TIMEOUT_S = 4.0
 # abort after its in-doubt timeout (2 s) and the janitor deletes records older than 10 s; a
 # slower coordinator could otherwise record commit after the abort record was already gone.
 PREPARE_BUDGET_S = 6.0
+# A transaction carrying this many bytes of documents or more asks its participants to wait
+# for the decision longer than their default (2 s): writing (and fsyncing) every part's
+# intents can take seconds under load, and a participant that gave up first would abort a
+# transaction its coordinator was about to commit. 1 s more per MiB, up to the prepare
+# budget and 2 s more.
+BIG_TXN_BYTES = 1 << 20
+
+
+def in_doubt_for(parts: list[Part]) -> int:
+    """The in-doubt timeout to ask of participants (0: their default)."""
+    size = sum(op.ByteSize() for p in parts for op in p.ops)
+    if size < BIG_TXN_BYTES:
+        return 0
+    return int(min(PREPARE_BUDGET_S + 2.0, 2.0 + size / (1 << 20)) * 1000)
 RESPLITS = 3  # times a write is placed again after the ring moved under it
 RESOLVE_TIMEOUT_S = 5.0
 
@@ -194,20 +208,24 @@ class Committer:
                            name_error: ErrorNamer) -> list:
         first: list = []
         rest = parts
+        wait_ms = in_doubt_for(parts)
         if "coordinator.after_some_prepares" in failpoints.ARMED:
-            first = [await _settled(self._prepare(txid, parts[0], participants, name_error))]
+            first = [await _settled(self._prepare(txid, parts[0], participants, name_error,
+                                                  wait_ms))]
             failpoints.hit("coordinator.after_some_prepares")
             rest = parts[1:]
         others = await asyncio.gather(
-            *(self._prepare(txid, p, participants, name_error) for p in rest),
+            *(self._prepare(txid, p, participants, name_error, wait_ms) for p in rest),
             return_exceptions=True)
         return first + list(others)
 
     async def _prepare(self, txid: str, part: Part, participants: list[str],
-                       name_error: ErrorNamer) -> node_pb2.PrepareResponse:
+                       name_error: ErrorNamer, in_doubt_ms: int = 0
+                       ) -> node_pb2.PrepareResponse:
         async def send(stub, shard, epoch):
             req = node_pb2.PrepareRequest(epoch=epoch, shard_id=shard, txid=txid, ops=part.ops,
-                                          reads=part.reads, participants=participants)
+                                          reads=part.reads, participants=participants,
+                                          in_doubt_ms=in_doubt_ms)
             try:
                 return await stub.Prepare(req, timeout=PREPARE_TIMEOUT_S)
             except grpc.RpcError as err:

@@ -123,3 +123,31 @@ def test_range_helpers():
     assert follow.contains([(1, 2), (10, 20)], 15) and not follow.contains([(1, 2)], 3)
     with pytest.raises(Exception, match="overlap"):
         follow.check_ranges([(1, 5), (5, 6)])
+
+
+def test_a_snapshot_of_ranges_holds_only_their_rows_with_the_schema(tmp_path, source):
+    from db4node import queries, search_index
+
+    source.conn.execute("BEGIN")
+    source.conn.execute(queries.index_ddl("by_n", COLL, [("n", "asc")]))
+    source.conn.execute("COMMIT")
+    d = search_index.define("ft", COLL, [("tenant", 1.0)], "unicode61")
+    search_index.begin(source.conn, d)
+    search_index.finish(source.conn, d)
+    update(source, TENANTS[3], f"{TENANTS[3]}-a", n=7)
+    snap = str(tmp_path / "part.db")
+    l0 = follow.snapshot_ranges(source.path, snap, UPPER)
+    assert l0 == source.last_lsn
+    applied, kept = follow.install(snap, "s0", UPPER, "op1")
+    assert applied == l0 and kept == sum(moving(t) for t in TENANTS)
+    target = Shard("s9", snap)
+    want = {i: vb for i, vb in rows(source).items() if moving(i.split("-")[0])}
+    assert rows(target) == want
+    names = {n for (n,) in target.conn.execute("SELECT name FROM sqlite_schema")}
+    assert queries.index_sql_name("by_n") in names
+    assert search_index.lookup(target.conn, "ft") is not None
+    mover = next(t for t in TENANTS if moving(t))
+    hits = target.conn.execute(f"SELECT COUNT(*) FROM {d.table} WHERE {d.table} MATCH ?",
+                               (mover,)).fetchone()[0]
+    assert hits == 1  # the full-text index was built as the rows were copied
+    target.close()

@@ -34,10 +34,12 @@ class TokenRange(_message.Message):
     def __init__(self, first: _Optional[int] = ..., last: _Optional[int] = ...) -> None: ...
 
 class SnapshotShardRequest(_message.Message):
-    __slots__ = ("shard_id",)
+    __slots__ = ("shard_id", "ranges")
     SHARD_ID_FIELD_NUMBER: _ClassVar[int]
+    RANGES_FIELD_NUMBER: _ClassVar[int]
     shard_id: str
-    def __init__(self, shard_id: _Optional[str] = ...) -> None: ...
+    ranges: _containers.RepeatedCompositeFieldContainer[TokenRange]
+    def __init__(self, shard_id: _Optional[str] = ..., ranges: _Optional[_Iterable[_Union[TokenRange, _Mapping]]] = ...) -> None: ...
 
 class FileChunk(_message.Message):
     __slots__ = ("data", "lsn", "size")
