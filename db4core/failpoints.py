@@ -33,6 +33,7 @@ FAILPOINTS = frozenset({
     "source.mid_snapshot",  # part of the snapshot sent
     "source.after_fence",  # the fence persisted, not acknowledged
     "follower.after_install",  # the follower's file in place, not acknowledged
+    "follower.after_apply",  # some of the parent's records applied, not acknowledged
 })
 
 

@@ -42,6 +42,12 @@ READ_LOG_MAX = 10_000
 READ_LOG_BYTES = 4 << 20
 
 
+def _sync_and_close(f: BinaryIO) -> None:
+    f.flush()
+    os.fsync(f.fileno())
+    f.close()
+
+
 def ranges_of(raw) -> follow.Ranges:
     """TokenRange messages as checked ranges (at least one)."""
     ranges = follow.check_ranges([(r.first, r.last) for r in raw])
@@ -134,9 +140,7 @@ class ReshardHandlers:
                 raise InvalidArgumentError("InstallShard needs a header message")
             if header.source_address:
                 await self._fetch(header.source_address, header.parent, header.ranges, f)
-            f.flush()
-            os.fsync(f.fileno())
-            f.close()
+            await _on_copy_thread(_sync_and_close, f)  # an fsync of the whole file: not here
             f = None
             size = os.path.getsize(part)
             applied, kept = await _on_copy_thread(follow.install, part, parent, ranges,
@@ -208,6 +212,8 @@ class ReshardHandlers:
         records = [decode_change(r) for r in request.records]
         applied = await worker.write(lambda s: s.apply_parent(records), None,
                                      f"catch-up of follower {request.shard_id}")
+        if records:
+            failpoints.hit("follower.after_apply")
         return node_pb2.ApplyParentResponse(applied=applied)
 
     def _follower(self, shard_id: str):

@@ -234,26 +234,61 @@ def cmd_cdc_status(client: Any, args: argparse.Namespace) -> Any:
     return PRINTED
 
 
+_STATE_PERCENT = {"planned": 0, "copying": 10, "catching_up": 60, "cutover": 90, "done": 100,
+                  "aborted": 100}
+
+
+def _operation_line(op: dict[str, Any]) -> str:
+    state = op["state"]
+    line = f"{op['kind']} {op['op_id']} {op['source_shard']} -> {op['target_shard']}: {state}"
+    if state in ("catching_up", "cutover"):
+        behind = max(0, op["source_lsn"] - op["applied_lsn"])
+        line += f", {op['documents']} documents copied, {behind} records behind"
+    if op["error"]:
+        line += f" ({op['error']})"
+    return line
+
+
+class _Bar:
+    """A rich progress bar on a terminal; one line per change of state elsewhere."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.last = ""
+        self.progress: Any = None
+        self.task: Any = None
+        if out.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                                     TimeElapsedColumn(), console=Console(file=out))
+
+    def show(self, text: str, done: float, total: float, finished: bool) -> None:
+        if self.progress is None:
+            if text != self.last:
+                self.out.write(text + "\n")
+                self.out.flush()
+                self.last = text
+            return
+        if self.task is None:
+            self.progress.start()
+            self.task = self.progress.add_task(text, total=total)
+        self.progress.update(self.task, description=text, completed=done, total=total)
+        if finished:
+            self.progress.stop()
+
+
 def operation_reporter(out: TextIO) -> Callable[[dict[str, Any]], None]:
-    """A progress callback for splits and moves: one line on `out`, rewritten on a terminal:
-    "split 1a2b s001 -> s008: copying 12.0/48.0 MiB" and then the catch-up's records."""
+    """A progress callback for splits and moves: a bar through the states on a terminal
+    ("split 1a2b s001 -> s008: catching_up, 51234 documents copied, 12 records behind"),
+    one line per state otherwise."""
+    bar = _Bar(out)
 
     def report(op: dict[str, Any]) -> None:
         state = op["state"]
-        line = f"{op['kind']} {op['op_id']} {op['source_shard']} -> {op['target_shard']}: {state}"
-        if state == "copying" and op["total_bytes"]:
-            line += f" {op['copied_bytes'] / 2**20:.1f}/{op['total_bytes'] / 2**20:.1f} MiB"
-        elif state in ("catching_up", "cutover"):
-            behind = max(0, op["source_lsn"] - op["applied_lsn"])
-            line += f", {op['documents']} documents copied, {behind} records behind"
-        if op["error"]:
-            line += f" ({op['error']})"
-        end = "\n" if state in ("done", "aborted") else ""
-        if out.isatty():
-            out.write("\r\x1b[K" + line + end)
-        elif end:
-            out.write(line + end)
-        out.flush()
+        bar.show(_operation_line(op), _STATE_PERCENT.get(state, 0), 100,
+                 state in ("done", "aborted"))
 
     return report
 
@@ -282,17 +317,14 @@ def cmd_abort_operation(client: Any, args: argparse.Namespace) -> Any:
 
 
 def plan_reporter(out: TextIO) -> Callable[[dict[str, Any]], None]:
-    """A progress callback for drains and rebalances: "drain n3: 2/5 moves done"."""
+    """A progress callback for drains and rebalances: a bar over the moves on a terminal
+    ("drain 9f3c: 2/5 moves done"), one line per finished move otherwise."""
+    bar = _Bar(out)
 
     def report(plan: dict[str, Any]) -> None:
         finished = sum(1 for m in plan["moves"] if m["result"] != "pending")
-        line = f"{plan['kind']} {plan['plan_id']}: {finished}/{len(plan['moves'])} moves done"
-        end = "\n" if plan["state"] != "running" else ""
-        if out.isatty():
-            out.write("\r\x1b[K" + line + end)
-        elif end:
-            out.write(line + end)
-        out.flush()
+        text = f"{plan['kind']} {plan['plan_id']}: {finished}/{len(plan['moves'])} moves done"
+        bar.show(text, finished, max(1, len(plan["moves"])), plan["state"] != "running")
 
     return report
 

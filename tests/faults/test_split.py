@@ -255,6 +255,19 @@ def test_a_change_feed_sees_every_change_once_and_in_order_across_a_split_and_a_
             per_doc.setdefault(e.id, []).append(e.version)
         for doc_id, versions in per_doc.items():
             assert versions == list(range(1, len(versions) + 1)), (doc_id, versions)
+        # A token from before the split resumes across the split and the move: the rest of
+        # the changes, each once.
+        cut = len(TENANTS) * 5 + 3
+        wanted = {(e.id, e.version) for e in got[cut:]}
+        rest: list[tuple[str, int]] = []
+        with client.subscribe(collections=["feed"], from_token=got[cut - 1].token,
+                              heartbeat_ms=100) as again:
+            for e in again:  # the poke below may come in between: one more event at most
+                rest.append((e.id, e.version))
+                if wanted <= set(rest) or len(rest) > len(wanted) + 1:
+                    break
+        assert wanted <= set(rest) and len(rest) == len(set(rest))
+        assert not {(e.id, e.version) for e in got[:cut]} & set(rest)
         final = {d["$id"]: d["$version"] for d in client.collection("feed").iterate()}
         assert {d: v[-1] for d, v in per_doc.items()} == \
             {**final, f"{TENANTS[0]}-0": final[f"{TENANTS[0]}-0"] - 1}

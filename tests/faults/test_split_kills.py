@@ -159,7 +159,7 @@ def test_the_leader_router_killed_in_each_state(tmp_path, point):
 
 
 NODE_POINTS = [("source", "source.mid_snapshot"), ("source", "source.after_fence"),
-               ("target", "follower.after_install")]
+               ("target", "follower.after_install"), ("target", "follower.after_apply")]
 
 
 @pytest.mark.parametrize(("party", "point"), NODE_POINTS)

@@ -318,3 +318,42 @@ def test_query_errors_print_code_and_exit_1(fake_client, capsys):
     assert cli.main(["find", "users", "--cursor", "x"]) == 1
     assert capsys.readouterr().err == \
         "error: INVALID_ARGUMENT: cursor does not belong to this query\n"
+
+
+def _op(state: str, **kw) -> dict:
+    return {"op_id": "o1", "kind": "split", "source_shard": "s000", "target_shard": "s003",
+            "state": state, "source_lsn": 10, "applied_lsn": 4, "documents": 7, "error": None,
+            **kw}
+
+
+def test_split_progress_is_one_line_per_state_off_a_terminal():
+    out = io.StringIO()
+    report = commands.operation_reporter(out)
+    for state in ("planned", "copying", "copying", "catching_up", "done"):
+        report(_op(state))
+    assert out.getvalue().splitlines() == [
+        "split o1 s000 -> s003: planned", "split o1 s000 -> s003: copying",
+        "split o1 s000 -> s003: catching_up, 7 documents copied, 6 records behind",
+        "split o1 s000 -> s003: done"]
+
+
+def test_split_progress_is_a_bar_on_a_terminal():
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    out = Tty()
+    report = commands.operation_reporter(out)
+    report(_op("copying"))
+    report(_op("done"))
+    assert "split o1 s000 -> s003: done" in out.getvalue()
+
+
+def test_drain_progress_counts_moves():
+    out = io.StringIO()
+    report = commands.plan_reporter(out)
+    moves = [{"result": "done"}, {"result": "pending"}]
+    report({"kind": "drain", "plan_id": "p1", "state": "running", "moves": moves})
+    report({"kind": "drain", "plan_id": "p1", "state": "done",
+            "moves": [{"result": "done"}, {"result": "done"}]})
+    assert out.getvalue().splitlines() == ["drain p1: 1/2 moves done", "drain p1: 2/2 moves done"]
