@@ -140,8 +140,23 @@ def main() -> int:
                         while not reading.is_set():
                             reads.extend(read_p99(rc.collection("probe"), probe, 0.5)[1])
 
+                counts: list[tuple[float, float]] = []  # (time, ms) of scatter counts
+
+                def counter() -> None:
+                    with Client(c.address, timeout=60) as cc:
+                        while not reading.is_set() or time.monotonic() - done_at[0] < 15:
+                            t = time.perf_counter()
+                            cc.collection("big").count()
+                            counts.append((time.monotonic(), (time.perf_counter() - t) * 1000))
+                            time.sleep(0.05)
+                            if cleaned_at[0]:
+                                return
+
+                done_at, cleaned_at = [float("inf")], [0.0]
                 rt = threading.Thread(target=reader)
                 rt.start()
+                ct = threading.Thread(target=counter)
+                ct.start()
                 while True:
                     op = client.admin.operation(op["op_id"])
                     if not states or states[-1][1] != op["state"]:
@@ -152,6 +167,7 @@ def main() -> int:
                 reading.set()
                 rt.join()
                 done = time.monotonic()
+                done_at[0] = done
                 # The source deletes the rows it gave away in chunks, beside the writes.
                 kept = len(ids) - op["documents"]
                 while time.monotonic() - done < 120:
@@ -161,6 +177,8 @@ def main() -> int:
                         break
                     time.sleep(0.2)
                 cleaned = time.monotonic()
+                cleaned_at[0] = cleaned
+                ct.join()
                 time.sleep(3.0)
                 writers.stop.set()
                 for th in writers.threads:
@@ -200,7 +218,10 @@ def main() -> int:
         print(f"gaps between acknowledged writes on moving keys: p99 {percentile(gaps, 99):.0f} "
               f"ms, longest {max(gaps):.0f} ms over {len(moving_acks)} writes "
               "(target p99 < 500 ms)")
-    print(f"the source's cleanup of the moved rows: {cleaned - done:.1f} s after the cutover")
+    print(f"the source's cleanup of the moved rows: {cleaned - done:.1f} s after the cutover; "
+          f"the longest scatter count meanwhile (it waits for the cleanup): "
+          f"{max((ms for t, ms in counts if t >= done), default=0):.0f} ms; during the copy: "
+          f"{max((ms for t, ms in counts if t < done), default=0):.0f} ms")
     print(f"writes/s: {before:,.0f} before the split, {after:,.0f} after the cleanup; "
           f"write errors: {len(writers.errors)}")
     print(f"point reads on {node}'s other shard, p99: {idle_p99:.2f} ms idle, {busy_p99:.2f} ms "

@@ -37,7 +37,9 @@ from db4node.sql import scalar, transaction
 
 FOLLOW_KEY = "follow"  # meta: {"parent", "ranges", "applied", "op"} while a shard follows
 FENCE_KEY = "fence"  # meta: {"op", "ranges", "epoch"} while a shard's ranges are moving
-CLEANUP_CHUNK = 2000  # rows deleted per transaction, so writes interleave with a cleanup
+# Rows deleted per transaction: writes interleave between chunks, and scatter reads of the shard
+# wait for the whole cleanup (keeper.py), so chunks are large (one fsync each).
+CLEANUP_CHUNK = 20_000
 
 Ranges = list[tuple[int, int]]
 

@@ -7,6 +7,7 @@ refresh our view to at least that epoch and route again. The client never sees i
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import NoReturn, TypeVar
 
@@ -17,10 +18,13 @@ from db4core.errors import Db4Error, UnavailableError, WrongShardError, most_sev
 from db4router.nodes import NodePool
 from db4router.routing import RoutingCache, node_for
 from db4router.topology import ClusterView
-from db4rpc.status import to_domain
+from db4rpc.status import never_sent, to_domain
 
 T = TypeVar("T")
 MAX_ROUTE_ATTEMPTS = 5
+# How long a point call waits for a node that refuses connections (a restart) before it
+# answers UNAVAILABLE; under the SDK's default call timeout.
+NODE_RESTART_WAIT_S = 5.0
 NODE_TIMEOUT_S = 30.0
 
 ShardCall = Callable[[node_pb2_grpc.NodeStub, str, int], Awaitable[T]]
@@ -47,16 +51,21 @@ class Dispatcher:
     async def once(self, shard_id: str, call: ShardCall[T]) -> T:
         """Run call on a named shard, once: when its node says the ring moved (wrong_shard),
         refresh the view to that epoch and raise WrongShardError, so that the caller can
-        place its keys again (a write grouped by shard must be split again)."""
-        topo = self.view.require()
-        stub = self.pool.stub(node_for(topo, shard_id), self.view.nodes)
-        try:
-            return await call(stub, shard_id, topo.epoch)
-        except grpc.RpcError as err:
-            domain = to_domain(err)
-            if isinstance(domain, WrongShardError):
-                await self.view.refresh_to(domain.epoch)
-            raise domain from None
+        place its keys again (a write grouped by shard must be split again). A node that
+        cannot be connected to is waited for (`_unsent`)."""
+        waited = Waited()
+        while True:
+            topo = self.view.require()
+            stub = self.pool.stub(node_for(topo, shard_id), self.view.nodes)
+            try:
+                return await call(stub, shard_id, topo.epoch)
+            except grpc.RpcError as err:
+                if await waited.again(err):
+                    continue
+                domain = to_domain(err)
+                if isinstance(domain, WrongShardError):
+                    await self.view.refresh_to(domain.epoch)
+                raise domain from None
 
     async def every_shard(self, call: ShardCall[T]) -> dict[str, T]:
         """Run call on every shard in parallel; one error reduced from all failures."""
@@ -111,18 +120,42 @@ class Dispatcher:
 
     async def _routed(self, pick, call: ShardCall[T]) -> T:
         last: Db4Error | None = None
-        for _ in range(MAX_ROUTE_ATTEMPTS):
+        waited = Waited()
+        attempt = 0
+        while attempt < MAX_ROUTE_ATTEMPTS:
             topo = self.view.require()
             shard = pick(topo)
             stub = self.pool.stub(node_for(topo, shard), self.view.nodes)
             try:
                 return await call(stub, shard, topo.epoch)
             except grpc.RpcError as err:
+                if await waited.again(err):
+                    continue
+                attempt += 1
                 last = to_domain(err)
                 if not isinstance(last, WrongShardError):
                     raise last from None
                 await self.view.refresh_to(last.epoch)
         raise UnavailableError(f"could not route after {MAX_ROUTE_ATTEMPTS} attempts: {last}")
+
+
+class Waited:
+    """Waiting out a node that cannot be connected to (restarting: the request never left,
+    so sending it again is safe, a write included) for up to NODE_RESTART_WAIT_S per call."""
+
+    def __init__(self) -> None:
+        self.since: float | None = None
+
+    async def again(self, err: grpc.RpcError) -> bool:
+        """Whether to send the call again (after a short pause)."""
+        if not never_sent(err):
+            return False
+        now = time.monotonic()
+        self.since = self.since if self.since is not None else now
+        if now - self.since >= NODE_RESTART_WAIT_S:
+            return False
+        await asyncio.sleep(0.1)
+        return True
 
 
 async def gather_all(coros) -> list:

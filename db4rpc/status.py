@@ -77,3 +77,23 @@ def servicer_stream(fn: Callable[..., Any]) -> Callable[..., Any]:
             await abort(context, errors.InternalError(f"internal error in {fn.__name__}: {err}"))
 
     return wrapper
+
+
+# What gRPC says when a call found no connection to send on: the request never left.
+_NOT_SENT = ("failed to connect to all addresses", "connection refused")
+
+
+def never_sent(err: grpc.RpcError) -> bool:
+    """Whether a failed call's request never left this process: UNAVAILABLE from its own
+    channel (no db4 server answered it: no `db4-answered` trailer) saying it could not connect.
+    A server's own UNAVAILABLE (a process it could not reach) carries the trailer."""
+    try:
+        if err.code() != grpc.StatusCode.UNAVAILABLE:
+            return False
+        trailers = err.trailing_metadata() or ()
+        details = (err.details() or "").lower()
+    except Exception:  # noqa: BLE001 - an error without a call object: not ours to judge
+        return False
+    if any(key == errors.ANSWERED_KEY for key, _ in trailers):
+        return False
+    return any(marker in details for marker in _NOT_SENT)

@@ -21,11 +21,11 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-import grpc
-
 from db4client._wire import Call, StreamCall
 from db4client.errors import Db4Error, InvalidArgumentError, StreamIdleError, UnavailableError
-from db4core.errors import ANSWERED_KEY
+from db4rpc.status import never_sent
+
+__all__ = ["DEFAULT_POLICY", "RetryPolicy", "full_jitter_s", "never_sent", "retry_settings"]
 
 
 @dataclass(frozen=True)
@@ -78,24 +78,6 @@ class RetryPolicy:
 
 DEFAULT_POLICY = RetryPolicy()
 
-# What gRPC says when a call found no connection to send on: the request never left.
-_NOT_SENT = ("failed to connect to all addresses", "connection refused")
-
-
-def never_sent(err: grpc.RpcError) -> bool:
-    """Whether a failed call's request never left this client: UNAVAILABLE from its own channel
-    (no db4 server answered it: no `db4-answered` trailer) saying it could not connect. A
-    router's own UNAVAILABLE (a node it could not reach) carries the trailer."""
-    try:
-        if err.code() != grpc.StatusCode.UNAVAILABLE:
-            return False
-        trailers = err.trailing_metadata() or ()
-        details = (err.details() or "").lower()
-    except Exception:  # noqa: BLE001 - an error without a call object: not ours to judge
-        return False
-    if any(key == ANSWERED_KEY for key, _ in trailers):
-        return False
-    return any(marker in details for marker in _NOT_SENT)
 
 
 # Longest sleep between two tries of a whole transaction or read-modify-write round.
