@@ -181,12 +181,6 @@ def move_ring(ring: Ring, source: str, target: str) -> Ring:
     return Ring(ring.tokens, tuple(target if o == source else o for o in ring.owners))
 
 
-def changed_ranges(old: Ring, new: Ring, target: str) -> list[list[int]]:
-    """The target's ranges in the new ring (all of them move to it)."""
-    del old
-    return [[a, b] for a, b in new.ranges(target)]
-
-
 class Operations:
     """Plans operations (any router) and drives them (the leader)."""
 
@@ -282,7 +276,7 @@ class Operations:
         if target_node not in self.view.nodes:
             raise FailedPreconditionError(f"node {target_node} is not registered (alive)")
         op = Operation(op_id, kind, shard_id, source_node, target, target_node, topo.epoch,
-                       ring.to_json(), changed_ranges(topo.ring, ring, target))
+                       ring.to_json(), [[a, b] for a, b in ring.ranges(target)])
         tx, key = self.etcd.transactions, self._key(op_id)
         created, _ = await etcd_call("planning an operation", lambda: self.etcd.transaction(
             compare=[tx.version(key) == 0], success=[tx.put(key, op.to_json())], failure=[]))
