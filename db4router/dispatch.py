@@ -49,23 +49,10 @@ class Dispatcher:
         return await self._routed(lambda topo: shard_id, call)
 
     async def once(self, shard_id: str, call: ShardCall[T]) -> T:
-        """Run call on a named shard, once: when its node says the ring moved (wrong_shard),
-        refresh the view to that epoch and raise WrongShardError, so that the caller can
-        place its keys again (a write grouped by shard must be split again). A node that
-        cannot be connected to is waited for (`_unsent`)."""
-        waited = Waited()
-        while True:
-            topo = self.view.require()
-            stub = self.pool.stub(node_for(topo, shard_id), self.view.nodes)
-            try:
-                return await call(stub, shard_id, topo.epoch)
-            except grpc.RpcError as err:
-                if await waited.again(err):
-                    continue
-                domain = to_domain(err)
-                if isinstance(domain, WrongShardError):
-                    await self.view.refresh_to(domain.epoch)
-                raise domain from None
+        """Run call on a named shard without routing again: when its node says the ring moved
+        (wrong_shard), refresh the view to that epoch and raise WrongShardError, so that the
+        caller can place its keys again (a write grouped by shard must be split again)."""
+        return await self._routed(lambda topo: shard_id, call, attempts=1)
 
     async def every_shard(self, call: ShardCall[T]) -> dict[str, T]:
         """Run call on every shard in parallel; one error reduced from all failures."""
@@ -118,11 +105,14 @@ class Dispatcher:
             await self.view.refresh_to(domain.epoch)
             return await fallback()
 
-    async def _routed(self, pick, call: ShardCall[T]) -> T:
+    async def _routed(self, pick, call: ShardCall[T], attempts: int = MAX_ROUTE_ATTEMPTS) -> T:
+        """call on the shard pick(topology) names; after wrong_shard, refresh and pick again,
+        `attempts` times in all (once: the WrongShardError itself is raised). A node that
+        cannot be connected to is waited for (`Waited`) without counting an attempt."""
         last: Db4Error | None = None
         waited = Waited()
         attempt = 0
-        while attempt < MAX_ROUTE_ATTEMPTS:
+        while attempt < attempts:
             topo = self.view.require()
             shard = pick(topo)
             stub = self.pool.stub(node_for(topo, shard), self.view.nodes)
@@ -136,7 +126,9 @@ class Dispatcher:
                 if not isinstance(last, WrongShardError):
                     raise last from None
                 await self.view.refresh_to(last.epoch)
-        raise UnavailableError(f"could not route after {MAX_ROUTE_ATTEMPTS} attempts: {last}")
+        if attempts == 1 and last is not None:
+            raise last
+        raise UnavailableError(f"could not route after {attempts} attempts: {last}")
 
 
 class Waited:

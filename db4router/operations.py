@@ -552,12 +552,8 @@ class Operations:
     async def _abort(self, op: Operation, why: str) -> None:
         """Lift the fence, drop the follower, remove the pin, record `aborted`."""
         log.warning("aborting operation %s (%s of %s): %s", op.id, op.kind, op.source, why)
-        try:
-            await self._stub(op.source_node).Unfence(
-                node_pb2.UnfenceRequest(shard_id=op.source, op=op.id), timeout=CALL_TIMEOUT_S)
-        except grpc.RpcError as err:
-            if to_domain(err).__class__ is not NotFoundError:
-                raise
+        await self._stub(op.source_node).Unfence(
+            node_pb2.UnfenceRequest(shard_id=op.source, op=op.id), timeout=CALL_TIMEOUT_S)
         await self._stub(op.target_node).DropFollower(
             node_pb2.DropFollowerRequest(shard_id=op.target, op=op.id), timeout=CALL_TIMEOUT_S)
         await self._unpin(op)
