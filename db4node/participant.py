@@ -50,7 +50,7 @@ class Participant:
 
         def write(shard: Shard) -> tuple[list[OpResult], str, int]:
             results, used = shard.write(ops, txid, reads)
-            return results, used, shard.last_lsn
+            return results, used, shard.answered_lsn
 
         while True:
             try:

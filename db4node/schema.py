@@ -75,6 +75,19 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE changes ADD COLUMN token INTEGER;
     """,
+    # 6: the txids of recent writes (applied.py), so that a write sent again after a broken
+    # connection is answered, not applied twice. `unchanged` is the JSON list of the indexes of
+    # ops that changed nothing (NULL: none); the others wrote first_lsn..last_lsn in op order.
+    """
+    CREATE TABLE writes_applied (
+        txid      TEXT PRIMARY KEY,
+        at_ms     INTEGER NOT NULL,
+        first_lsn INTEGER NOT NULL,
+        last_lsn  INTEGER NOT NULL,
+        unchanged TEXT
+    ) WITHOUT ROWID;
+    CREATE INDEX writes_applied_by_time ON writes_applied(at_ms);
+    """,
 )
 
 

@@ -31,7 +31,7 @@ from db4core.errors import (
 )
 from db4core.hashing import canonical_json, from_signed, to_signed, token_for
 from db4core.query import compile_where
-from db4node import changelog, follow, pragmas, retention, schema, search_query, txn
+from db4node import applied, changelog, follow, pragmas, retention, schema, search_query, txn
 from db4node.ops import Effect, Op, OpResult, ReadCheck, increment, is_claim
 from db4node.sql import transaction
 
@@ -96,6 +96,8 @@ class Shard:
         # Splits and moves (follow.py): the fence on ranges in cutover; the parent followed.
         self.fence = follow.load_fence(self.conn)
         self.follow = follow.load_follow(self.conn)
+        self._writes_noted = 0  # since open: every PRUNE_EVERY-th write prunes old notes
+        self.answered_lsn = self.last_lsn  # the last LSN of the last write() (or its repeat)
 
     def close(self) -> None:
         """Close the database (a checkpoint happens on the last connection's close)."""
@@ -131,7 +133,15 @@ class Shard:
     def write(self, ops: list[Op], txid: str = "", reads: Sequence[ReadCheck] = ()
               ) -> tuple[list[OpResult], str]:
         """Validate reads, then apply ops atomically with their change-log records; returns
-        results and the txid. A key held by a prepared transaction is LockedError."""
+        results and the txid. A key held by a prepared transaction is LockedError. A write
+        with ops under a caller's txid is noted (applied.py): sent again, it is answered with
+        the first one's results, before any fence or lock check, and not applied twice."""
+        noted = bool(txid) and bool(ops)
+        if noted:
+            again = applied.lookup(self.conn, txid, ops)
+            if again is not None:
+                self.answered_lsn = again[1]
+                return again[0], txid
         txid = txid or uuid.uuid4().hex
         self.check_fence(ops)
         txn.check_unlocked(self, txn.keys_of(ops, reads), txid)
@@ -141,11 +151,16 @@ class Shard:
             self.validate_reads(reads)
             results, effects = self.apply_ops(ops, now)
             lsn = self.log_effects(effects, txid, now)
+            if noted:
+                applied.record(self.conn, txid, now, self.last_lsn + 1, lsn, results)
+                self._writes_noted += 1
+                if self._writes_noted % applied.PRUNE_EVERY == 0:
+                    applied.prune(self.conn, now)
             self.conn.execute("COMMIT")
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
-        self.last_lsn = lsn
+        self.last_lsn = self.answered_lsn = lsn
         return results, txid
 
     def apply_ops(self, ops: list[Op], now: int) -> tuple[list[OpResult], list[Effect]]:

@@ -29,7 +29,7 @@ from db4core.errors import (
 from db4core.txn import ABORT, COMMIT, Decision
 from db4router.dispatch import NODE_TIMEOUT_S, Dispatcher, raise_most_severe
 from db4router.topology import EtcdUnavailableError
-from db4rpc.status import to_domain
+from db4rpc.status import broke, to_domain
 
 log = logging.getLogger("db4.router.commit")
 
@@ -58,6 +58,12 @@ RESOLVE_TIMEOUT_S = 5.0
 # Maps (the error a node raised, the caller's index of the op it failed on or None) to the
 # error to report.
 ErrorNamer = Callable[[Db4Error, "int | None"], Db4Error]
+
+
+class AbortedInTime(TransactionAbortedError):
+    """A two-phase commit aborted for time alone (a slow prepare phase, or a participant that
+    gave up waiting, as when a participant node restarted mid-prepare): nothing was written and
+    nothing the transaction read was found changed, so it is tried again under a new txid."""
 
 
 @dataclass
@@ -151,6 +157,12 @@ class Committer:
                 if len(parts) > 1 and ops:
                     txid = uuid.uuid4().hex
                 continue
+            except AbortedInTime as err:
+                if attempt == RESPLITS:
+                    raise
+                log.info("%s; trying it again under a new txid", err.message)
+                txid = uuid.uuid4().hex
+                continue
             for p, results in zip(parts, answers, strict=True):
                 for slot, result in zip(p.slots, results, strict=True):
                     out[slot] = result
@@ -179,7 +191,7 @@ class Committer:
             except grpc.RpcError as err:
                 raise _named(err, part, name_error) from None
 
-        return await self.dispatcher.once(part.shard, send)
+        return await self.dispatcher.once(part.shard, send, resend=True)  # noted by txid
 
     # ---- two-phase commit --------------------------------------------------------------------
 
@@ -196,7 +208,7 @@ class Committer:
             raise_most_severe(failures)
         if time.monotonic() - started > PREPARE_BUDGET_S:
             await self._abort(txid, parts)
-            raise TransactionAbortedError(
+            raise AbortedInTime(
                 f"transaction {txid}: the prepare phase took over {PREPARE_BUDGET_S:.0f} s; "
                 "aborted (nothing was written)")
         await self._decide(txid, parts, participants)
@@ -231,7 +243,8 @@ class Committer:
             except grpc.RpcError as err:
                 raise _named(err, part, name_error) from None
 
-        return await self.dispatcher.once(part.shard, send)
+        # A prepare is answered the same when it comes again (the intents hold the answer).
+        return await self.dispatcher.once(part.shard, send, resend=True)
 
     async def _decide(self, txid: str, parts: list[Part], participants: list[str]) -> None:
         """Record commit with the create-only etcd transaction; lose to a recorded abort."""
@@ -246,7 +259,7 @@ class Committer:
                                    f"({err.message}); the outcome is unknown") from None
         if Decision.parse(won).decision == ABORT:
             await self._abort(txid, parts)
-            raise TransactionAbortedError(
+            raise AbortedInTime(
                 f"transaction {txid} was aborted by a participant that waited too long for "
                 "the decision; nothing was written")
 
@@ -298,7 +311,7 @@ async def resolve(dispatcher: Dispatcher, shard: str, txid: str, decision: str) 
         call = stub.CommitPrepared if decision == COMMIT else stub.AbortPrepared
         return (await call(req, timeout=RESOLVE_TIMEOUT_S)).had_intents
 
-    return await dispatcher.by_shard(shard, send)
+    return await dispatcher.by_shard(shard, send, resend=True)  # decisions are idempotent
 
 
 async def _settled(coro):
@@ -319,10 +332,10 @@ def _said_no(vote: object) -> bool:
 
 
 def _named(err: grpc.RpcError, part: Part, name_error: ErrorNamer) -> BaseException:
-    """A node's failure as the caller reports it; wrong-shard answers stay RpcErrors for the
-    dispatcher to reroute."""
+    """A node's failure as the caller reports it; wrong-shard answers and transport failures
+    stay RpcErrors, for the dispatcher to reroute or to wait out a restarting node."""
     domain = to_domain(err)
-    if isinstance(domain, WrongShardError):
+    if isinstance(domain, WrongShardError) or broke(err):
         return err
     index = op_index(domain)
     slot = part.slots[index] if index is not None and 0 <= index < len(part.slots) else None

@@ -166,8 +166,11 @@ class DocOps:
         """Ops of one shard (the owner of `token`) in one Write: one SQLite transaction.
         `name_op(i)` names op i in an error the node raised while applying it."""
 
+        txid = new_txid()  # the node notes it: sent again after a broken connection, the
+        # write is answered, not applied twice
+
         async def send(stub, shard, epoch):
-            req = node_pb2.WriteRequest(epoch=epoch, shard_id=shard, ops=ops)
+            req = node_pb2.WriteRequest(epoch=epoch, shard_id=shard, ops=ops, txid=txid)
             try:
                 return (await stub.Write(req, timeout=NODE_TIMEOUT_S)).results
             except grpc.RpcError as err:
@@ -175,7 +178,7 @@ class DocOps:
                     name_failed_op(err, name_op)
                 raise
 
-        return list(await self.dispatcher.by_token(token, send))
+        return list(await self.dispatcher.by_token(token, send, resend=True))
 
     async def write(self, info: CollectionInfo, kind: str, doc_id: str, token: int,
                     body: bytes = b"", expected: int | None = None) -> node_pb2.WriteResult:
@@ -227,7 +230,7 @@ class DocOps:
                                        ids=[doc_id], tokens=[loc.token])
             return (await stub.Read(req, timeout=NODE_TIMEOUT_S)).items[0]
 
-        item = await self.dispatcher.by_token(loc.token, read)
+        item = await self.dispatcher.by_token(loc.token, read, resend=True)
         if not item.found:
             return None, loc.token
         return item.document, item.token or loc.token

@@ -97,3 +97,16 @@ def never_sent(err: grpc.RpcError) -> bool:
     if any(key == errors.ANSWERED_KEY for key, _ in trailers):
         return False
     return any(marker in details for marker in _NOT_SENT)
+
+
+def broke(err: grpc.RpcError) -> bool:
+    """Whether a call failed on the transport rather than by an answer: UNAVAILABLE without the
+    `db4-answered` trailer (a broken connection, or one never made). The server may or may not
+    have acted on the request, so only a request it answers the same twice is sent again."""
+    try:
+        if err.code() != grpc.StatusCode.UNAVAILABLE:
+            return False
+        trailers = err.trailing_metadata() or ()
+    except Exception:  # noqa: BLE001 - an error without a call object: not ours to judge
+        return False
+    return not any(key == errors.ANSWERED_KEY for key, _ in trailers)
