@@ -1,9 +1,11 @@
 """Keeps each shard's rows to the token ranges the ring gives it (follow.py's cleanup).
 
 When the node adopts a topology in which one of its shards owns fewer tokens (a split or move
-committed), the shard is marked at once, before any request can see the new epoch: scatter
-reads of it (queries, counts, searches, stats) wait until the rows it gave away are deleted,
-and a scatter read at an older epoch than the change answers wrong_shard so that the router
+committed), the shard is marked at once, before any request can see the new epoch. Until the
+rows it gave away are deleted, queries and counts of it keep to the ranges it owns (`scope`: a
+token filter in their statements, never a wait), and the scatter reads that cannot filter by
+token (searches, whose statistics come from the full-text index, and shard stats) wait
+(`gate`). A scatter read at an older epoch than the change answers wrong_shard so that the router
 re-reads the ring (it would otherwise miss the rows' new shard). The deletes run in chunks on
 the shard's writer thread, without change-log records, and end by lifting the fence. A follower
 (a shard being built by a split or move) is never cleaned; once the ring places it, it stops
@@ -61,14 +63,27 @@ class RangeKeeper:
         else:
             self._again = True
 
-    async def gate(self, shard_id: str, epoch: int) -> None:
-        """Before a scatter read of a shard at `epoch` (0: internal, any epoch): wrong_shard
-        when its ranges shrank after that epoch, else wait for a cleanup in progress."""
+    def scope(self, shard_id: str, epoch: int) -> follow.Ranges | None:
+        """For a query or count of a shard at `epoch`: wrong_shard as for gate; then, while
+        its cleanup runs, the token ranges it owns (the statement keeps to them, so that rows
+        it gave away are not read twice), else None (no filter). Never waits."""
+        self._check_epoch(shard_id, epoch)
+        if shard_id not in self._pending or self.topology is None:
+            return None
+        return self.owned(self.topology, shard_id)
+
+    def _check_epoch(self, shard_id: str, epoch: int) -> None:
         changed = self._changed_at.get(shard_id, 0)
         if epoch and epoch < changed and self.topology is not None:
             raise WrongShardError(
                 f"shard {shard_id} gave tokens away at epoch {changed}; the request's epoch "
                 f"{epoch} is older", self.topology.epoch)
+
+    async def gate(self, shard_id: str, epoch: int) -> None:
+        """Before a scatter read of a shard at `epoch` (0: internal, any epoch): wrong_shard
+        when its ranges shrank after that epoch, else wait for a cleanup in progress (reads
+        whose statements cannot keep to ranges: search statistics, shard stats)."""
+        self._check_epoch(shard_id, epoch)
         pending = self._pending.get(shard_id)
         if pending is not None:
             await pending.wait()

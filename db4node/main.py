@@ -101,6 +101,7 @@ async def serve(args: argparse.Namespace) -> None:
     keeper = RangeKeeper(store, args.id)
     membership.on_adopt.append(keeper.adopt)
     membership.gate = keeper.gate
+    membership.scope = keeper.scope
     resolver = Resolver(store, participant, etcd, Keys(args.cluster), args.id)
     checkpointer = Checkpointer(store, etcd, Keys(args.cluster), retention_of(args),
                                 args.cdc_truncate_interval_seconds)

@@ -39,6 +39,8 @@ class Membership:
         self.on_adopt: list[Callable[[Topology], None]] = []
         # Awaited before a scatter read of a shard at an epoch (RangeKeeper.gate).
         self.gate: Callable[[str, int], Awaitable[None]] | None = None
+        # The ranges a query of a shard keeps to during its cleanup (RangeKeeper.scope).
+        self.scope: Callable[[str, int], list[tuple[int, int]] | None] | None = None
 
     async def start(self) -> None:
         """Register, load the topology, and start the keep-alive and watch tasks."""
@@ -101,7 +103,19 @@ class Membership:
                 await asyncio.sleep(1)
 
     async def check_owner(self, shard_id: str, tokens: list[int], epoch: int) -> None:
-        """Raise WrongShardError unless this node owns every token via shard_id."""
+        """Raise WrongShardError unless this node owns every token via shard_id; a read of the
+        whole shard (no tokens) waits for a cleanup in progress (`gate`)."""
+        await self._check_placed(shard_id, tokens, epoch)
+        if not tokens and self.gate is not None:
+            await self.gate(shard_id, epoch)
+
+    async def scope_of(self, shard_id: str, epoch: int) -> list[tuple[int, int]] | None:
+        """check_owner for a query or count of the whole shard that does not wait for a
+        cleanup: the token ranges its statements must keep to while one runs (None: all)."""
+        await self._check_placed(shard_id, [], epoch)
+        return self.scope(shard_id, epoch) if self.scope is not None else None
+
+    async def _check_placed(self, shard_id: str, tokens: list[int], epoch: int) -> None:
         topo = self.topology
         if topo is None or epoch > topo.epoch:
             try:
@@ -123,5 +137,3 @@ class Membership:
                     f"token {token} is not owned by shard {shard_id} at epoch {topo.epoch}",
                     topo.epoch,
                 )
-        if not tokens and self.gate is not None:
-            await self.gate(shard_id, epoch)

@@ -14,6 +14,7 @@ from typing import Any
 
 import apsw
 
+from db4core.hashing import to_signed
 from db4core.query import (
     compile_count,
     compile_find,
@@ -27,6 +28,8 @@ from db4core.query import (
 )
 from db4node.sql import scalar, transaction
 from db4rpc.options import MAX_MESSAGE_BYTES
+
+Ranges = list[tuple[int, int]]
 
 # A node's answer stays far below the 64 MiB transport limit: a page or a point read stops
 # before its documents pass this many bytes (always holding at least one document) and says so,
@@ -44,14 +47,14 @@ class Page:
 
 def find(conn: apsw.Connection, collection: str, where: dict | None, sort: list,
          limit: int, after: list | None = None, until: list | None = None,
-         index: str = "") -> Page:
+         index: str = "", only: Ranges | None = None) -> Page:
     """Up to `limit` rows after the position `after` in sort order.
 
     With `index` (a range index whose keys are `sort`), the statements are shaped to seek in it,
-    and `until` bounds the range.
+    and `until` bounds the range. With `only`, rows of other token ranges are left out.
     """
     limit = validate_limit(limit)
-    statements = _statements(collection, where, sort, limit, after, until, index)
+    statements = _statements(collection, where, sort, limit, after, until, index, only)
     rows: list[tuple[str, str]] = []
     size = 0
     for sql, params in statements:
@@ -69,9 +72,10 @@ def find(conn: apsw.Connection, collection: str, where: dict | None, sort: list,
 
 def find_merged(conns: list[apsw.Connection], collection: str, where: dict | None, sort: list,
                 limit: int, after: list | None = None, until: list | None = None,
-                index: str = "") -> Page:
-    """Up to `limit` rows after `after` over several shards (a connection each), in their
-    merged sort order, and whether more follow on any of them.
+                index: str = "", only: list[Ranges | None] | None = None) -> Page:
+    """Up to `limit` rows after `after` over several shards (a connection each, and with
+    `only` the token ranges each keeps to), in their merged sort order, and whether more follow
+    on any of them.
 
     Every shard's statement runs lazily, all at once on this thread: the merge steps a shard's
     statement only when its last row was taken, so about limit + shards rows are read and
@@ -79,8 +83,10 @@ def find_merged(conns: list[apsw.Connection], collection: str, where: dict | Non
     """
     limit = validate_limit(limit)
     fields = validate_sort(sort)
-    statements = _statements(collection, where, fields, limit, after, until, index)
-    streams = [_shard_rows(conn, statements, limit, fields) for conn in conns]
+    scopes = only if only is not None else [None] * len(conns)
+    streams = [_shard_rows(conn, _statements(collection, where, fields, limit, after, until,
+                                             index, scope), limit, fields)
+               for conn, scope in zip(conns, scopes, strict=True)]
     rows: list[tuple[str, str]] = []
     size = 0
     try:
@@ -116,10 +122,14 @@ def _shard_rows(conn: apsw.Connection, statements: list[tuple[str, list]], limit
             cursor.close()
 
 
-def count_each(conns: list[apsw.Connection], collection: str, where: dict | None) -> list[int]:
-    """Matching documents of a collection on each of several shards, in turn."""
+def count_each(conns: list[apsw.Connection], collection: str, where: dict | None,
+               only: list[Ranges | None] | None = None) -> list[int]:
+    """Matching documents of a collection on each of several shards, in turn (with `only`, in
+    the token ranges each keeps to)."""
     sql, params = compile_count(collection, where)
-    return [int(scalar(conn, sql, params)) for conn in conns]
+    scopes = only if only is not None else [None] * len(conns)
+    return [int(scalar(conn, *keep_to(sql, params, scope)))
+            for conn, scope in zip(conns, scopes, strict=True)]
 
 
 def plan(conn: apsw.Connection, collection: str, where: dict | None, sort: list, limit: int,
@@ -133,17 +143,34 @@ def plan(conn: apsw.Connection, collection: str, where: dict | None, sort: list,
 
 
 def _statements(collection: str, where: dict | None, sort: list, limit: int,
-                after: list | None, until: list | None, index: str) -> list[tuple[str, list]]:
+                after: list | None, until: list | None, index: str,
+                only: Ranges | None = None) -> list[tuple[str, list]]:
     """The statements of one page: one, or two seeking in a range index."""
     if index:
-        return compile_index_page(collection, sort, after, until, limit + 1, where)
-    return [compile_find(collection, where, sort, after, fetch=limit + 1)]
+        found = compile_index_page(collection, sort, after, until, limit + 1, where)
+    else:
+        found = [compile_find(collection, where, sort, after, fetch=limit + 1)]
+    return [keep_to(sql, params, only) for sql, params in found]
 
 
-def count(conn: apsw.Connection, collection: str, where: dict | None) -> int:
-    """Matching documents of a collection."""
+def keep_to(sql: str, params: list, only: Ranges | None) -> tuple[str, list]:
+    """A statement over `docs` narrowed to rows whose token falls in `only` (unsigned ranges;
+    None: unchanged). A shard keeps to the ranges it owns while it deletes those it gave away
+    (keeper.py), so that a query never reads a row from two shards."""
+    if only is None:
+        return sql, params
+    head, sep, rest = sql.partition("FROM docs WHERE ")
+    assert sep and "?" not in head, f"not a statement over docs: {sql!r}"
+    spans = [(to_signed(a), to_signed(b)) for a, b in only]  # as the `token` column holds
+    test = " OR ".join("token BETWEEN ? AND ?" for _ in spans) or "0"
+    return f"{head}{sep}({test}) AND {rest}", [*(v for span in spans for v in span), *params]
+
+
+def count(conn: apsw.Connection, collection: str, where: dict | None,
+          only: Ranges | None = None) -> int:
+    """Matching documents of a collection (with `only`, in those token ranges)."""
     sql, params = compile_count(collection, where)
-    return int(scalar(conn, sql, params))
+    return int(scalar(conn, *keep_to(sql, params, only)))
 
 
 def _position(body: str, sort: list) -> str:

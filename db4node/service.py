@@ -291,12 +291,12 @@ class NodeService(ReshardHandlers, node_pb2_grpc.NodeServicer):
         if first.explain or not same_but_shard(queries_):
             raise InvalidArgumentError(
                 "QueryMerged queries must differ only in their shard and epoch, without explain")
-        workers = await self._scatter_workers([(q.shard_id, q.epoch) for q in queries_])
+        workers, only = await self._scoped_workers([(q.shard_id, q.epoch) for q in queries_])
         args = (decode_where(first.where), sort_pairs(first.sort), first.limit,
                 decode_position(first.after, "after"), decode_position(first.until, "until"),
                 first.index)
         page = await self.store.scatter.run(
-            workers, lambda conns: queries.find_merged(conns, first.collection, *args),
+            workers, lambda conns: queries.find_merged(conns, first.collection, *args, only),
             deadline_of(context), f"query on {first.collection!r} over {len(workers)} shards")
         return query_response(page)
 
@@ -312,17 +312,17 @@ class NodeService(ReshardHandlers, node_pb2_grpc.NodeServicer):
             deadline = deadline_of(context)
             counts = await all_or_error([self._count(c, deadline) for c in counts_])
             return node_pb2.CountShardsResponse(counts=counts)
-        workers = await self._scatter_workers([(c.shard_id, c.epoch) for c in counts_])
+        workers, only = await self._scoped_workers([(c.shard_id, c.epoch) for c in counts_])
         where = decode_where(first.where)
         counts = await self.store.scatter.run(
-            workers, lambda conns: queries.count_each(conns, first.collection, where),
+            workers, lambda conns: queries.count_each(conns, first.collection, where, only),
             deadline_of(context), f"count on {first.collection!r} over {len(workers)} shards")
         return node_pb2.CountShardsResponse(counts=counts)
 
     async def _query(self, request: node_pb2.QueryRequest, deadline: float | None
                      ) -> node_pb2.QueryResponse:
         """One shard's page (or, with `explain`, its SQLite plan)."""
-        await self.membership.check_owner(request.shard_id, [], request.epoch)
+        only = await self.membership.scope_of(request.shard_id, request.epoch)
         self.store.load.read(request.shard_id)
         args = (decode_where(request.where), sort_pairs(request.sort), request.limit,
                 decode_position(request.after, "after"), decode_position(request.until, "until"),
@@ -332,17 +332,17 @@ class NodeService(ReshardHandlers, node_pb2_grpc.NodeServicer):
             lines = await worker.read(lambda conn: queries.plan(conn, request.collection, *args),
                                       deadline, f"plan of a {what}")
             return node_pb2.QueryResponse(plan=lines)
-        page = await worker.query(lambda conn: queries.find(conn, request.collection, *args),
-                                  deadline, what)
+        page = await worker.query(
+            lambda conn: queries.find(conn, request.collection, *args, only=only), deadline, what)
         return query_response(page)
 
     async def _count(self, request: node_pb2.NodeCountRequest, deadline: float | None) -> int:
         """One shard's count."""
-        await self.membership.check_owner(request.shard_id, [], request.epoch)
+        only = await self.membership.scope_of(request.shard_id, request.epoch)
         self.store.load.read(request.shard_id)
         where = decode_where(request.where)
         return await self.store.get(request.shard_id).query(
-            lambda conn: queries.count(conn, request.collection, where),
+            lambda conn: queries.count(conn, request.collection, where, only),
             deadline, f"count on {request.collection!r}")
 
     @servicer_method
@@ -482,6 +482,17 @@ class NodeService(ReshardHandlers, node_pb2_grpc.NodeServicer):
             workers, lambda conns: search_query.search_merged(conns, args),
             deadline_of(context), f"search of {args.index!r} over {len(reqs)} shards")
         return search_hits(page)
+
+    async def _scoped_workers(self, shards: list[tuple[str, int]]) -> tuple[list, list]:
+        """The workers of distinct shards this node owns at the callers' epochs (each counted
+        as one read), and the token ranges a query of each keeps to (None: all of its rows);
+        no wait for a cleanup in progress."""
+        if len({s for s, _ in shards}) != len(shards):
+            raise InvalidArgumentError("the request names a shard more than once")
+        only = [await self.membership.scope_of(shard_id, epoch) for shard_id, epoch in shards]
+        for shard_id, _ in shards:
+            self.store.load.read(shard_id)
+        return [self.store.get(shard_id) for shard_id, _ in shards], only
 
     async def _scatter_workers(self, shards: list[tuple[str, int]], reads: bool = True
                                ) -> list:
