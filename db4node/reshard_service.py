@@ -23,16 +23,16 @@ from db4core.errors import (
 from db4node import changelog, follow
 from db4node.membership import Membership
 from db4node.store import ShardStore
-from db4node.worker import lower_priority
+from db4node.worker import idle_priority
 from db4rpc.options import CHANNEL_OPTIONS
 from db4rpc.status import servicer_method, servicer_stream
 
 T = TypeVar("T")
 
 CHUNK_BYTES = 1 << 20  # snapshot bytes per message
-# Snapshots and installs run here, at the scanners' low priority, so that the node's other
-# shards keep their latency while a copy runs.
-_COPY_POOL = ThreadPoolExecutor(2, thread_name_prefix="db4-copy", initializer=lower_priority)
+# Snapshots and installs run here, only on CPU time nothing else wants (SCHED_IDLE), so that
+# the node's other shards keep their latency while a copy runs.
+_COPY_POOL = ThreadPoolExecutor(2, thread_name_prefix="db4-copy", initializer=idle_priority)
 
 
 async def _on_copy_thread(fn: Callable[..., T], *args: Any) -> T:
@@ -42,9 +42,8 @@ READ_LOG_MAX = 10_000
 READ_LOG_BYTES = 4 << 20
 
 
-def _sync_and_close(f: BinaryIO) -> None:
-    f.flush()
-    os.fsync(f.fileno())
+def _close(f: BinaryIO) -> None:
+    f.flush()  # no fsync: follow.install fsyncs the whole file once it has changed it
     f.close()
 
 
@@ -140,7 +139,7 @@ class ReshardHandlers:
                 raise InvalidArgumentError("InstallShard needs a header message")
             if header.source_address:
                 await self._fetch(header.source_address, header.parent, header.ranges, f)
-            await _on_copy_thread(_sync_and_close, f)  # an fsync of the whole file: not here
+            await _on_copy_thread(_close, f)
             f = None
             size = os.path.getsize(part)
             applied, kept = await _on_copy_thread(follow.install, part, parent, ranges,

@@ -107,6 +107,16 @@ def lower_priority() -> None:
         pass
 
 
+def idle_priority() -> None:
+    """Run this thread only when a CPU has nothing else to run (Linux SCHED_IDLE: a waking
+    request thread takes the CPU from it at once, where a high nice value still shares time
+    slices); lower_priority where that is not allowed."""
+    try:
+        os.sched_setscheduler(threading.get_native_id(), os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):
+        lower_priority()
+
+
 class Pulse:
     """Wakes every waiter at once, on the event loop. A waiter takes the current event before
     it looks at the shard, so a pulse between its look and its wait is not lost."""
