@@ -324,3 +324,44 @@ def test_auto_split_splits_a_shard_over_its_size_limit(tmp_path, monkeypatch):
             check_all(client, "grow", want)
     finally:
         c.stop()
+
+
+def test_auto_split_reports_a_shard_hot_from_one_key_and_does_not_split_it(tmp_path,
+                                                                            monkeypatch):
+    """One partition key carries all of a hot shard's load: a split cannot help, so the mark
+    says why and the leader plans no operation, round after round."""
+    monkeypatch.setenv("DB4_LOAD_REPORT_SECONDS", "0.5")
+    monkeypatch.setenv("DB4_HOT_SHARD_THRESHOLD", "40")
+    monkeypatch.setenv("DB4_HOT_WINDOW_SECONDS", "1")
+    monkeypatch.setenv("DB4_AUTO_SPLIT", "true")
+    c = Cluster(tmp_path, nodes=2, shards=2)
+    try:
+        c.start()
+        with Client(c.address, timeout=30) as client:
+            client.create_collection("heat", partition_key="tenant")
+            coll = client.collection("heat")
+            coll.insert_many([{"$id": f"b{i}", "tenant": "blaze"} for i in range(10)])
+            hot = client.shard_for("heat", "blaze")
+
+            def mark() -> dict | None:
+                shards = client.admin.status()["shards"]
+                return next(s for s in shards if s["shard_id"] == hot)["hot"]
+
+            deadline = time.monotonic() + 30
+            marked_at = None
+            # Marked, then kept hot for 4 s more: the leader's rounds run every half second.
+            while time.monotonic() < deadline:
+                for i in range(10):  # far over 40 ops/s, all on one partition key
+                    coll.get(f"b{i}", partition="blaze")
+                m = mark()
+                if m is not None:
+                    assert "one partition key" in m["cannot_split"], m
+                    marked_at = marked_at or time.monotonic()
+                if marked_at and time.monotonic() - marked_at > 4:
+                    break
+            assert marked_at is not None, "the shard was never marked hot"
+            assert mark() is not None
+            assert client.admin.operations(all=True) == []
+            assert len(client.admin.status()["shards"]) == 2
+    finally:
+        c.stop()
