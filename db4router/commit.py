@@ -191,7 +191,7 @@ class Committer:
             except grpc.RpcError as err:
                 raise _named(err, part, name_error) from None
 
-        return await self.dispatcher.once(part.shard, send, resend=True)  # noted by txid
+        return await self.dispatcher.once(part.shard, send)  # noted by its txid
 
     # ---- two-phase commit --------------------------------------------------------------------
 
@@ -244,7 +244,7 @@ class Committer:
                 raise _named(err, part, name_error) from None
 
         # A prepare is answered the same when it comes again (the intents hold the answer).
-        return await self.dispatcher.once(part.shard, send, resend=True)
+        return await self.dispatcher.once(part.shard, send)
 
     async def _decide(self, txid: str, parts: list[Part], participants: list[str]) -> None:
         """Record commit with the create-only etcd transaction; lose to a recorded abort."""
@@ -311,7 +311,7 @@ async def resolve(dispatcher: Dispatcher, shard: str, txid: str, decision: str) 
         call = stub.CommitPrepared if decision == COMMIT else stub.AbortPrepared
         return (await call(req, timeout=RESOLVE_TIMEOUT_S)).had_intents
 
-    return await dispatcher.by_shard(shard, send, resend=True)  # decisions are idempotent
+    return await dispatcher.by_shard(shard, send)  # decisions are idempotent
 
 
 async def _settled(coro):

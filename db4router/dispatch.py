@@ -2,6 +2,10 @@
 
 A node that no longer owns a key answers FAILED_PRECONDITION (wrong_shard) with its epoch; we
 refresh our view to at least that epoch and route again. The client never sees it.
+
+Every call sent through here must be safe to send twice: a node that restarts is waited out and
+a call whose connection broke before the answer is sent again. Reads are; writes carry a txid
+the shard notes (db4node/applied.py); prepares, decisions and index builds are idempotent.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from db4core.errors import Db4Error, UnavailableError, WrongShardError, most_sev
 from db4router.nodes import NodePool
 from db4router.routing import RoutingCache, node_for
 from db4router.topology import ClusterView
-from db4rpc.status import broke, never_sent, to_domain
+from db4rpc.status import broke, to_domain
 
 T = TypeVar("T")
 MAX_ROUTE_ATTEMPTS = 5
@@ -40,22 +44,19 @@ class Dispatcher:
         self.pool = pool
         self.cache = cache
 
-    async def by_token(self, token: int, call: ShardCall[T], resend: bool = False) -> T:
-        """Run call(stub, shard_id, epoch) on the shard owning token (resend: as for once)."""
-        return await self._routed(lambda topo: self.cache.shard_for(topo, token), call,
-                                  resend=resend)
+    async def by_token(self, token: int, call: ShardCall[T]) -> T:
+        """Run call(stub, shard_id, epoch) on the shard owning token."""
+        return await self._routed(lambda topo: self.cache.shard_for(topo, token), call)
 
-    async def by_shard(self, shard_id: str, call: ShardCall[T], resend: bool = False) -> T:
-        """Run call on a named shard, wherever it is placed now (resend: as for once)."""
-        return await self._routed(lambda topo: shard_id, call, resend=resend)
+    async def by_shard(self, shard_id: str, call: ShardCall[T]) -> T:
+        """Run call on a named shard, wherever it is placed now."""
+        return await self._routed(lambda topo: shard_id, call)
 
-    async def once(self, shard_id: str, call: ShardCall[T], resend: bool = False) -> T:
+    async def once(self, shard_id: str, call: ShardCall[T]) -> T:
         """Run call on a named shard without routing again: when its node says the ring moved
         (wrong_shard), refresh the view to that epoch and raise WrongShardError, so that the
-        caller can place its keys again (a write grouped by shard must be split again).
-        resend: the call is safe to repeat (a write under its txid, a prepare, a decision),
-        so a connection that broke before the answer is waited out and the call sent again."""
-        return await self._routed(lambda topo: shard_id, call, attempts=1, resend=resend)
+        caller can place its keys again (a write grouped by shard must be split again)."""
+        return await self._routed(lambda topo: shard_id, call, attempts=1)
 
     async def every_shard(self, call: ShardCall[T]) -> dict[str, T]:
         """Run call on every shard in parallel; one error reduced from all failures."""
@@ -97,25 +98,28 @@ class Dispatcher:
         """call(stub, shards, epoch) on the node that hosted `shards` at `epoch`; fallback()
         when it no longer hosts one of them (a ring change, after refreshing the view) or does
         not know the call (a node of an older version)."""
-        try:
-            return await call(self.pool.stub(node, self.view.nodes), shards, epoch)
-        except grpc.RpcError as err:
-            if err.code() == grpc.StatusCode.UNIMPLEMENTED:
+        waited = Waited()
+        while True:
+            try:
+                return await call(self.pool.stub(node, self.view.nodes), shards, epoch)
+            except grpc.RpcError as err:
+                if await waited.again(err):
+                    continue
+                if err.code() == grpc.StatusCode.UNIMPLEMENTED:
+                    return await fallback()
+                domain = to_domain(err)
+                if not isinstance(domain, WrongShardError):
+                    raise domain from None
+                await self.view.refresh_to(domain.epoch)
                 return await fallback()
-            domain = to_domain(err)
-            if not isinstance(domain, WrongShardError):
-                raise domain from None
-            await self.view.refresh_to(domain.epoch)
-            return await fallback()
 
-    async def _routed(self, pick, call: ShardCall[T], attempts: int = MAX_ROUTE_ATTEMPTS,
-                      resend: bool = False) -> T:
+    async def _routed(self, pick, call: ShardCall[T], attempts: int = MAX_ROUTE_ATTEMPTS) -> T:
         """call on the shard pick(topology) names; after wrong_shard, refresh and pick again,
         `attempts` times in all (once: the WrongShardError itself is raised). A node that
-        cannot be connected to (or, for a call safe to resend, one whose connection broke) is
-        waited for (`Waited`) without counting an attempt."""
+        cannot be connected to, or whose connection broke, is waited for (`Waited`) without
+        counting an attempt."""
         last: Db4Error | None = None
-        waited = Waited(resend)
+        waited = Waited()
         attempt = 0
         while attempt < attempts:
             topo = self.view.require()
@@ -137,18 +141,16 @@ class Dispatcher:
 
 
 class Waited:
-    """Waiting out a node that cannot be connected to (restarting: the request never left,
-    so sending it again is safe, a write included) for up to NODE_RESTART_WAIT_S per call.
-    With resend, also a node whose connection broke while it had the request (killed): the
-    call is one the node answers the same when it comes again (a write noted by its txid)."""
+    """Waiting out a node for up to NODE_RESTART_WAIT_S per call: one that cannot be connected
+    to (restarting: the request never left) or whose connection broke while it had the request
+    (killed: every call sent here is one the node answers the same when it comes again)."""
 
-    def __init__(self, resend: bool = False) -> None:
-        self.resend = resend
+    def __init__(self) -> None:
         self.since: float | None = None
 
     async def again(self, err: grpc.RpcError) -> bool:
         """Whether to send the call again (after a short pause)."""
-        if not never_sent(err) and not (self.resend and broke(err)):
+        if not broke(err):
             return False
         now = time.monotonic()
         self.since = self.since if self.since is not None else now

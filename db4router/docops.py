@@ -178,7 +178,7 @@ class DocOps:
                     name_failed_op(err, name_op)
                 raise
 
-        return list(await self.dispatcher.by_token(token, send, resend=True))
+        return list(await self.dispatcher.by_token(token, send))
 
     async def write(self, info: CollectionInfo, kind: str, doc_id: str, token: int,
                     body: bytes = b"", expected: int | None = None) -> node_pb2.WriteResult:
@@ -230,7 +230,7 @@ class DocOps:
                                        ids=[doc_id], tokens=[loc.token])
             return (await stub.Read(req, timeout=NODE_TIMEOUT_S)).items[0]
 
-        item = await self.dispatcher.by_token(loc.token, read, resend=True)
+        item = await self.dispatcher.by_token(loc.token, read)
         if not item.found:
             return None, loc.token
         return item.document, item.token or loc.token
