@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from db4core import failpoints
 from db4core.txn import COMMIT
 from db4node.ops import Op, OpResult, ReadCheck
-from db4node.shard import Shard
+from db4node.shard import Shard, WriteItem
 from db4node.store import ShardStore
 from db4node.txn import KeyLockedError
 
@@ -48,13 +48,11 @@ class Participant:
         worker = self.store.get(shard_id)
         until = _until(WRITE_WAIT_S, deadline)
 
-        def write(shard: Shard) -> tuple[list[OpResult], str, int]:
-            results, used = shard.write(ops, txid, reads)
-            return results, used, shard.answered_lsn
-
+        item = WriteItem(ops, txid, reads)
         while True:
             try:
-                return await worker.write(write, deadline, "write")
+                written = await worker.write_grouped(item, deadline, "write")
+                return written.results, written.txid, written.lsn
             except KeyLockedError as err:
                 if not await self._wait(shard_id, worker.shard, err.holder, until):
                     raise

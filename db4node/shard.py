@@ -35,7 +35,26 @@ from db4node import applied, changelog, follow, pragmas, retention, schema, sear
 from db4node.ops import Effect, Op, OpResult, ReadCheck, increment, is_claim
 from db4node.sql import transaction
 
-__all__ = ["Current", "Op", "OpResult", "ReadCheck", "Shard", "read_rows"]
+__all__ = ["Current", "Op", "OpResult", "ReadCheck", "Shard", "WriteItem", "Written",
+           "read_rows"]
+
+
+@dataclass(frozen=True)
+class WriteItem:
+    """One write of a group (Shard.write_group)."""
+
+    ops: list[Op]
+    txid: str = ""
+    reads: Sequence[ReadCheck] = ()
+
+
+@dataclass(frozen=True)
+class Written:
+    """A write's answer: its results, its txid and the last LSN it wrote (the first time)."""
+
+    results: list[OpResult]
+    txid: str
+    lsn: int
 
 
 @dataclass
@@ -97,7 +116,6 @@ class Shard:
         self.fence = follow.load_fence(self.conn)
         self.follow = follow.load_follow(self.conn)
         self._writes_noted = 0  # since open: every PRUNE_EVERY-th write prunes old notes
-        self.answered_lsn = self.last_lsn  # the last LSN of the last write() (or its repeat)
 
     def close(self) -> None:
         """Close the database (a checkpoint happens on the last connection's close)."""
@@ -132,36 +150,74 @@ class Shard:
 
     def write(self, ops: list[Op], txid: str = "", reads: Sequence[ReadCheck] = ()
               ) -> tuple[list[OpResult], str]:
-        """Validate reads, then apply ops atomically with their change-log records; returns
-        results and the txid. A key held by a prepared transaction is LockedError. A write
-        with ops under a caller's txid is noted (applied.py): sent again, it is answered with
-        the first one's results, before any fence or lock check, and not applied twice."""
+        """One write alone (write_group of one): results and the txid, or its error."""
+        (outcome,) = self.write_group([WriteItem(ops, txid, reads)])
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome.results, outcome.txid
+
+    def write_group(self, items: Sequence[WriteItem]) -> list[Written | Exception]:
+        """Apply independent writes in one SQLite transaction, one commit and one fsync (group
+        commit): each validates its reads, then applies its ops atomically with their
+        change-log records, in a savepoint of its own, so a write that fails (its error in its
+        place in the answer) leaves the others. Answers hold only once the transaction
+        committed. A key held by a prepared transaction is LockedError. A write with ops under
+        a caller's txid is noted (applied.py): sent again, it is answered with the first one's
+        results, before any fence or lock check, and not applied twice. An error that is not
+        one write's own (the disk, say) fails them all."""
+        out: list[Written | Exception] = []
+        now = _now_ms()
+        lsn = self.last_lsn
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            for item in items:
+                try:
+                    written = self._write_one(item, lsn, now)
+                except Exception as err:
+                    if not self.conn.in_transaction:
+                        raise  # SQLite ended the whole transaction: not this write's alone
+                    out.append(err)
+                    continue
+                out.append(written)
+                lsn = max(lsn, written.lsn)
+            self.conn.execute("COMMIT")
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+        self.last_lsn = lsn
+        return out
+
+    def _write_one(self, item: WriteItem, lsn: int, now: int) -> Written:
+        """One write of a group, after LSN `lsn`, inside the open transaction."""
+        ops, txid, reads = item.ops, item.txid, item.reads
         noted = bool(txid) and bool(ops)
         if noted:
             again = applied.lookup(self.conn, txid, ops)
             if again is not None:
-                self.answered_lsn = again[1]
-                return again[0], txid
+                return Written(again[0], txid, again[1])
         txid = txid or uuid.uuid4().hex
         self.check_fence(ops)
         txn.check_unlocked(self, txn.keys_of(ops, reads), txid)
-        now = _now_ms()
-        self.conn.execute("BEGIN IMMEDIATE")
+        self.conn.execute("SAVEPOINT one_write")
         try:
             self.validate_reads(reads)
             results, effects = self.apply_ops(ops, now)
-            lsn = self.log_effects(effects, txid, now)
+            last = self.log_effects(effects, txid, now, after=lsn)
             if noted:
-                applied.record(self.conn, txid, now, self.last_lsn + 1, lsn, results)
+                applied.record(self.conn, txid, now, lsn + 1, last, results)
                 self._writes_noted += 1
                 if self._writes_noted % applied.PRUNE_EVERY == 0:
                     applied.prune(self.conn, now)
-            self.conn.execute("COMMIT")
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            # Back to before this write (unless SQLite already ended the whole transaction:
+            # a full disk, an I/O error; then the group fails).
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK TO one_write")
+                self.conn.execute("RELEASE one_write")
             raise
-        self.last_lsn = self.answered_lsn = lsn
-        return results, txid
+        self.conn.execute("RELEASE one_write")
+        return Written(results, txid, last)
 
     def apply_ops(self, ops: list[Op], now: int) -> tuple[list[OpResult], list[Effect]]:
         """Apply ops in order inside the open transaction: each op's result, and the effects of
@@ -176,12 +232,13 @@ class Shard:
         return results, effects
 
     def log_effects(self, effects: list[Effect], txid: str, now: int,
-                    participants: Sequence[str] | None = None) -> int:
-        """Append a change-log record per effect (dense LSNs; participants: a cross-shard
-        transaction's shards); returns the last LSN. The caller holds the transaction and sets
-        last_lsn once it commits."""
+                    participants: Sequence[str] | None = None, after: int | None = None
+                    ) -> int:
+        """Append a change-log record per effect (dense LSNs after `after`, by default the last
+        committed one; participants: a cross-shard transaction's shards); returns the last LSN.
+        The caller holds the transaction and sets last_lsn once it commits."""
         parts = tuple(sorted(participants)) if participants is not None else None
-        lsn = self.last_lsn
+        lsn = self.last_lsn if after is None else after
         for e in effects:
             lsn += 1
             changelog.append(self.conn, changelog.Change(

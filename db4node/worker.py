@@ -15,6 +15,7 @@ every few thousand virtual-machine steps and interrupts the statement once any o
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import threading
 import time
@@ -25,9 +26,9 @@ from typing import TypeVar
 
 import apsw
 
-from db4core.errors import DeadlineExceededError, ResourceExhaustedError
+from db4core.errors import DeadlineExceededError, ResourceExhaustedError, UnavailableError
 from db4node import pragmas, search_query
-from db4node.shard import Shard
+from db4node.shard import Shard, WriteItem, Written
 
 T = TypeVar("T")
 
@@ -46,6 +47,9 @@ DEFAULT_QUERY_CEILING_S = 10.0
 # Threads of the node's scatter pool: requests that read several shards (QueryMerged,
 # CountShards) run each on one of them, their shards in turn; more wait for a free thread.
 SCATTER_THREADS = 4
+# Writes one group commit takes at most (Shard.write_group): more wait for the next group.
+GROUP_MAX_DEFAULT = 256
+GROUP_MAX = GROUP_MAX_DEFAULT
 
 
 class CancelledByCaller(Exception):
@@ -156,6 +160,9 @@ class ShardWorker:
         self._lock = threading.Lock()
         self.log_changed = Pulse()
         self._announced = self._log_position()
+        # Group commit: writes waiting for the writer thread, and whether a drain is under way.
+        self._queued: list[tuple[WriteItem, Job, asyncio.Future]] = []
+        self._draining = False
 
     async def write(self, fn: Callable[[Shard], T], deadline: float | None, what: str) -> T:
         """Run fn(shard) on the writer thread (fn owns shard.conn while it runs)."""
@@ -173,6 +180,64 @@ class ShardWorker:
                     pass
 
         return await self._submit(self._writer, job, call)
+
+    async def write_grouped(self, item: WriteItem, deadline: float | None, what: str
+                            ) -> Written:
+        """A plain write through group commit: queued, and applied with whatever other writes
+        are queued when the writer thread takes them, in one SQLite transaction and one fsync
+        (Shard.write_group). Answered, as alone, only once its transaction committed."""
+        job = Job(what, deadline)
+        if job.check():
+            raise job.error()
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future = loop.create_future()
+        with self._lock:
+            self._queued.append((item, job, answer))
+            start = not self._draining
+            self._draining = True
+        if start:
+            try:
+                self._writer.submit(self._drain, loop)
+            except RuntimeError:  # the shard is being closed
+                with self._lock:
+                    self._queued.clear()
+                    self._draining = False
+                raise UnavailableError(f"shard {self.shard.shard_id} was closed") from None
+        try:
+            return await answer
+        except asyncio.CancelledError:
+            job.cancelled = True  # skipped if the writer has not taken it yet
+            raise
+
+    def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
+        """On the writer thread: apply queued writes, a group at a time, until none is left."""
+        while True:
+            with self._lock:
+                group = self._queued[:GROUP_MAX]
+                del self._queued[:GROUP_MAX]
+                if not group:
+                    self._draining = False
+                    return
+            live = []
+            for item, job, answer in group:
+                if job.check():  # cancelled or timed out while it waited
+                    _settle(loop, answer, job.error())
+                else:
+                    live.append((item, answer))
+            if not live:
+                continue
+            try:
+                outcomes: list = self._guarded(
+                    self._writer_guard, Job(f"a group of {len(live)} writes"),
+                    functools.partial(self.shard.write_group, [item for item, _ in live]))
+            except Exception as err:  # noqa: BLE001 - every write of the group gets it
+                outcomes = [err] * len(live)
+            for (_, answer), outcome in zip(live, outcomes, strict=True):
+                _settle(loop, answer, outcome)
+            try:
+                loop.call_soon_threadsafe(self._announce)
+            except RuntimeError:  # the loop closed: nobody is waiting any more
+                pass
 
     def _log_position(self) -> tuple[int, int]:
         return self.shard.last_lsn, self.shard.truncated_through
@@ -263,8 +328,13 @@ class ShardWorker:
         return mine
 
     def close(self) -> None:
-        """Wait for running work, then close every connection."""
+        """Wait for running work, then close every connection; queued writes fail."""
         self._writer.shutdown(wait=True, cancel_futures=True)
+        with self._lock:
+            left, self._queued = self._queued, []
+        for _, _, answer in left:
+            _settle(answer.get_loop(), answer,
+                    UnavailableError(f"shard {self.shard.shard_id} was closed"))
         self._readers.shutdown(wait=True, cancel_futures=True)
         self._scanners.shutdown(wait=True, cancel_futures=True)
         with self._lock:
@@ -272,6 +342,23 @@ class ShardWorker:
                 conn.close()
             self._reader_conns.clear()
         self.shard.close()
+
+
+def _settle(loop: asyncio.AbstractEventLoop, answer: asyncio.Future, outcome: object) -> None:
+    """Resolve a future of the loop from another thread (an exception outcome is raised)."""
+
+    def settle() -> None:
+        if answer.done():
+            return
+        if isinstance(outcome, BaseException):
+            answer.set_exception(outcome)
+        else:
+            answer.set_result(outcome)
+
+    try:
+        loop.call_soon_threadsafe(settle)
+    except RuntimeError:  # the loop closed: nobody is waiting any more
+        pass
 
 
 class ScatterPool:

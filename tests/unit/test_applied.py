@@ -12,7 +12,7 @@ from db4core.errors import NotFoundError, WrongShardError
 from db4core.hashing import token_for
 from db4node import applied, follow
 from db4node.participant import Participant
-from db4node.shard import Op, Shard
+from db4node.shard import Op, Shard, WriteItem
 from db4node.store import ShardStore
 
 COLL = "users"
@@ -42,14 +42,15 @@ def test_a_write_sent_again_is_answered_not_applied_twice(shard):
     shard.write([op("create", tenant="acme", n=0)], "t0")
     ops = [op("update", n=1), op("delete", "missing"), op("create", "d2", tenant="acme")]
     first, _ = shard.write(ops, "t1")
-    lsn = shard.answered_lsn
+    lsn = shard.last_lsn
     shard.write([op("update", n=2)], "t2")  # a later write by someone else
-    again, txid = shard.write(ops, "t1")
-    assert txid == "t1"
+    (written,) = shard.write_group([WriteItem(ops, "t1")])
+    again = written.results
+    assert written.txid == "t1"
     assert again == first
     assert [r.found for r in again] == [True, False, True]
     assert json.loads(again[0].document)["n"] == 1  # the write's own after-image, not n=2
-    assert shard.answered_lsn == lsn < shard.last_lsn
+    assert written.lsn == lsn < shard.last_lsn
     assert versions(shard) == [3, 1]
     assert shard.conn.execute("SELECT COUNT(*) FROM changes WHERE txid = 't1'").fetchone()[0] \
         == 2
@@ -108,3 +109,26 @@ def test_the_same_write_arriving_twice_at_once_is_applied_once(tmp_path):
             store.close()
 
     assert asyncio.run(run()) == [1]
+
+
+def test_a_group_commits_every_write_but_the_failed_one(shard):
+    """Group commit: one transaction, each write in a savepoint of its own."""
+    shard.write([op("create", tenant="acme", n=0)], "t0")
+    first = shard.last_lsn
+    out = shard.write_group([
+        WriteItem([op("update", n=1)], "a"),
+        WriteItem([op("create", tenant="acme")], "b"),  # exists: fails alone
+        WriteItem([op("create", "d2", tenant="acme"), op("update", "nope", n=1)], "c"),  # 2nd op
+        WriteItem([op("update", n=2), op("create", "d3", tenant="acme")], "d"),
+        WriteItem([op("update", n=1)], "a"),  # the first one again: answered, not applied
+    ])
+    assert [type(o).__name__ for o in out] == [
+        "Written", "AlreadyExistsError", "NotFoundError", "Written", "Written"]
+    assert out[0].lsn == first + 1 and out[3].lsn == first + 3 and out[4].lsn == first + 1
+    assert out[4].results == out[0].results
+    assert shard.last_lsn == first + 3
+    assert versions(shard) == [3, 1]  # d1 updated twice; d2 never written; d3 created
+    lsns = [r[0] for r in shard.conn.execute("SELECT lsn FROM changes ORDER BY lsn")]
+    assert lsns == list(range(1, first + 4))  # dense: the failed writes left no gap
+    noted = {r[0] for r in shard.conn.execute("SELECT txid FROM writes_applied")}
+    assert noted == {"t0", "a", "d"}
