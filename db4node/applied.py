@@ -16,36 +16,57 @@ writes.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 
 import apsw
 
-from db4node.ops import Op, OpResult
+from db4core.errors import InvalidArgumentError
+from db4node.ops import Op, OpResult, ReadCheck
 
 KEEP_S = 600
 PRUNE_EVERY = 1000
 
 
+def digest(ops: Sequence[Op], reads: Sequence[ReadCheck]) -> str:
+    """What a write asks, in 32 hex digits: the same txid with another request is refused."""
+    h = hashlib.blake2b(digest_size=16)
+    for op in ops:
+        h.update(json.dumps([op.kind, op.collection, op.id, op.token, op.expected_version,
+                             op.partition_key, op.condition], sort_keys=True).encode())
+        h.update(len(op.body).to_bytes(8, "big"))
+        h.update(op.body)
+    for r in reads:
+        h.update(json.dumps([r.collection, r.id, r.token, r.version]).encode())
+    return h.hexdigest()
+
+
 def record(conn: apsw.Connection, txid: str, now_ms: int, first_lsn: int, last_lsn: int,
-           results: Sequence[OpResult]) -> None:
+           results: Sequence[OpResult], request: str) -> None:
     """Note a write inside its open transaction: its change-log records are first..last (in
-    op order, one per op that changed a document)."""
+    op order, one per op that changed a document); request is its digest."""
     unchanged = [i for i, r in enumerate(results) if not r.found]
     conn.execute(
-        "INSERT INTO writes_applied(txid, at_ms, first_lsn, last_lsn, unchanged) "
-        "VALUES (?, ?, ?, ?, ?)",
-        (txid, now_ms, first_lsn, last_lsn, json.dumps(unchanged) if unchanged else None))
+        "INSERT INTO writes_applied(txid, at_ms, first_lsn, last_lsn, unchanged, digest) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (txid, now_ms, first_lsn, last_lsn, json.dumps(unchanged) if unchanged else None,
+         request))
 
 
-def lookup(conn: apsw.Connection, txid: str, ops: Sequence[Op]
+def lookup(conn: apsw.Connection, txid: str, ops: Sequence[Op], request: str
            ) -> tuple[list[OpResult], int] | None:
-    """(results, last LSN) of a write already applied under txid, or None."""
-    row = conn.execute("SELECT first_lsn, last_lsn, unchanged FROM writes_applied "
+    """(results, last LSN) of the write already applied under txid, or None; INVALID_ARGUMENT
+    when that txid was used by another request (its digest differs)."""
+    row = conn.execute("SELECT first_lsn, last_lsn, unchanged, digest FROM writes_applied "
                        "WHERE txid = ?", (txid,)).fetchone()
     if row is None:
         return None
-    first, last, unchanged_json = row
+    first, last, unchanged_json, noted = row
+    if noted != request:
+        raise InvalidArgumentError(
+            f"txid {txid!r} was already used by another write on this shard; a txid names "
+            "one write (send the same request to repeat it)")
     unchanged = set(json.loads(unchanged_json)) if unchanged_json else set()
     afters = dict(conn.execute("SELECT lsn, after FROM changes WHERE lsn BETWEEN ? AND ?",
                                (first, last)))

@@ -14,6 +14,7 @@ from typing import Any
 
 import apsw
 
+from db4core.errors import InternalError
 from db4core.hashing import to_signed
 from db4core.query import (
     compile_count,
@@ -160,7 +161,9 @@ def keep_to(sql: str, params: list, only: Ranges | None) -> tuple[str, list]:
     if only is None:
         return sql, params
     head, sep, rest = sql.partition("FROM docs WHERE ")
-    assert sep and "?" not in head, f"not a statement over docs: {sql!r}"
+    if not sep or "?" in head:
+        raise InternalError(f"cannot narrow a statement not shaped SELECT ... FROM docs WHERE: "
+                            f"{sql[:200]!r}")
     spans = [(to_signed(a), to_signed(b)) for a, b in only]  # as the `token` column holds
     test = " OR ".join("token BETWEEN ? AND ?" for _ in spans) or "0"
     return f"{head}{sep}({test}) AND {rest}", [*(v for span in spans for v in span), *params]

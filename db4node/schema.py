@@ -78,13 +78,15 @@ MIGRATIONS: tuple[str, ...] = (
     # 6: the txids of recent writes (applied.py), so that a write sent again after a broken
     # connection is answered, not applied twice. `unchanged` is the JSON list of the indexes of
     # ops that changed nothing (NULL: none); the others wrote first_lsn..last_lsn in op order.
+    # `digest` is the request's (applied.digest): the same txid with another request is refused.
     """
     CREATE TABLE writes_applied (
         txid      TEXT PRIMARY KEY,
         at_ms     INTEGER NOT NULL,
         first_lsn INTEGER NOT NULL,
         last_lsn  INTEGER NOT NULL,
-        unchanged TEXT
+        unchanged TEXT,
+        digest    TEXT NOT NULL
     ) WITHOUT ROWID;
     CREATE INDEX writes_applied_by_time ON writes_applied(at_ms);
     """,

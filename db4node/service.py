@@ -13,10 +13,10 @@ from google.protobuf.message import Message
 
 from db4.v1 import node_pb2, node_pb2_grpc, router_pb2
 from db4core import documents, failpoints
-from db4core.errors import Db4Error, InvalidArgumentError, most_severe
+from db4core.errors import Db4Error, InvalidArgumentError, WrongShardError, most_severe
 from db4core.query import decode_where, sort_pairs, validate_limit
 from db4core.txn import ABORT, COMMIT, validate_txid
-from db4node import changelog, queries, search_index, search_query, tail
+from db4node import applied, changelog, queries, search_index, search_query, tail
 from db4node.membership import Membership
 from db4node.participant import Participant
 from db4node.queries import READ_BYTES
@@ -189,12 +189,35 @@ class NodeService(ReshardHandlers, node_pb2_grpc.NodeServicer):
         ops = [decode_op(op) for op in request.ops]
         reads = [decode_read(r) for r in request.reads]
         tokens = [op.token for op in ops] + [r.token for r in reads]
-        await self.membership.check_owner(request.shard_id, tokens, request.epoch)
+        try:
+            await self.membership.check_owner(request.shard_id, tokens, request.epoch)
+        except WrongShardError:
+            # Sent again after a broken connection, a write this shard applied before its
+            # ranges moved is answered here, not applied again on their new shard.
+            again = await self._applied_here(request, ops, reads, deadline_of(context))
+            if again is None:
+                raise
+            return again
         self.store.load.write(request.shard_id, len(ops), [op.token for op in ops])
         results, txid, last_lsn = await self.participant.write(
             request.shard_id, ops, request.txid, reads, deadline_of(context))
         return node_pb2.WriteResponse(results=write_results(results), last_lsn=last_lsn,
                                       txid=txid)
+
+    async def _applied_here(self, request: node_pb2.WriteRequest, ops: list, reads: list,
+                            deadline: float | None) -> node_pb2.WriteResponse | None:
+        """The answer of a write the shard noted under the request's txid, if it is here."""
+        if not request.txid or not ops or not self.store.has(request.shard_id):
+            return None
+        request_digest = applied.digest(ops, reads)
+        found = await self.store.get(request.shard_id).read(
+            lambda conn: applied.lookup(conn, request.txid, ops, request_digest), deadline,
+            "lookup of a write sent again")
+        if found is None:
+            return None
+        results, last_lsn = found
+        return node_pb2.WriteResponse(results=write_results(results), last_lsn=last_lsn,
+                                      txid=request.txid)
 
     @servicer_method
     async def Prepare(self, request: node_pb2.PrepareRequest, context: grpc.aio.ServicerContext):

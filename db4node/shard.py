@@ -26,6 +26,7 @@ from db4core.errors import (
     ConditionFailedError,
     ConflictError,
     Db4Error,
+    InternalError,
     InvalidArgumentError,
     NotFoundError,
 )
@@ -37,6 +38,10 @@ from db4node.sql import transaction
 
 __all__ = ["Current", "Op", "OpResult", "ReadCheck", "Shard", "WriteItem", "Written",
            "read_rows"]
+
+
+class GroupFailedError(InternalError):
+    """A write of a group could not be rolled back to its savepoint: the group fails whole."""
 
 
 @dataclass(frozen=True)
@@ -173,6 +178,8 @@ class Shard:
             for item in items:
                 try:
                     written = self._write_one(item, lsn, now)
+                except GroupFailedError:
+                    raise
                 except Exception as err:
                     if not self.conn.in_transaction:
                         raise  # SQLite ended the whole transaction: not this write's alone
@@ -192,8 +199,9 @@ class Shard:
         """One write of a group, after LSN `lsn`, inside the open transaction."""
         ops, txid, reads = item.ops, item.txid, item.reads
         noted = bool(txid) and bool(ops)
+        request = applied.digest(ops, reads) if noted else ""
         if noted:
-            again = applied.lookup(self.conn, txid, ops)
+            again = applied.lookup(self.conn, txid, ops, request)
             if again is not None:
                 return Written(again[0], txid, again[1])
         txid = txid or uuid.uuid4().hex
@@ -205,16 +213,21 @@ class Shard:
             results, effects = self.apply_ops(ops, now)
             last = self.log_effects(effects, txid, now, after=lsn)
             if noted:
-                applied.record(self.conn, txid, now, lsn + 1, last, results)
+                applied.record(self.conn, txid, now, lsn + 1, last, results, request)
                 self._writes_noted += 1
                 if self._writes_noted % applied.PRUNE_EVERY == 0:
                     applied.prune(self.conn, now)
         except BaseException:
             # Back to before this write (unless SQLite already ended the whole transaction:
-            # a full disk, an I/O error; then the group fails).
+            # a full disk, an I/O error; then the group fails, as it does when this fails).
             if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK TO one_write")
-                self.conn.execute("RELEASE one_write")
+                try:
+                    self.conn.execute("ROLLBACK TO one_write")
+                    self.conn.execute("RELEASE one_write")
+                except apsw.Error as err:
+                    raise GroupFailedError(
+                        f"a write of shard {self.shard_id} could not be undone alone ({err}); "
+                        "its whole group was rolled back") from err
             raise
         self.conn.execute("RELEASE one_write")
         return Written(results, txid, last)

@@ -162,7 +162,8 @@ class ShardWorker:
         self._announced = self._log_position()
         # Group commit: writes waiting for the writer thread, and whether a drain is under way.
         self._queued: list[tuple[WriteItem, Job, asyncio.Future]] = []
-        self._draining = False
+        self._draining = False  # a group's job is queued or running on the writer thread
+        self._closed = False
 
     async def write(self, fn: Callable[[Shard], T], deadline: float | None, what: str) -> T:
         """Run fn(shard) on the writer thread (fn owns shard.conn while it runs)."""
@@ -191,49 +192,72 @@ class ShardWorker:
             raise job.error()
         loop = asyncio.get_running_loop()
         answer: asyncio.Future = loop.create_future()
+        entry = (item, job, answer)
         with self._lock:
-            self._queued.append((item, job, answer))
+            if self._closed:
+                raise UnavailableError(f"shard {self.shard.shard_id} was closed")
+            self._queued.append(entry)
             start = not self._draining
             self._draining = True
         if start:
-            try:
-                self._writer.submit(self._drain, loop)
-            except RuntimeError:  # the shard is being closed
-                with self._lock:
-                    self._queued.clear()
-                    self._draining = False
-                raise UnavailableError(f"shard {self.shard.shard_id} was closed") from None
+            self._next_group(loop)
         try:
             return await answer
         except asyncio.CancelledError:
             job.cancelled = True  # skipped if the writer has not taken it yet
             raise
 
-    def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
-        """On the writer thread: apply queued writes, a group at a time, until none is left."""
-        while True:
-            with self._lock:
-                group = self._queued[:GROUP_MAX]
-                del self._queued[:GROUP_MAX]
-                if not group:
-                    self._draining = False
-                    return
+    def _next_group(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Queue the next group's job on the writer thread (one group per job, so that the
+        other writer work, prepares, fences, cleanups, takes its turn between groups); fail
+        what is queued when the shard is being closed."""
+        try:
+            self._writer.submit(self._group, loop)
+        except RuntimeError:  # the writer was shut down
+            self._fail_queued(loop)
+
+    def _fail_queued(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        with self._lock:
+            left, self._queued = self._queued, []
+            self._draining = False
+        for _, _, answer in left:
+            _settle(loop or answer.get_loop(), answer,
+                    UnavailableError(f"shard {self.shard.shard_id} was closed"))
+
+    def _group(self, loop: asyncio.AbstractEventLoop) -> None:
+        """On the writer thread: apply one group of queued writes, then queue the next group's
+        job if more wait (else the next write starts one)."""
+        with self._lock:
+            group = self._queued[:GROUP_MAX]
+            del self._queued[:GROUP_MAX]
+        try:
             live = []
             for item, job, answer in group:
                 if job.check():  # cancelled or timed out while it waited
                     _settle(loop, answer, job.error())
                 else:
                     live.append((item, answer))
-            if not live:
-                continue
-            try:
-                outcomes: list = self._guarded(
-                    self._writer_guard, Job(f"a group of {len(live)} writes"),
-                    functools.partial(self.shard.write_group, [item for item, _ in live]))
-            except Exception as err:  # noqa: BLE001 - every write of the group gets it
-                outcomes = [err] * len(live)
+            outcomes: list = []
+            if live:
+                try:
+                    outcomes = self._guarded(
+                        self._writer_guard, Job(f"a group of {len(live)} writes"),
+                        functools.partial(self.shard.write_group, [item for item, _ in live]))
+                except Exception as err:  # noqa: BLE001 - every write of the group gets it
+                    outcomes = [err] * len(live)
             for (_, answer), outcome in zip(live, outcomes, strict=True):
                 _settle(loop, answer, outcome)
+        except BaseException as err:  # no waiter of this group may hang
+            for _, _, answer in group:
+                _settle(loop, answer, err if isinstance(err, Exception)
+                        else UnavailableError(f"shard {self.shard.shard_id} was closed"))
+            raise
+        finally:
+            with self._lock:
+                more = bool(self._queued)
+                self._draining = more
+            if more:
+                self._next_group(loop)
             try:
                 loop.call_soon_threadsafe(self._announce)
             except RuntimeError:  # the loop closed: nobody is waiting any more
@@ -329,12 +353,10 @@ class ShardWorker:
 
     def close(self) -> None:
         """Wait for running work, then close every connection; queued writes fail."""
-        self._writer.shutdown(wait=True, cancel_futures=True)
         with self._lock:
-            left, self._queued = self._queued, []
-        for _, _, answer in left:
-            _settle(answer.get_loop(), answer,
-                    UnavailableError(f"shard {self.shard.shard_id} was closed"))
+            self._closed = True
+        self._writer.shutdown(wait=True, cancel_futures=True)
+        self._fail_queued(None)
         self._readers.shutdown(wait=True, cancel_futures=True)
         self._scanners.shutdown(wait=True, cancel_futures=True)
         with self._lock:

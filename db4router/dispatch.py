@@ -121,9 +121,11 @@ class Dispatcher:
         last: Db4Error | None = None
         waited = Waited()
         attempt = 0
+        shard: str | None = None
         while attempt < attempts:
             topo = self.view.require()
-            shard = pick(topo)
+            if shard is None:  # sent again, a call goes to the same shard: a write it applied
+                shard = pick(topo)  # is answered there, even after its ranges moved
             stub = self.pool.stub(node_for(topo, shard), self.view.nodes)
             try:
                 return await call(stub, shard, topo.epoch)
@@ -135,6 +137,7 @@ class Dispatcher:
                 if not isinstance(last, WrongShardError):
                     raise last from None
                 await self.view.refresh_to(last.epoch)
+                shard = None
         if attempts == 1 and last is not None:
             raise last
         raise UnavailableError(f"could not route after {attempts} attempts: {last}")

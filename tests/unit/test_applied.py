@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 
 import pytest
 
-from db4core.errors import NotFoundError, WrongShardError
+from db4core.errors import InvalidArgumentError, NotFoundError, UnavailableError, WrongShardError
 from db4core.hashing import token_for
 from db4node import applied, follow
 from db4node.participant import Participant
@@ -132,3 +133,32 @@ def test_a_group_commits_every_write_but_the_failed_one(shard):
     assert lsns == list(range(1, first + 4))  # dense: the failed writes left no gap
     noted = {r[0] for r in shard.conn.execute("SELECT txid FROM writes_applied")}
     assert noted == {"t0", "a", "d"}
+
+
+def test_a_txid_names_one_write_another_request_under_it_is_refused(shard):
+    shard.write([op("create", tenant="acme", n=0)], "t1")
+    with pytest.raises(InvalidArgumentError, match="already used by another write"):
+        shard.write([op("update", n=5)], "t1")
+    assert versions(shard) == [1]
+
+
+def test_closing_a_shard_fails_the_writes_still_queued(tmp_path):
+    async def run() -> list:
+        store = ShardStore(str(tmp_path))
+        worker = store.get("s0")
+        gate = threading.Event()
+        busy = asyncio.ensure_future(worker.write(lambda s: gate.wait(10), None, "hold"))
+        await asyncio.sleep(0.05)  # the writer thread is held
+        queued = [asyncio.ensure_future(worker.write_grouped(
+            WriteItem([op("create", f"d{i}", tenant="acme")], f"t{i}"), None, "write"))
+            for i in range(3)]
+        await asyncio.sleep(0.05)
+        closing = asyncio.get_running_loop().run_in_executor(None, store.close)
+        await asyncio.sleep(0.05)
+        gate.set()
+        await closing
+        await busy
+        return await asyncio.wait_for(asyncio.gather(*queued, return_exceptions=True), 5)
+
+    outcomes = asyncio.run(run())
+    assert all(isinstance(o, UnavailableError) for o in outcomes), outcomes
