@@ -32,13 +32,14 @@ PRUNE_EVERY = 1000
 def digest(ops: Sequence[Op], reads: Sequence[ReadCheck]) -> str:
     """What a write asks, in 32 hex digits: the same txid with another request is refused."""
     h = hashlib.blake2b(digest_size=16)
-    for op in ops:
-        h.update(json.dumps([op.kind, op.collection, op.id, op.token, op.expected_version,
-                             op.partition_key, op.condition], sort_keys=True).encode())
-        h.update(len(op.body).to_bytes(8, "big"))
+    for op in ops:  # on the writer thread for every write: ~2 us an op (json.dumps: ~8 us)
+        condition = json.dumps(op.condition, sort_keys=True) if op.condition is not None else ""
+        head = repr((op.kind, op.collection, op.id, op.token, op.expected_version,
+                     op.partition_key, condition, len(op.body))).encode()
+        h.update(len(head).to_bytes(4, "big"))
+        h.update(head)
         h.update(op.body)
-    for r in reads:
-        h.update(json.dumps([r.collection, r.id, r.token, r.version]).encode())
+    h.update(repr([(r.collection, r.id, r.token, r.version) for r in reads]).encode())
     return h.hexdigest()
 
 

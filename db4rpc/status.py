@@ -84,24 +84,18 @@ _NOT_SENT = ("failed to connect to all addresses", "connection refused")
 
 
 def never_sent(err: grpc.RpcError) -> bool:
-    """Whether a failed call's request never left this process: UNAVAILABLE from its own
-    channel (no db4 server answered it: no `db4-answered` trailer) saying it could not connect.
-    A server's own UNAVAILABLE (a process it could not reach) carries the trailer."""
-    try:
-        if err.code() != grpc.StatusCode.UNAVAILABLE:
-            return False
-        trailers = err.trailing_metadata() or ()
-        details = (err.details() or "").lower()
-    except Exception:  # noqa: BLE001 - an error without a call object: not ours to judge
+    """Whether a failed call's request never left this process: it broke (below) with its own
+    channel saying it could not connect."""
+    if not broke(err):
         return False
-    if any(key == errors.ANSWERED_KEY for key, _ in trailers):
-        return False
+    details = (err.details() or "").lower()
     return any(marker in details for marker in _NOT_SENT)
 
 
 def broke(err: grpc.RpcError) -> bool:
     """Whether a call failed on the transport rather than by an answer: UNAVAILABLE without the
-    `db4-answered` trailer (a broken connection, or one never made). The server may or may not
+    `db4-answered` trailer (a broken connection, or one never made); a server's own
+    UNAVAILABLE (a process it could not reach) carries the trailer. The server may or may not
     have acted on the request, so only a request it answers the same twice is sent again."""
     try:
         if err.code() != grpc.StatusCode.UNAVAILABLE:

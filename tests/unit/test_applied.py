@@ -26,15 +26,6 @@ def op(kind: str, doc_id: str = "d1", **fields) -> Op:
               PK)
 
 
-@pytest.fixture
-def shard(tmp_path):
-    s = Shard("s0", str(tmp_path / "s0.db"))
-    try:
-        yield s
-    finally:
-        s.close()
-
-
 def versions(shard: Shard) -> list[int]:
     return [r[0] for r in shard.conn.execute("SELECT version FROM docs ORDER BY id")]
 

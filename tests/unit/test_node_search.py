@@ -81,15 +81,6 @@ def expected(shard: Shard, d: SearchDef) -> dict[str, tuple]:
 
 
 @pytest.fixture
-def shard(tmp_path):
-    s = Shard("s0", str(tmp_path / "s0.db"))
-    try:
-        yield s
-    finally:
-        s.close()
-
-
-@pytest.fixture
 def text(shard) -> SearchDef:
     d = define()
     build(shard, d)

@@ -39,15 +39,6 @@ def op(kind: str, doc_id: str = "d1", token: int = ACME, expected: int | None = 
 
 
 @pytest.fixture
-def shard(tmp_path):
-    s = Shard("s0", str(tmp_path / "s0.db"))
-    try:
-        yield s
-    finally:
-        s.close()
-
-
-@pytest.fixture
 def acme_doc(shard) -> dict:
     """Tenant acme's document d1, version 1."""
     results, _ = shard.write([op("create", tenant="acme", secret="acme-only")])
