@@ -23,6 +23,7 @@ import apsw
 
 from db4core.periodic import Periodic
 from db4core.topology import Keys
+from db4node.follow import Ranges
 from db4node.loadmeter import LoadMeter
 from db4node.membership import Membership
 from db4node.shard import sizes
@@ -41,9 +42,10 @@ class Size:
     bytes: int
 
 
-def shard_size(conn: apsw.Connection, path: str) -> Size:
-    """Documents (id claims are none) and bytes of the shard's file and WAL."""
-    per, size = sizes(conn, path)
+def shard_size(conn: apsw.Connection, path: str, only: Ranges | None = None) -> Size:
+    """Documents (id claims are none; with `only`, in those token ranges) and bytes of the
+    shard's file and WAL."""
+    per, size = sizes(conn, path, only)
     return Size(sum(per.values()), size)
 
 
@@ -72,8 +74,11 @@ class LoadReporter:
         reads, writes, samples, elapsed = self.meter.take()
         shards = {}
         for shard_id, worker in sorted(self.store.open_shards()):
-            size = await worker.query(functools.partial(shard_size, path=worker.shard.path), None,
-                                      "shard size")
+            scope = self.membership.scope
+            only = scope(shard_id, 0) if scope is not None else None  # a cleanup may run
+            size = await worker.query(
+                functools.partial(shard_size, path=worker.shard.path, only=only), None,
+                "shard size")
             shards[shard_id] = {
                 "reads_per_s": round(reads[shard_id] / elapsed, 3),
                 "writes_per_s": round(writes[shard_id] / elapsed, 3),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -277,13 +278,17 @@ class NodeService(ReshardHandlers, node_pb2_grpc.NodeServicer):
         self, request: node_pb2.ShardStatsRequest, context: grpc.aio.ServicerContext
     ):
         topo = self.membership.topology
+        if topo is None or request.epoch > topo.epoch:
+            topo = await self.membership.refresh()
         hosted = topo.shards_on(self.membership.node_id) if topo else []
         # Only hosted shards: asking about others must not create their files.
         wanted = [s for s in request.shard_ids if s in hosted] if request.shard_ids else hosted
         stats = []
         for shard_id in wanted:
+            only = await self.membership.scope_of(shard_id, request.epoch)
             s = await self.store.get(shard_id).write(
-                Shard.stats, deadline_of(context), "shard statistics")
+                functools.partial(Shard.stats, only=only), deadline_of(context),
+                "shard statistics")
             stats.append(node_pb2.ShardStat(shard_id=shard_id, documents=s["documents"],
                                              bytes=s["bytes"], last_lsn=s["last_lsn"],
                                              collections=s["collections"]))

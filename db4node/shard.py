@@ -34,6 +34,7 @@ from db4core.hashing import canonical_json, from_signed, to_signed, token_for
 from db4core.query import compile_where
 from db4node import applied, changelog, follow, pragmas, retention, schema, search_query, txn
 from db4node.ops import Effect, Op, OpResult, ReadCheck, increment, is_claim
+from db4node.queries import keep_to
 from db4node.sql import transaction
 
 __all__ = ["Current", "Op", "OpResult", "ReadCheck", "Shard", "WriteItem", "Written",
@@ -470,17 +471,22 @@ class Shard:
         wal = self.path + "-wal"
         return os.path.getsize(wal) if os.path.exists(wal) else 0
 
-    def stats(self) -> dict:
-        """Document counts per collection (id claims are no documents), file size, last LSN."""
-        per, size = sizes(self.conn, self.path)
+    def stats(self, only: follow.Ranges | None = None) -> dict:
+        """Document counts per collection (id claims are no documents; with `only`, rows in
+        those token ranges: a shard whose cleanup runs counts what it owns), file size, last
+        LSN."""
+        per, size = sizes(self.conn, self.path, only)
         return {"documents": sum(per.values()), "bytes": size, "last_lsn": self.last_lsn,
                 "collections": per}
 
 
-def sizes(conn: apsw.Connection, path: str) -> tuple[dict[str, int], int]:
-    """Documents per collection (id claims are no documents) and the bytes of the shard's file
-    and WAL, read on any connection to the shard at `path`."""
-    per = {c: n for c, n in conn.execute(
-        "SELECT collection, COUNT(*) FROM docs GROUP BY collection") if not is_claim(c)}
+def sizes(conn: apsw.Connection, path: str, only: follow.Ranges | None = None
+          ) -> tuple[dict[str, int], int]:
+    """Documents per collection (id claims are no documents; with `only`, those whose token
+    falls in the ranges) and the bytes of the shard's file and WAL, read on any connection to
+    the shard at `path`."""
+    sql, params = keep_to("SELECT collection, COUNT(*) FROM docs WHERE 1 GROUP BY collection",
+                          [], only)
+    per = {c: n for c, n in conn.execute(sql, params) if not is_claim(c)}
     size = sum(os.path.getsize(p) for p in (path, path + "-wal") if os.path.exists(p))
     return per, size

@@ -33,8 +33,9 @@ class AdminService(admin_pb2_grpc.AdminServicer):
 
     async def _stats(self) -> dict[str, node_pb2.ShardStat]:
         async def one(stub, shard, epoch):
-            resp = await stub.ShardStats(node_pb2.ShardStatsRequest(shard_ids=[shard]),
-                                         timeout=NODE_TIMEOUT_S)
+            resp = await stub.ShardStats(
+                node_pb2.ShardStatsRequest(shard_ids=[shard], epoch=epoch),
+                timeout=NODE_TIMEOUT_S)
             return resp.shards[0] if resp.shards else None
 
         return await self.dispatcher.every_shard(one)

@@ -54,7 +54,7 @@ class Db4Service(router_pb2_grpc.Db4Servicer):
         """Documents of a collection over every shard (from the nodes' shard stats)."""
 
         async def stats(stub, shard, epoch):
-            req = node_pb2.ShardStatsRequest(shard_ids=[shard])
+            req = node_pb2.ShardStatsRequest(shard_ids=[shard], epoch=epoch)
             resp = await stub.ShardStats(req, timeout=NODE_TIMEOUT_S)
             return sum(s.collections.get(collection, 0) for s in resp.shards)
 

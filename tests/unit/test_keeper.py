@@ -82,3 +82,29 @@ def test_a_shard_that_owns_nothing_keeps_to_no_rows(tmp_path):
         assert queries.count(conn, COLL, None, None) == 1
     finally:
         store.close()
+
+
+def test_shard_stats_count_the_owned_ranges_while_the_cleanup_runs(tmp_path):
+    """Statistics read after a split committed count what the shard owns, not the rows it gave
+    away and has not deleted yet (db4 status, the documents of each shard)."""
+    async def run() -> None:
+        store = ShardStore(str(tmp_path))
+        try:
+            worker = store.get("s0")
+            worker.shard.write([Op("create", COLL, f"{t}-a", token_for(t),
+                                   json.dumps({"tenant": t}).encode(), None, "tenant")
+                                for t in TENANTS])
+            kept = sum(token_for(t) < HALF for t in TENANTS)
+            keeper = RangeKeeper(store, "n1")
+            keeper.adopt(whole(1))
+            await keeper._task
+            keeper.adopt(lower_half(2))
+            assert worker.shard.stats(keeper.scope("s0", 2))["documents"] == kept
+            assert worker.shard.stats()["documents"] == len(TENANTS)  # not deleted yet
+            assert worker.shard.stats(keeper.scope("s0", 2))["collections"] == {COLL: kept}
+            await keeper._task
+            assert worker.shard.stats(keeper.scope("s0", 2))["documents"] == kept
+        finally:
+            store.close()
+
+    asyncio.run(run())

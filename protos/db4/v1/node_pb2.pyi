@@ -272,10 +272,12 @@ class ReadResponse(_message.Message):
     def __init__(self, items: _Optional[_Iterable[_Union[ReadItem, _Mapping]]] = ...) -> None: ...
 
 class ShardStatsRequest(_message.Message):
-    __slots__ = ("shard_ids",)
+    __slots__ = ("shard_ids", "epoch")
     SHARD_IDS_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
     shard_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, shard_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    epoch: int
+    def __init__(self, shard_ids: _Optional[_Iterable[str]] = ..., epoch: _Optional[int] = ...) -> None: ...
 
 class ShardStat(_message.Message):
     __slots__ = ("shard_id", "documents", "bytes", "last_lsn", "collections")
