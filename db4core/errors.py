@@ -31,6 +31,7 @@ class Db4Error(Exception):
     code = "UNKNOWN"
     retriable = False
     reason = ""
+    loaded: int | None = None  # set by the SDK's bulk_load: documents loaded before the error
 
     def __init__(self, message: str = "") -> None:
         super().__init__(message)

@@ -14,6 +14,7 @@ from db4client.aio import AsyncClient
 from db4client.client import Client
 from db4client.collection import AsyncCollection, Collection
 from db4client.results import (
+    BulkLoadResult,
     CasResult,
     CommitResult,
     OptimisticResult,
@@ -25,7 +26,8 @@ from db4client.results import (
 from db4client.subscription import AsyncSubscription, Subscription
 from db4client.transaction import AsyncTransaction, Transaction
 
-__all__ = ["AsyncClient", "AsyncCollection", "AsyncSubscription", "AsyncTransaction", "CasResult",
+__all__ = ["AsyncClient", "AsyncCollection", "AsyncSubscription", "AsyncTransaction",
+           "BulkLoadResult", "CasResult",
            "ChangeEvent", "Client", "Collection", "CommitResult", "OptimisticResult", "Page",
            "RetryPolicy", "SearchHit", "SearchResult", "Subscription", "Transaction",
            "TransactionResult", "errors"]

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import grpc
 
 from db4.v1 import admin_pb2_grpc, router_pb2_grpc
-from db4client import _cdc, _channel, _query, _search, _txn, _wire
+from db4client import _bulk, _cdc, _channel, _query, _search, _txn, _wire
 from db4client._plan import arun_plan
 from db4client._retry import DEFAULT_POLICY, RetryPolicy, never_sent
 from db4client.admin import AsyncAdmin
@@ -22,7 +22,7 @@ from db4client.errors import (
     UnavailableError,
     from_rpc_error,
 )
-from db4client.results import Page, SearchHit, SearchResult, TransactionResult
+from db4client.results import BulkLoadResult, Page, SearchHit, SearchResult, TransactionResult
 from db4client.subscription import AsyncSubscription
 from db4client.transaction import AsyncTransaction
 from db4core.names import DEFAULT_PARTITION_KEY
@@ -145,6 +145,14 @@ class AsyncClient:
     def collection(self, name: str) -> AsyncCollection:
         """A handle on a collection (no round trip: collections exist on first write)."""
         return AsyncCollection(self, name)
+
+    async def bulk_load(self, collection: str, docs: Any, batch_size: int = 1000,
+                        progress: Callable[[int], None] | None = None,
+                        in_flight: int = 4) -> BulkLoadResult:
+        """See `Client.bulk_load`."""
+        coll = self.collection(collection)
+        return await _bulk.arun(coll.insert_many, coll.delete_many, docs, batch_size,
+                                in_flight, progress, time.perf_counter)
 
     async def shard_for(self, collection: str, partition_value: Any) -> str:
         """The id of the shard that owns a partition key value."""

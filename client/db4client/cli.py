@@ -31,6 +31,7 @@ from db4client.commands import (
     cmd_drop_search_index,
     cmd_find,
     cmd_get,
+    cmd_import,
     cmd_indexes,
     cmd_move,
     cmd_operations,
@@ -224,6 +225,15 @@ def _document_commands(sub: Any) -> None:
     p = _client_command(sub, "put", cmd_put, "create a document; prints the stored document")
     p.add_argument("collection", help="collection name")
     p.add_argument("document", type=json_object, help="the document as a JSON object")
+    p = _client_command(sub, "import", cmd_import,
+                        "load a JSON-lines file (one document per line) into a collection in "
+                        "insert_many batches, a progress bar on stderr; prints what was loaded")
+    p.add_argument("collection", help="collection name")
+    p.add_argument("file", help="the JSON-lines file, or - for stdin")
+    p.add_argument("--batch-size", type=int, default=1000,
+                   help="documents per insert_many batch, each all or nothing (default 1000)")
+    p.add_argument("--in-flight", type=int, default=4,
+                   help="batches sent at once (default 4)")
     p = _client_command(sub, "get", cmd_get, "read one document by id (exit 1 when missing)")
     p.add_argument("collection", help="collection name")
     p.add_argument("id", help="document $id")

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import grpc
 
 from db4.v1 import admin_pb2_grpc, router_pb2_grpc
-from db4client import _cdc, _channel, _query, _search, _txn, _wire
+from db4client import _bulk, _cdc, _channel, _query, _search, _txn, _wire
 from db4client._plan import run_plan
 from db4client._retry import DEFAULT_POLICY, RetryPolicy, never_sent
 from db4client.admin import Admin
@@ -22,7 +22,7 @@ from db4client.errors import (
     UnavailableError,
     from_rpc_error,
 )
-from db4client.results import Page, SearchHit, SearchResult, TransactionResult
+from db4client.results import BulkLoadResult, Page, SearchHit, SearchResult, TransactionResult
 from db4client.subscription import Subscription
 from db4client.transaction import Transaction
 from db4core.names import DEFAULT_PARTITION_KEY
@@ -164,6 +164,19 @@ class Client:
     def collection(self, name: str) -> Collection:
         """A handle on a collection (no round trip: collections exist on first write)."""
         return Collection(self, name)
+
+    def bulk_load(self, collection: str, docs: Any, batch_size: int = 1000,
+                  progress: Callable[[int], None] | None = None,
+                  in_flight: int = 4) -> BulkLoadResult:
+        """Create the documents of any iterable (read lazily, a generator is fine) as
+        consecutive insert_many batches of `batch_size` (at most 10,000), `in_flight` of them
+        sent at once. `progress(loaded)` is called after each batch commits, in input order.
+        Each batch is all or nothing; when one fails, the error (its `documents[i]` numbered in
+        the whole input) says in `err.loaded` how many documents are loaded: exactly the
+        input before the failed batch (later batches that committed are deleted again)."""
+        coll = self.collection(collection)
+        return _bulk.run(coll.insert_many, coll.delete_many, docs, batch_size, in_flight,
+                         progress, time.perf_counter)
 
     def shard_for(self, collection: str, partition_value: Any) -> str:
         """The id of the shard that owns a partition key value."""

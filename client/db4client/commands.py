@@ -7,13 +7,16 @@ propagate: `cli.run_client_command` prints them as `error: CODE: message` and ex
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
 from db4client import _query
-from db4client.errors import NotFoundError
+from db4client.errors import InvalidArgumentError, NotFoundError
+from db4core import documents
 
 # What a command returns when it printed its own output (a stream, a table).
 PRINTED = object()
@@ -39,6 +42,64 @@ def cmd_create_collection(client: Any, args: argparse.Namespace) -> Any:
 def cmd_put(client: Any, args: argparse.Namespace) -> Any:
     """Create a document."""
     return client.collection(args.collection).create(args.document)
+
+
+def jsonl_documents(path: str, stream: Any) -> Iterator[Any]:
+    """The documents of a binary JSON-lines stream, one object per line (blank lines skipped);
+    a line that is not a JSON object (or not UTF-8) is InvalidArgumentError naming the file and
+    line."""
+    for number, line in enumerate(stream, 1):
+        if not line.strip():
+            continue
+        try:
+            doc = documents.decode(line)
+        except InvalidArgumentError as err:
+            raise InvalidArgumentError(f"{path} line {number}: {err.message}") from None
+        if not isinstance(doc, dict):
+            raise InvalidArgumentError(f"{path} line {number}: a document must be a JSON "
+                                       f"object, got {type(doc).__name__}")
+        yield doc
+
+
+def _count_lines(path: str) -> int:
+    """Newlines in a file (the progress bar's total), read in 1 MiB blocks."""
+    with open(path, "rb") as f:
+        return sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 20), b""))
+
+
+def cmd_import(client: Any, args: argparse.Namespace) -> Any:
+    """Load a JSON-lines file (or stdin) with bulk_load, a progress bar on stderr."""
+    stdin = args.file == "-"
+    try:
+        total = 0 if stdin else _count_lines(args.file)
+        stream = sys.stdin.buffer if stdin else open(args.file, "rb")  # noqa: SIM115
+    except OSError as err:
+        raise InvalidArgumentError(f"cannot read {args.file}: {err.strerror}") from None
+    bar = _Bar(sys.stderr)
+    name = "stdin" if stdin else args.file
+    shown = {"loaded": 0, "at": 0.0}
+
+    def show(finished: bool) -> None:
+        loaded = shown["loaded"]
+        bar.show(f"importing {name} into {args.collection}: {loaded} documents", loaded,
+                 max(total, loaded, 1), finished)
+
+    def report(loaded: int) -> None:
+        shown["loaded"] = loaded
+        if bar.progress is not None or time.monotonic() - shown["at"] >= 2:  # a line per 2 s
+            shown["at"] = time.monotonic()
+            show(False)
+
+    with stream if not stdin else contextlib.nullcontext(stream):
+        try:
+            result = client.bulk_load(args.collection, jsonl_documents(name, stream),
+                                      batch_size=args.batch_size, progress=report,
+                                      in_flight=args.in_flight)
+        finally:
+            show(True)
+    return {"loaded": result.loaded, "batches": result.batches,
+            "seconds": round(result.seconds, 3),
+            "docs_per_second": round(result.docs_per_second, 1)}
 
 
 def cmd_get(client: Any, args: argparse.Namespace) -> Any:

@@ -100,3 +100,16 @@ class SearchResult:
         """The page as JSON-ready data: {"hits": [...], "cursor": ..., "has_more": ...}."""
         return {"hits": [h.to_dict() for h in self.hits], "cursor": self.cursor,
                 "has_more": self.has_more}
+
+
+@dataclass(frozen=True)
+class BulkLoadResult:
+    """What `bulk_load` wrote: documents, insert_many batches, seconds it took."""
+
+    loaded: int
+    batches: int
+    seconds: float
+
+    @property
+    def docs_per_second(self) -> float:
+        return self.loaded / self.seconds if self.seconds > 0 else 0.0

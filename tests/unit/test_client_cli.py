@@ -15,7 +15,7 @@ SUBCOMMANDS = ["node", "router", "dev", "status", "create-collection", "put", "g
                "delete", "shard-for", "find", "count", "create-index", "drop-index", "indexes",
                "query-range", "cdc", "search", "create-search-index", "drop-search-index",
                "search-indexes", "checkpoint", "split", "move", "operations",
-               "abort-operation", "drain", "rebalance"]
+               "abort-operation", "drain", "rebalance", "import"]
 
 
 def subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:

@@ -1,0 +1,150 @@
+"""bulk_load: a stream of documents written as consecutive insert_many batches, a few in flight.
+
+Each batch commits whole or not at all (insert_many). When one fails, nothing more is read from
+the input, the batches in flight finish, and those after the failed one that committed are
+deleted again: what stays loaded is exactly the input before the failed batch, and the error
+says how many documents that is (`err.loaded`) and which document failed (`documents[i]`,
+numbered in the whole input).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from db4client.errors import Db4Error, InvalidArgumentError
+from db4client.results import BulkLoadResult
+from db4core.documents import MAX_BATCH_ITEMS
+
+Document = dict[str, Any]
+Progress = Callable[[int], None]
+MAX_IN_FLIGHT = 64
+
+
+def check_options(batch_size: int, in_flight: int) -> None:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) \
+            or not 1 <= batch_size <= MAX_BATCH_ITEMS:
+        raise InvalidArgumentError(f"batch_size must be an int from 1 to {MAX_BATCH_ITEMS}, "
+                                   f"got {batch_size!r}")
+    if isinstance(in_flight, bool) or not isinstance(in_flight, int) \
+            or not 1 <= in_flight <= MAX_IN_FLIGHT:
+        raise InvalidArgumentError(f"in_flight must be an int from 1 to {MAX_IN_FLIGHT}, "
+                                   f"got {in_flight!r}")
+
+
+def batches(docs: Iterable[Any], batch_size: int) -> Iterator[tuple[int, list[Any]]]:
+    """(position of the first document in the input, the documents) per batch, read lazily."""
+    if isinstance(docs, (str, bytes, bytearray, dict)) or not hasattr(docs, "__iter__"):
+        raise InvalidArgumentError(f"documents must be an iterable of dicts, got "
+                                   f"{type(docs).__name__}")
+    it = iter(docs)
+    start = 0
+    while batch := list(itertools.islice(it, batch_size)):
+        yield start, batch
+        start += len(batch)
+
+
+def failed(err: Db4Error, start: int | None, loaded: int) -> Db4Error:
+    """The error of the batch at input position `start` (None: reading the input failed),
+    renumbered to the whole input and saying what stays loaded."""
+    from db4client.collection import _shift_index
+
+    if start is not None:
+        err = _shift_index(err, start)
+    err.loaded = loaded
+    err.message = f"{err.message} (bulk_load: the first {loaded} documents are loaded, " \
+                  "none after them)"
+    err.args = (err.message,)
+    return err
+
+
+def ids(stored: list[Document]) -> list[str]:
+    return [d["$id"] for d in stored]
+
+
+def run(insert: Callable[[list[Any]], list[Document]], delete: Callable[[list[str]], Any],
+        docs: Iterable[Any], batch_size: int, in_flight: int, progress: Progress | None,
+        clock: Callable[[], float]) -> BulkLoadResult:
+    """The blocking bulk load: `in_flight` insert_many calls on threads, results in order."""
+    check_options(batch_size, in_flight)
+    begin = clock()
+    pending: deque[tuple[int, Future]] = deque()
+    loaded, count = 0, 0
+    error: tuple[Db4Error, int | None] | None = None
+    with ThreadPoolExecutor(in_flight, thread_name_prefix="db4-bulk") as pool:
+        source = batches(docs, batch_size)
+        while True:
+            if error is None and len(pending) < in_flight:
+                try:
+                    nxt = next(source, None)
+                except Db4Error as err:  # the input itself is bad (db4 import: a bad line)
+                    error, nxt = (err, None), None
+                if nxt is not None:
+                    pending.append((nxt[0], pool.submit(insert, nxt[1])))
+                    continue
+            if not pending:
+                break
+            start, fut = pending.popleft()
+            try:
+                stored = fut.result()
+            except Db4Error as err:
+                error = error or (err, start)
+                continue
+            if error is not None:  # committed after the failed batch: undone
+                delete(ids(stored))
+                continue
+            loaded += len(stored)
+            count += 1
+            if progress is not None:
+                progress(loaded)
+    if error is not None:
+        raise failed(error[0], error[1], loaded) from error[0].__cause__
+    return BulkLoadResult(loaded, count, clock() - begin)
+
+
+async def arun(insert: Callable[[list[Any]], Awaitable[list[Document]]],
+               delete: Callable[[list[str]], Awaitable[Any]], docs: Iterable[Any],
+               batch_size: int, in_flight: int, progress: Progress | None,
+               clock: Callable[[], float]) -> BulkLoadResult:
+    """The asyncio bulk load: `in_flight` insert_many tasks, results in order."""
+    check_options(batch_size, in_flight)
+    begin = clock()
+    pending: deque[tuple[int, asyncio.Task]] = deque()
+    loaded, count = 0, 0
+    error: tuple[Db4Error, int | None] | None = None
+    source = batches(docs, batch_size)
+    try:
+        while True:
+            if error is None and len(pending) < in_flight:
+                try:
+                    nxt = next(source, None)
+                except Db4Error as err:  # the input itself is bad (db4 import: a bad line)
+                    error, nxt = (err, None), None
+                if nxt is not None:
+                    pending.append((nxt[0], asyncio.ensure_future(insert(nxt[1]))))
+                    continue
+            if not pending:
+                break
+            start, task = pending.popleft()
+            try:
+                stored = await task
+            except Db4Error as err:
+                error = error or (err, start)
+                continue
+            if error is not None:
+                await delete(ids(stored))
+                continue
+            loaded += len(stored)
+            count += 1
+            if progress is not None:
+                progress(loaded)
+    finally:
+        for _, task in pending:  # cancelled from outside: nothing left running
+            task.cancel()
+    if error is not None:
+        raise failed(error[0], error[1], loaded) from error[0].__cause__
+    return BulkLoadResult(loaded, count, clock() - begin)
