@@ -176,6 +176,13 @@ def decode(raw: bytes | str, where: str = "document") -> Any:
     return value
 
 
+def decode_stored(raw: bytes | str) -> Any:
+    """Parse JSON a server wrote (a stored document, a change's image): it passed `decode` and
+    was written by `encode` or SQLite, so the C parser alone reads it exactly (integers beyond
+    64 bits, -0.0, any key), at a third of `decode`'s cost."""
+    return json.loads(raw)
+
+
 def decode_object(raw: bytes | str, where: str = "document") -> Document:
     """Parse a JSON object and check it as a value (depth, numbers)."""
     obj = decode(raw, where)

@@ -10,6 +10,7 @@ is never handed out.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Iterator, Sequence
@@ -56,6 +57,13 @@ def participants_text(participants: Sequence[str] | None) -> str | None:
     """The stored form of a participant list: compact JSON, sorted; None stays None."""
     if participants is None:
         return None
+    if isinstance(participants, tuple):
+        return _participants_text(participants)  # every record of a transaction: once
+    return json.dumps(sorted(participants), separators=(",", ":"))
+
+
+@functools.lru_cache(maxsize=256)
+def _participants_text(participants: tuple[str, ...]) -> str:
     return json.dumps(sorted(participants), separators=(",", ":"))
 
 

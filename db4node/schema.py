@@ -35,7 +35,8 @@ MIGRATIONS: tuple[str, ...] = (
     # 2: prepared transactions of two-phase commit. A key appears in txn_locks at most once: one
     # transaction holds it from its prepare to its decision. `intents` is JSON {"effects": [...],
     # "results": [...]}: the after-images to write at commit and the answer to a repeated
-    # prepare; `participants` is the JSON list of every participant shard.
+    # prepare (a result that is an effect's after-image names it: {"found", "effect": index});
+    # `participants` is the JSON list of every participant shard.
     """
     CREATE TABLE txn_locks (
         collection TEXT NOT NULL,

@@ -122,6 +122,7 @@ class Shard:
         self.fence = follow.load_fence(self.conn)
         self.follow = follow.load_follow(self.conn)
         self._writes_noted = 0  # since open: every PRUNE_EVERY-th write prunes old notes
+        self._storing = True  # False while apply_ops checks ops without writing rows
 
     def close(self) -> None:
         """Close the database (a checkpoint happens on the last connection's close)."""
@@ -233,16 +234,22 @@ class Shard:
         self.conn.execute("RELEASE one_write")
         return Written(results, txid, last)
 
-    def apply_ops(self, ops: list[Op], now: int) -> tuple[list[OpResult], list[Effect]]:
+    def apply_ops(self, ops: list[Op], now: int, store: bool = True
+                  ) -> tuple[list[OpResult], list[Effect]]:
         """Apply ops in order inside the open transaction: each op's result, and the effects of
-        those that changed a row."""
+        those that changed a row. With store=False (a prepare of creates of distinct keys,
+        txn.only_creates) every check runs but no row is written."""
         results: list[OpResult] = []
         effects: list[Effect] = []
-        for index, op in enumerate(ops):
-            result, effect = self._apply_at(index, op, now)
-            results.append(result)
-            if effect is not None:
-                effects.append(effect)
+        self._storing = store
+        try:
+            for index, op in enumerate(ops):
+                result, effect = self._apply_at(index, op, now)
+                results.append(result)
+                if effect is not None:
+                    effects.append(effect)
+        finally:
+            self._storing = True
         return results, effects
 
     def log_effects(self, effects: list[Effect], txid: str, now: int,
@@ -437,10 +444,11 @@ class Shard:
         """Write the document row (its partition value checked) after checking its size."""
         body = _encode(doc)
         documents.check_size(body.encode())
-        self.conn.execute(
-            "INSERT OR REPLACE INTO docs(collection, id, token, version, body) VALUES (?,?,?,?,?)",
-            (op.collection, op.id, to_signed(op.token), doc["$version"], body),
-        )
+        if self._storing:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO docs(collection, id, token, version, body) "
+                "VALUES (?,?,?,?,?)", (op.collection, op.id, to_signed(op.token), doc["$version"],
+                                       body))
         return body
 
     def _delete(self, op: Op, current: Current | None) -> tuple[OpResult, Effect | None]:

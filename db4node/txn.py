@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from db4core.errors import LockedError
 from db4node.ops import Effect, Op, OpResult, ReadCheck
@@ -49,11 +49,33 @@ class Prepared:
         return now_ms >= self.prepared_at_ms + self.in_doubt_ms
 
     def intents_json(self) -> str:
-        return json.dumps({
-            "effects": [e.to_json() for e in self.effects],
-            "results": [{"found": r.found, "document": r.document.decode()}
-                        for r in self.results],
-        }, separators=(",", ":"), ensure_ascii=False)
+        """The stored intents. A result whose document is an effect's after-image (a create,
+        update or replace) names that effect instead of holding the document a second time."""
+        afters = {e.after: k for k, e in enumerate(self.effects) if e.after is not None}
+        results: list[dict[str, Any]] = []
+        for r in self.results:
+            text = r.document.decode()
+            k = afters.get(text)
+            results.append({"found": r.found, "effect": k} if k is not None
+                           else {"found": r.found, "document": text})
+        return json.dumps({"effects": [e.to_json() for e in self.effects], "results": results},
+                          separators=(",", ":"), ensure_ascii=False)
+
+
+def results_of(obj: dict, effects: list[Effect]) -> list[OpResult]:
+    """The results stored by intents_json (documents in place or by effect)."""
+    out = []
+    for r in obj["results"]:
+        text = effects[r["effect"]].after if "effect" in r else r["document"]
+        out.append(OpResult(r["found"], (text or "").encode()))
+    return out
+
+
+def only_creates(ops: Sequence[Op]) -> bool:
+    """Whether every op creates a key no other op of the request touches: each op's checks
+    then see only the stored rows, never a row an earlier op of the request wrote."""
+    return all(o.kind == "create" for o in ops) and \
+        len({(o.collection, o.id) for o in ops}) == len(ops)
 
 
 def keys_of(ops: Iterable[Op], reads: Iterable[ReadCheck]) -> list[Key]:
@@ -82,11 +104,10 @@ def load(shard: Shard) -> None:
     for txid, participants, prepared_at, in_doubt_ms, intents in shard.conn.execute(
             "SELECT txid, participants, prepared_at_ms, in_doubt_ms, intents FROM txn_prepared"):
         obj = json.loads(intents)
+        effects = [Effect.from_json(e) for e in obj["effects"]]
         shard.prepared[txid] = Prepared(
-            txid, json.loads(participants), prepared_at, in_doubt_ms,
-            [Effect.from_json(e) for e in obj["effects"]],
-            [OpResult(r["found"], r["document"].encode()) for r in obj["results"]],
-            keys.get(txid, []))
+            txid, json.loads(participants), prepared_at, in_doubt_ms, effects,
+            results_of(obj, effects), keys.get(txid, []))
 
 
 def prepare(shard: Shard, txid: str, ops: list[Op], reads: Sequence[ReadCheck],
@@ -104,9 +125,10 @@ def prepare(shard: Shard, txid: str, ops: list[Op], reads: Sequence[ReadCheck],
     try:
         shard.validate_reads(reads)
         # The ops run for real, with every check a plain write makes, then are undone: only
-        # their effects are kept, and written at commit.
+        # their effects are kept, and written at commit. Creates of distinct keys (a batch
+        # insert) need no row written to be checked: their rows are not written here at all.
         conn.execute("SAVEPOINT intents")
-        results, effects = shard.apply_ops(ops, now)
+        results, effects = shard.apply_ops(ops, now, store=not only_creates(ops))
         conn.execute("ROLLBACK TO intents")
         conn.execute("RELEASE intents")
         record = Prepared(txid, list(participants), now, in_doubt_ms, effects, results, keys)

@@ -25,7 +25,7 @@ from db4router.claims import Wanted, claim_error, needs_claim
 from db4router.collections import CollectionInfo, Collections
 from db4router.commit import PlacedOp
 from db4router.dispatch import Dispatcher, gather_all
-from db4router.docops import DocOps, new_txid, parse_document, partition_value
+from db4router.docops import DocOps, new_txid, parse_document, partition_value, placement_view
 from db4router.nodeio import LOOKUP_CHUNK, read_all, write_op
 from db4rpc.options import MAX_MESSAGE_BYTES
 
@@ -106,9 +106,13 @@ class Batches:
 
     def _place(self, info: CollectionInfo, index: int, raw: bytes) -> Item:
         try:
-            doc = parse_document(raw)
-            doc_id = validate_id(doc["$id"]) if "$id" in doc else new_id()
-            token = token_for(partition_value(info, doc, doc_id))
+            try:
+                doc = placement_view(raw)
+                doc_id = validate_id(doc["$id"]) if "$id" in doc else new_id()
+                token = token_for(partition_value(info, doc, doc_id))
+            except (ValueError, TypeError, RecursionError):  # NaN, a number past a double
+                parse_document(raw)  # raises what a strict read finds
+                raise
             return Item(index, doc_id, token, raw, chosen_id="$id" in doc)
         except InvalidArgumentError as err:
             raise InvalidArgumentError(f"documents[{index}]: {err.message}") from None

@@ -113,7 +113,7 @@ def _heartbeat_ms(value: Any) -> int:
 # ---- answers ----
 
 def _json_or_none(raw: bytes) -> Document | None:
-    return documents.decode(raw) if raw else None
+    return documents.decode_stored(raw) if raw else None
 
 
 def parse_event(msg: router_pb2.ChangeEvent) -> ChangeEvent:

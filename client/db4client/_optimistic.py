@@ -85,8 +85,8 @@ def increment(collection: str, doc_id: str, field: Any, delta: Any = 1,
         collection=validate_collection(collection), id=validate_id(doc_id),
         deltas=documents.encode({field: _delta(delta)}, "deltas"),
         partition=_wire._partition(partition))
-    return Call(DB4, "Increment", req, lambda resp: _field_value(documents.decode(resp.document),
-                                                                field))
+    return Call(DB4, "Increment", req,
+                lambda resp: _field_value(documents.decode_stored(resp.document), field))
 
 
 def _field_value(doc: Document, field: str) -> int | float:

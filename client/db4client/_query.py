@@ -142,7 +142,7 @@ def range_bound(bound: Any, what: str) -> router_pb2.RangeBound | None:
 
 def page(resp: router_pb2.FindResponse) -> Page:
     """A FindResponse as a Page (an empty cursor means no next page)."""
-    return Page([documents.decode(raw) for raw in resp.documents], resp.cursor or None,
+    return Page([documents.decode_stored(raw) for raw in resp.documents], resp.cursor or None,
                 resp.has_more)
 
 

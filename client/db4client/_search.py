@@ -158,7 +158,7 @@ def search_progress(msg: router_pb2.SearchIndexProgress) -> dict[str, Any]:
 
 def search_result(resp: router_pb2.SearchResponse) -> SearchResult:
     """A SearchResponse as a SearchResult (an empty cursor means no next page)."""
-    hits = [SearchHit(h.id, h.score, documents.decode(h.document) if h.document else {},
+    hits = [SearchHit(h.id, h.score, documents.decode_stored(h.document) if h.document else {},
                       dict(h.highlights), h.snippet) for h in resp.hits]
     return SearchResult(hits, resp.cursor or None, resp.has_more)
 

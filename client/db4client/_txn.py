@@ -360,7 +360,7 @@ class TxnBuffer:
 
 def _commit_result(resp: router_pb2.CommitResponse) -> CommitResult:
     return CommitResult(
-        resp.txid, [documents.decode(raw) if raw else None for raw in resp.documents],
+        resp.txid, [documents.decode_stored(raw) if raw else None for raw in resp.documents],
         list(resp.found), resp.shards)
 
 

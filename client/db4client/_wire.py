@@ -144,22 +144,22 @@ def _version(value: Any) -> int | None:
 
 def _doc(resp: Any) -> Document:
     """The stored document of a DocumentResponse."""
-    return documents.decode(resp.document)
+    return documents.decode_stored(resp.document)
 
 
 def _found(resp: router_pb2.GetResponse) -> Document | None:
     """The document of a GetResponse, None when it does not exist."""
-    return documents.decode(resp.document) if resp.found else None
+    return documents.decode_stored(resp.document) if resp.found else None
 
 
 def _documents(resp: Any) -> list[Document]:
     """The documents of an InsertManyResponse, in input order."""
-    return [documents.decode(raw) for raw in resp.documents]
+    return [documents.decode_stored(raw) for raw in resp.documents]
 
 
 def _found_many(resp: router_pb2.GetManyResponse) -> list[Document | None]:
     """One document (None when missing) per requested id, in input order."""
-    return [documents.decode(item.document) if item.found else None for item in resp.items]
+    return [documents.decode_stored(item.document) if item.found else None for item in resp.items]
 
 
 def _collection_info(msg: router_pb2.Collection) -> dict[str, Any]:

@@ -11,6 +11,8 @@ import time
 import pytest
 
 from db4core.errors import (
+    OP_INDEX_KEY,
+    AlreadyExistsError,
     ConditionFailedError,
     ConflictError,
     InvalidArgumentError,
@@ -143,6 +145,25 @@ def test_prepare_with_a_failing_op_votes_no_and_keeps_nothing(shard):
     assert stored(shard, "a1")["balance"] == 100
 
 
+def test_a_prepare_of_creates_checks_each_without_writing_rows(shard):
+    """Creates of distinct keys are checked without their rows being written (txn.only_creates):
+    a taken id still fails the prepare and names its op; an id given twice is checked against
+    the first op's row, as a plain write would."""
+    creates = [op("create", f"n{i}", v=i) for i in range(5)]
+    results = shard.prepare(T1, creates, [], ["s0", "s1"], 2000)
+    assert [json.loads(r.document)["v"] for r in results] == list(range(5))
+    assert stored(shard, "n0") is None  # not written before the commit
+    assert shard.commit_prepared(T1)
+    assert [stored(shard, f"n{i}")["$version"] for i in range(5)] == [1] * 5
+    with pytest.raises(AlreadyExistsError) as err:
+        shard.prepare(T2, [op("create", "m0", v=0), op("create", "n3", v=0)], [], ["s0"], 2000)
+    assert err.value.extra_trailers[OP_INDEX_KEY] == "1"
+    with pytest.raises(AlreadyExistsError) as err:
+        shard.prepare(T2, [op("create", "m0", v=0), op("create", "m0", v=1)], [], ["s0"], 2000)
+    assert err.value.extra_trailers[OP_INDEX_KEY] == "1"
+    assert shard.prepared == {} and stored(shard, "m0") is None
+
+
 def test_prepare_of_a_key_held_by_another_transaction_is_locked(shard):
     prepare_transfer(shard)
     with pytest.raises(KeyLockedError) as err:
@@ -203,12 +224,14 @@ def test_a_read_under_another_token_is_no_document(shard):
 
 
 def test_intents_and_locks_survive_a_reopen(shard, path):
-    prepare_transfer(shard)
+    answered = prepare_transfer(shard)
     shard.close()
     again = Shard("s0", path)
     try:
         assert again.locks == {(COLL, "a1"): T1, (COLL, "a2"): T1, (COLL, "n1"): T1}
         record = again.prepared[T1]
+        assert [(r.found, r.document) for r in record.results] == \
+            [(r.found, r.document) for r in answered]
         assert record.in_doubt_ms == 2000 and record.participants == ["s0", "s1"]
         with pytest.raises(LockedError):
             again.write([op("update", "a1", balance=0)])
@@ -358,3 +381,24 @@ def test_a_read_waits_for_an_abort_then_reads(node):
         assert await node.resolve("s0", T1, "abort") == (False, 0)
 
     asyncio.run(go())
+
+
+def test_intents_stored_with_documents_in_place_still_load(shard, path):
+    """Intents written before results named their effect hold each document in place."""
+    answered = prepare_transfer(shard)
+    (intents,) = shard.conn.execute("SELECT intents FROM txn_prepared").fetchone()
+    obj = json.loads(intents)
+    assert any("effect" in r for r in obj["results"])  # stored once, named by index
+    effects = obj["effects"]
+    obj["results"] = [{"found": r["found"], "document": effects[r["effect"]]["after"]}
+                      if "effect" in r else r for r in obj["results"]]
+    shard.conn.execute("UPDATE txn_prepared SET intents = ?", (json.dumps(obj),))
+    shard.close()
+    again = Shard("s0", path)
+    try:
+        assert [(r.found, r.document) for r in again.prepared[T1].results] == \
+            [(r.found, r.document) for r in answered]
+        assert again.commit_prepared(T1)
+        assert stored(again, "a1")["balance"] == 70
+    finally:
+        again.close()
