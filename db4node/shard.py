@@ -123,6 +123,7 @@ class Shard:
         self.follow = follow.load_follow(self.conn)
         self._writes_noted = 0  # since open: every PRUNE_EVERY-th write prunes old notes
         self._storing = True  # False while apply_ops checks ops without writing rows
+        self._all_absent = False  # True while it checks creates none of whose ids is stored
 
     def close(self) -> None:
         """Close the database (a checkpoint happens on the last connection's close)."""
@@ -242,6 +243,10 @@ class Shard:
         results: list[OpResult] = []
         effects: list[Effect] = []
         self._storing = store
+        # Creates of distinct keys (store=False): one statement tells that none of their ids
+        # is stored, and each op skips its own lookup; else every op looks (and the first
+        # taken id fails where a plain write fails).
+        self._all_absent = not store and not self._any_stored(ops)
         try:
             for index, op in enumerate(ops):
                 result, effect = self._apply_at(index, op, now)
@@ -249,8 +254,18 @@ class Shard:
                 if effect is not None:
                     effects.append(effect)
         finally:
-            self._storing = True
+            self._storing, self._all_absent = True, False
         return results, effects
+
+    def _any_stored(self, ops: Sequence[Op]) -> bool:
+        """Whether a row exists for any op's (collection, id)."""
+        by_collection: dict[str, list[str]] = {}
+        for op in ops:
+            by_collection.setdefault(op.collection, []).append(op.id)
+        return any(self.conn.execute(
+            "SELECT 1 FROM docs WHERE collection = ? AND id IN (SELECT value FROM json_each(?)) "
+            "LIMIT 1", (collection, json.dumps(ids))).fetchone()
+            for collection, ids in by_collection.items())
 
     def log_effects(self, effects: list[Effect], txid: str, now: int,
                     participants: Sequence[str] | None = None, after: int | None = None
@@ -340,7 +355,8 @@ class Shard:
 
     def _apply(self, op: Op, now: int) -> tuple[OpResult, Effect | None]:
         """Apply one op inside the open transaction; return its result and effect."""
-        current = self._visible(op, self._current(op.collection, op.id))
+        current = None if self._all_absent else self._visible(
+            op, self._current(op.collection, op.id))
         self._check_condition(op, current)
         self._check_version(op, current)
         if op.kind == "delete":
