@@ -69,6 +69,7 @@ bench: deps ## run the benchmarks (each prints ratios to floors measured in the 
 	$(PY) bench/txn.py
 	$(PY) bench/cdc.py
 	$(PY) bench/search.py
+	$(PY) bench/ingest.py
 	$(PY) bench/split.py --writers 0
 	$(PY) bench/split.py
 	$(PY) bench/group_commit.py
