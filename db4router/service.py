@@ -134,6 +134,14 @@ class Db4Service(router_pb2_grpc.Db4Servicer):
                                            token=token, epoch=topo.epoch)
 
     @servicer_method
+    async def GetRouting(self, request: router_pb2.GetRoutingRequest, context: Ctx):
+        view = self.collections.view
+        topo = view.require()
+        return router_pb2.GetRoutingResponse(epoch=topo.epoch, ring=topo.ring.to_json(),
+                                             placement=dict(topo.placement),
+                                             nodes=dict(view.nodes))
+
+    @servicer_method
     async def Find(self, request: router_pb2.FindRequest, context: Ctx):
         return await self.queries.find(request)
 

@@ -240,6 +240,12 @@ def get_collection(name: str) -> Call[dict | None]:
     return Call(DB4, "GetCollection", req, _collection_info, idempotent=True, absent=None)
 
 
+def routing() -> Call[router_pb2.GetRoutingResponse]:
+    """GetRouting: ring, placement and node addresses (for `Client(direct=True)`)."""
+    return Call(DB4, "GetRouting", router_pb2.GetRoutingRequest(), lambda resp: resp,
+                idempotent=True)
+
+
 # ---- documents ----
 
 def create(collection: str, doc: Document) -> Call[Document]:

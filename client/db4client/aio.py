@@ -10,8 +10,8 @@ from typing import Any, TypeVar
 
 import grpc
 
-from db4.v1 import admin_pb2_grpc, router_pb2_grpc
-from db4client import _bulk, _cdc, _channel, _query, _search, _txn, _wire
+from db4.v1 import admin_pb2_grpc, node_pb2_grpc, router_pb2_grpc
+from db4client import _bulk, _cdc, _channel, _direct, _query, _search, _txn, _wire
 from db4client._plan import arun_plan
 from db4client._retry import DEFAULT_POLICY, RetryPolicy, never_sent
 from db4client.admin import AsyncAdmin
@@ -25,6 +25,7 @@ from db4client.errors import (
 from db4client.results import BulkLoadResult, Page, SearchHit, SearchResult, TransactionResult
 from db4client.subscription import AsyncSubscription
 from db4client.transaction import AsyncTransaction
+from db4core.errors import WrongShardError
 from db4core.names import DEFAULT_PARTITION_KEY
 
 T = TypeVar("T")
@@ -35,12 +36,16 @@ class AsyncClient:
 
     def __init__(self, address: str = _channel.DEFAULT_ADDRESS, token: str | None = None,
                  tls: bool | dict[str, Any] | None = None, timeout: float = 30.0,
-                 retry: RetryPolicy = DEFAULT_POLICY) -> None:
+                 retry: RetryPolicy = DEFAULT_POLICY, direct: bool = False) -> None:
+        """`direct=True`: as for `Client`, point reads and writes go straight to the node."""
         _channel.split_address(address)  # ValueError unless loopback host:port
         self.address = address
         self.timeout = timeout
         self._metadata = _channel.call_metadata(token)
         self._retry = retry
+        self._tls = tls
+        self._routes = _direct.Routes() if direct else None
+        self._nodes: dict[str, Any] = {}  # node address -> (channel, Node stub)
         self._channel = _channel.open_aio_channel(address, tls)
         self._stubs: dict[str, Any] = {
             _wire.DB4: router_pb2_grpc.Db4Stub(self._channel),
@@ -60,9 +65,19 @@ class AsyncClient:
     async def close(self) -> None:
         """Close the channel; calls after this fail."""
         await self._channel.close()
+        for channel, _ in self._nodes.values():
+            await channel.close()
 
     async def _invoke(self, call: _wire.Call[T]) -> T:
-        """Send one call, retrying only what the policy allows; errors become domain errors."""
+        """Send one call, retrying only what the policy allows; errors become domain errors.
+        A direct client sends what it can place straight to the owning node."""
+        if self._routes is not None and call.service == _wire.DB4 \
+                and call.method in _direct.METHODS:
+            plan = await self._direct_plan(call)
+            if plan is not None:
+                sent, value = await self._send_direct(call, plan)
+                if sent:
+                    return value
         method = getattr(self._stubs[call.service], call.method)
         attempt, first_failure = 0, 0.0
         while True:
@@ -82,6 +97,49 @@ class AsyncClient:
                 attempt += 1
                 continue
             return call.parse(resp)
+
+    async def _direct_plan(self, call: _wire.Call[T]) -> _direct.NodeCall | None:
+        """See `Client._direct_plan`."""
+        routes = self._routes
+        assert routes is not None
+        collection = call.request.collection
+        key = routes.partition_key(collection)
+        if key is _direct.UNKNOWN:
+            routes.learn(collection, await self._invoke(_wire.get_collection(collection)))
+            key = routes.partition_key(collection)
+        if key is not None and routes.topology is None:
+            routes.adopt(await self._invoke(_wire.routing()))
+        if key is None and call.method in ("Create", "Upsert"):
+            routes.unknown.pop(collection, None)  # the router creates it: ask again next time
+        plan = routes.plan(call, key) if key is not None else None
+        if plan is None:
+            routes.fell_back += 1
+        return plan
+
+    async def _send_direct(self, call: _wire.Call[T], plan: _direct.NodeCall
+                           ) -> tuple[bool, Any]:
+        """See `Client._send_direct`."""
+        routes = self._routes
+        assert routes is not None
+        if plan.address not in self._nodes:
+            channel = _channel.open_aio_channel(plan.address, self._tls)
+            self._nodes[plan.address] = (channel, node_pb2_grpc.NodeStub(channel))
+        stub = self._nodes[plan.address][1]
+        try:
+            resp = await getattr(stub, plan.method)(
+                plan.request, timeout=call.deadline(self.timeout), metadata=self._metadata)
+        except grpc.RpcError as err:
+            domain = from_rpc_error(err)
+            if isinstance(domain, WrongShardError) or (
+                    isinstance(domain, UnavailableError)
+                    and (not plan.writes or never_sent(err))):
+                routes.forget()
+                routes.fell_back += 1
+                return False, None
+            routes.sent += 1
+            return True, call.fail(domain, err)
+        routes.sent += 1
+        return True, call.parse(plan.answer(resp))
 
     async def _stream(self, call: _wire.StreamCall[T],
                       on_open: Callable[[Any], None] | None = None

@@ -28,12 +28,21 @@ def cluster(tmp_path_factory):
         kill_all()
 
 
-@pytest.fixture(scope="session")
-def client(cluster):
+@pytest.fixture(scope="session", params=["routed", "direct"])
+def client(cluster, request):
+    """The SDK client, once through the router and once token-aware (`direct=True`: point
+    reads and writes straight to the owning node): every test using it runs in both modes and
+    must see the same results and errors."""
     from db4client import Client
 
-    with Client(cluster.address) as c:
+    with Client(cluster.address, direct=request.param == "direct") as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def mode(client) -> str:
+    """"routed" or "direct": the client's mode, for names a module fixture must not reuse."""
+    return "direct" if client._routes is not None else "routed"
 
 
 @pytest.fixture

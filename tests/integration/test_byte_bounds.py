@@ -21,8 +21,8 @@ def big_doc(i: int, size: int = MAX_DOCUMENT_BYTES - 300) -> dict:
 
 
 @pytest.fixture(scope="module")
-def big(client):
-    coll = client.collection("bytebounds_big")
+def big(client, mode):
+    coll = client.collection(f"bytebounds_big_{mode}")
     stored = coll.insert_many([big_doc(i) for i in range(BIG)])
     assert [d["$id"] for d in stored] == [f"big{i:03d}" for i in range(BIG)]
     return coll

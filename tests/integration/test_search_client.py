@@ -26,9 +26,9 @@ EDGE_DOCS = {"d1", "d2", "d3", "d5", "d6"}
 
 
 @pytest.fixture(scope="module")
-def index(client) -> str:
+def index(client, mode) -> str:
     """DOCS in a fresh collection and a full-text index over title (x2) and body."""
-    collection = f"fts{os.getpid()}"
+    collection = f"fts{os.getpid()}{mode}"
     client.collection(collection).insert_many(DOCS)
     seen = []
     name = f"{collection}_fts"

@@ -50,10 +50,10 @@ def _text(rng: random.Random, low: int, high: int, rare: bool = False) -> str:
 
 
 @pytest.fixture(scope="module")
-def corpus(client):
+def corpus(client, mode):
     """(collection, documents): RARE mostly on one shard, the rest spread by hashing."""
     rng = random.Random(20240611)
-    coll = f"exact{rng.randrange(10**9)}"
+    coll = f"exact{rng.randrange(10**9)}{mode}"
     hot = client.shard_for(coll, "e0000")
     hot_ids, other_ids, plain_ids, i = [], [], [], 0
     while len(hot_ids) < RARE_ON_HOT or len(other_ids) < RARE_ELSEWHERE:

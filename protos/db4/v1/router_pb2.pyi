@@ -329,6 +329,36 @@ class DeleteResponse(_message.Message):
     deleted: bool
     def __init__(self, deleted: _Optional[bool] = ...) -> None: ...
 
+class GetRoutingRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetRoutingResponse(_message.Message):
+    __slots__ = ("epoch", "ring", "placement", "nodes")
+    class PlacementEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class NodesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    RING_FIELD_NUMBER: _ClassVar[int]
+    PLACEMENT_FIELD_NUMBER: _ClassVar[int]
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    epoch: int
+    ring: str
+    placement: _containers.ScalarMap[str, str]
+    nodes: _containers.ScalarMap[str, str]
+    def __init__(self, epoch: _Optional[int] = ..., ring: _Optional[str] = ..., placement: _Optional[_Mapping[str, str]] = ..., nodes: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
 class ShardForRequest(_message.Message):
     __slots__ = ("collection", "partition")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]

@@ -80,6 +80,11 @@ class Db4Stub:
                 request_serializer=db4_dot_v1_dot_router__pb2.ShardForRequest.SerializeToString,
                 response_deserializer=db4_dot_v1_dot_router__pb2.ShardForResponse.FromString,
                 _registered_method=True)
+        self.GetRouting = channel.unary_unary(
+                '/db4.v1.Db4/GetRouting',
+                request_serializer=db4_dot_v1_dot_router__pb2.GetRoutingRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_router__pb2.GetRoutingResponse.FromString,
+                _registered_method=True)
         self.Find = channel.unary_unary(
                 '/db4.v1.Db4/Find',
                 request_serializer=db4_dot_v1_dot_router__pb2.FindRequest.SerializeToString,
@@ -242,6 +247,15 @@ class Db4Servicer:
 
     def ShardFor(self, request, context):
         """ShardFor names the shard (and node) that owns a partition key value.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRouting(self, request, context):
+        """GetRouting returns the ring, the placement and the nodes' addresses at the router's
+        epoch: what a token-aware client (`Client(direct=True)`) needs to send point reads and
+        writes straight to the owning node.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -450,6 +464,11 @@ def add_Db4Servicer_to_server(servicer, server):
                     servicer.ShardFor,
                     request_deserializer=db4_dot_v1_dot_router__pb2.ShardForRequest.FromString,
                     response_serializer=db4_dot_v1_dot_router__pb2.ShardForResponse.SerializeToString,
+            ),
+            'GetRouting': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRouting,
+                    request_deserializer=db4_dot_v1_dot_router__pb2.GetRoutingRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_router__pb2.GetRoutingResponse.SerializeToString,
             ),
             'Find': grpc.unary_unary_rpc_method_handler(
                     servicer.Find,
@@ -791,6 +810,33 @@ class Db4:
             '/db4.v1.Db4/ShardFor',
             db4_dot_v1_dot_router__pb2.ShardForRequest.SerializeToString,
             db4_dot_v1_dot_router__pb2.ShardForResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRouting(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/db4.v1.Db4/GetRouting',
+            db4_dot_v1_dot_router__pb2.GetRoutingRequest.SerializeToString,
+            db4_dot_v1_dot_router__pb2.GetRoutingResponse.FromString,
             options,
             channel_credentials,
             insecure,
