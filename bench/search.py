@@ -6,7 +6,9 @@ rare term, a phrase, a prefix, a field term, an OR), each as a ratio to the same
 apsw FTS5 table with the same content in this process (rank by bm25 with the same weights,
 then read the 20 documents): target <= 3x. And indexing: insert_many docs/s into a collection
 with a search index (title 2.0, body 1.0, porter) as a ratio to insert_many docs/s into a
-collection without one, in the same cluster.
+collection without one, in the same cluster. And isolation: on a 1-node, 4-shard cluster, the
+p99 of point reads of another shard while a full-text index is built over a 50k-document shard,
+as a ratio to the same reads idle (target <= 3x; `--only-build-isolation` runs only this).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from stats import timed  # noqa: E402
+from stats import percentile, timed  # noqa: E402
 
 from db4.v1 import router_pb2, router_pb2_grpc  # noqa: E402
 from db4client import Client  # noqa: E402
@@ -133,12 +135,76 @@ def run_cluster(root: Path, docs: list[dict], batch: int, repeat: int) -> tuple[
         cluster.stop()
 
 
+def point_reads(coll, ids: list[str], tenant: str, n: int) -> list[float]:
+    samples = []
+    for i in range(n):
+        t0 = time.perf_counter()
+        assert coll.get(ids[i % len(ids)], partition=tenant) is not None
+        samples.append((time.perf_counter() - t0) * 1000)
+    return samples
+
+
+def build_isolation(root: Path, docs: list[dict], batch: int, reads: int) -> dict:
+    """Point-read p99 on another shard idle and while a search index is built over `docs`,
+    all on one shard of a one-node cluster."""
+    cluster = Cluster(root, nodes=1, shards=4).start()
+    try:
+        with Client(cluster.address, timeout=600) as client:
+            client.create_collection("big", partition_key="tenant")
+            client.create_collection("small", partition_key="tenant")
+            heavy = client.shard_for("big", "heavy")
+            tenant = next(f"t{i}" for i in range(1000)
+                          if client.shard_for("small", f"t{i}") != heavy)
+            load(client, "big", [{**d, "tenant": "heavy"} for d in docs], batch)
+            small = client.collection("small")
+            ids = [small.create({"tenant": tenant, "i": i})["$id"] for i in range(20)]
+            point_reads(small, ids, tenant, 100)
+            idle = point_reads(small, ids, tenant, reads)
+            progress: list[dict] = []
+            with ThreadPoolExecutor(1) as pool:
+                t0 = time.perf_counter()
+                building = pool.submit(
+                    client.create_search_index, "big_fts", "big",
+                    {"title": 2.0, "body": 1.0}, on_progress=progress.append)
+                while not progress and not building.done():
+                    time.sleep(0.01)
+                busy = point_reads(small, ids, tenant, reads)
+                still_running = not building.done()
+                building.result()
+                seconds = time.perf_counter() - t0
+    finally:
+        cluster.stop()
+    return {"idle_p99": percentile(idle, 99), "busy_p99": percentile(busy, 99),
+            "seconds": seconds, "overlapped": still_running, "docs": len(docs)}
+
+
+def print_build_isolation(iso: dict) -> None:
+    note = "" if iso["overlapped"] else " (the build ended before the reads did)"
+    print(f"search index build over {iso['docs']} documents on one shard ({iso['seconds']:.1f} "
+          f"s): point-read p99 on another shard {iso['busy_p99']:.2f} ms, idle "
+          f"{iso['idle_p99']:.2f} ms: ratio {iso['busy_p99'] / iso['idle_p99']:.2f}x "
+          f"(target <= 3x){note}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("-n", type=int, default=100_000, help="documents")
     ap.add_argument("--batch", type=int, default=1000, help="documents per insert_many")
     ap.add_argument("--repeat", type=int, default=30, help="timed runs per query")
+    ap.add_argument("--build-docs", type=int, default=50_000,
+                    help="documents of the shard indexed in the build-isolation run")
+    ap.add_argument("--only-build-isolation", action="store_true",
+                    help="run only the build-isolation measurement")
     args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="db4-sbench-") as tmpdir:
+        try:
+            iso = build_isolation(Path(tmpdir) / "iso", generate(args.build_docs, seed=3),
+                                  args.batch, 500)
+        finally:
+            kill_all()
+    if args.only_build_isolation:
+        print_build_isolation(iso)
+        return 0
     docs = generate(args.n)
     conn = reference(docs)
     floors = {label: timed(lambda e=fts5: floor_search(conn, e), args.repeat)
@@ -157,6 +223,7 @@ def main() -> int:
               f"{m['p50'] / f['p50']:5.2f}x p99 {m['p99'] / f['p99']:5.2f}x (target <= 3x)")
     print(f"insert_many with a search index {rates['indexed']:8.0f} docs/s, without "
           f"{rates['plain']:8.0f} docs/s: ratio {rates['indexed'] / rates['plain']:.2f}x")
+    print_build_isolation(iso)
     return 0
 
 
