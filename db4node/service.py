@@ -14,7 +14,13 @@ from google.protobuf.message import Message
 
 from db4.v1 import node_pb2, node_pb2_grpc, router_pb2
 from db4core import documents, failpoints
-from db4core.errors import Db4Error, InvalidArgumentError, WrongShardError, most_severe
+from db4core.errors import (
+    Db4Error,
+    InvalidArgumentError,
+    UnavailableError,
+    WrongShardError,
+    most_severe,
+)
 from db4core.query import decode_where, sort_pairs, validate_limit
 from db4core.txn import ABORT, COMMIT, validate_txid
 from db4node import applied, changelog, queries, search_index, search_query, tail
@@ -279,8 +285,18 @@ class NodeService(ReshardHandlers, node_pb2_grpc.NodeServicer):
     ):
         topo = self.membership.topology
         if topo is None or request.epoch > topo.epoch:
-            topo = await self.membership.refresh()
+            try:
+                topo = await self.membership.refresh()
+            except Exception as err:  # noqa: BLE001 - etcd trouble, as _check_placed says it
+                raise UnavailableError(
+                    f"node {self.membership.node_id} cannot read the topology: {err}") from err
         hosted = topo.shards_on(self.membership.node_id) if topo else []
+        if request.epoch and topo is not None:  # a router's question: a moved shard is rerouted
+            for shard_id in request.shard_ids:
+                if shard_id not in hosted:
+                    raise WrongShardError(f"shard {shard_id} is not hosted on node "
+                                          f"{self.membership.node_id} at epoch {topo.epoch}",
+                                          topo.epoch)
         # Only hosted shards: asking about others must not create their files.
         wanted = [s for s in request.shard_ids if s in hosted] if request.shard_ids else hosted
         stats = []

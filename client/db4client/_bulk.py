@@ -66,6 +66,49 @@ def ids(stored: list[Document]) -> list[str]:
     return [d["$id"] for d in stored]
 
 
+class _State:
+    """What a bulk load has done so far. Batches are taken in input order: a batch that
+    fails is the first failure unless the input failed before it was read; batches before the
+    input failed (all of those sent) are kept when they commit."""
+
+    def __init__(self) -> None:
+        self.loaded = 0
+        self.batches = 0
+        self.error: Db4Error | None = None
+        self.start: int | None = None  # the failed batch's input position; None: the input
+        self.left: list[str] = []  # later batches that committed and could not be deleted
+
+    def input_failed(self, err: Db4Error) -> None:
+        self.error, self.start = err, None
+
+    def batch_failed(self, err: Db4Error, start: int) -> None:
+        if self.error is None or self.start is None:  # before the bad input: it comes first
+            self.error, self.start = err, start
+
+    def keeps(self) -> bool:
+        """Whether a batch that committed now stays loaded."""
+        return self.error is None or self.start is None
+
+    def loaded_batch(self, n: int, progress: Progress | None) -> None:
+        self.loaded += n
+        self.batches += 1
+        if progress is not None:
+            progress(self.loaded)
+
+    def not_undone(self, n: int, err: Db4Error) -> None:
+        self.left.append(f"{n} documents of a later batch stay loaded: deleting them failed "
+                         f"({err.code}: {err.message})")
+
+    def result(self, begin: float, clock: Callable[[], float]) -> BulkLoadResult:
+        if self.error is None:
+            return BulkLoadResult(self.loaded, self.batches, clock() - begin)
+        err = failed(self.error, self.start, self.loaded)
+        if self.left:
+            err.message = f"{err.message}; " + "; ".join(self.left)
+            err.args = (err.message,)
+        raise err from self.error.__cause__
+
+
 def run(insert: Callable[[list[Any]], list[Document]], delete: Callable[[list[str]], Any],
         docs: Iterable[Any], batch_size: int, in_flight: int, progress: Progress | None,
         clock: Callable[[], float]) -> BulkLoadResult:
@@ -73,16 +116,16 @@ def run(insert: Callable[[list[Any]], list[Document]], delete: Callable[[list[st
     check_options(batch_size, in_flight)
     begin = clock()
     pending: deque[tuple[int, Future]] = deque()
-    loaded, count = 0, 0
-    error: tuple[Db4Error, int | None] | None = None
+    state = _State()
     with ThreadPoolExecutor(in_flight, thread_name_prefix="db4-bulk") as pool:
         source = batches(docs, batch_size)
         while True:
-            if error is None and len(pending) < in_flight:
+            if state.error is None and len(pending) < in_flight:
                 try:
                     nxt = next(source, None)
                 except Db4Error as err:  # the input itself is bad (db4 import: a bad line)
-                    error, nxt = (err, None), None
+                    state.input_failed(err)
+                    nxt = None
                 if nxt is not None:
                     pending.append((nxt[0], pool.submit(insert, nxt[1])))
                     continue
@@ -92,18 +135,16 @@ def run(insert: Callable[[list[Any]], list[Document]], delete: Callable[[list[st
             try:
                 stored = fut.result()
             except Db4Error as err:
-                error = error or (err, start)
+                state.batch_failed(err, start)
                 continue
-            if error is not None:  # committed after the failed batch: undone
+            if state.keeps():
+                state.loaded_batch(len(stored), progress)
+                continue
+            try:  # committed after the failed batch: undone
                 delete(ids(stored))
-                continue
-            loaded += len(stored)
-            count += 1
-            if progress is not None:
-                progress(loaded)
-    if error is not None:
-        raise failed(error[0], error[1], loaded) from error[0].__cause__
-    return BulkLoadResult(loaded, count, clock() - begin)
+            except Db4Error as err:
+                state.not_undone(len(stored), err)
+    return state.result(begin, clock)
 
 
 async def arun(insert: Callable[[list[Any]], Awaitable[list[Document]]],
@@ -114,16 +155,16 @@ async def arun(insert: Callable[[list[Any]], Awaitable[list[Document]]],
     check_options(batch_size, in_flight)
     begin = clock()
     pending: deque[tuple[int, asyncio.Task]] = deque()
-    loaded, count = 0, 0
-    error: tuple[Db4Error, int | None] | None = None
+    state = _State()
     source = batches(docs, batch_size)
     try:
         while True:
-            if error is None and len(pending) < in_flight:
+            if state.error is None and len(pending) < in_flight:
                 try:
                     nxt = next(source, None)
                 except Db4Error as err:  # the input itself is bad (db4 import: a bad line)
-                    error, nxt = (err, None), None
+                    state.input_failed(err)
+                    nxt = None
                 if nxt is not None:
                     pending.append((nxt[0], asyncio.ensure_future(insert(nxt[1]))))
                     continue
@@ -133,18 +174,16 @@ async def arun(insert: Callable[[list[Any]], Awaitable[list[Document]]],
             try:
                 stored = await task
             except Db4Error as err:
-                error = error or (err, start)
+                state.batch_failed(err, start)
                 continue
-            if error is not None:
+            if state.keeps():
+                state.loaded_batch(len(stored), progress)
+                continue
+            try:  # committed after the failed batch: undone
                 await delete(ids(stored))
-                continue
-            loaded += len(stored)
-            count += 1
-            if progress is not None:
-                progress(loaded)
+            except Db4Error as err:
+                state.not_undone(len(stored), err)
     finally:
         for _, task in pending:  # cancelled from outside: nothing left running
             task.cancel()
-    if error is not None:
-        raise failed(error[0], error[1], loaded) from error[0].__cause__
-    return BulkLoadResult(loaded, count, clock() - begin)
+    return state.result(begin, clock)

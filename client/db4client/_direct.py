@@ -11,7 +11,9 @@ everywhere), a create with a chosen id in such a collection (its id claim is a c
 transaction), a conditional update, a node without a known address. A node that no longer
 owns the key (FAILED_PRECONDITION wrong_shard) or cannot be reached before the call was sent
 sends the call to the router and the ring is read again. A write whose connection broke after
-it was sent is UNAVAILABLE, as through a router that died mid-call: it may have applied.
+it was sent is sent again to the same node under the same txid for up to RESEND_FOR_S (the
+node answers a write it applied already from its notes), as a router does; then UNAVAILABLE.
+A router without GetRouting (an older one) turns direct mode off.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 
 from db4.v1 import node_pb2, router_pb2
 from db4client import _wire
+from db4client._channel import split_address
 from db4core import documents
 from db4core.errors import InvalidArgumentError
 from db4core.hashing import token_for
@@ -36,6 +39,7 @@ KINDS = {"Create": node_pb2.OP_KIND_CREATE, "Upsert": node_pb2.OP_KIND_UPSERT,
          "Delete": node_pb2.OP_KIND_DELETE}
 UNKNOWN_FOR_S = 2.0  # a collection the router did not know is asked about again after this
 UNKNOWN = object()  # partition key not asked yet
+RESEND_FOR_S = 5.0  # a write whose connection broke is sent again for this long (the router's)
 
 
 @dataclass
@@ -46,6 +50,7 @@ class NodeCall:
     method: str  # "Read" or "Write"
     request: Any
     answer: Any  # node response -> the router's response message
+    topology: Topology  # the ring it was planned on
     writes: bool
 
 
@@ -60,13 +65,23 @@ class Routes:
     sent: int = 0  # calls a node answered (results and errors)
     fell_back: int = 0  # calls sent to the router instead
 
-    def adopt(self, resp: router_pb2.GetRoutingResponse) -> None:
-        self.topology = Topology(resp.epoch, Ring.from_json(resp.ring), dict(resp.placement))
-        self.addresses = dict(resp.nodes)
+    def adopt(self, resp: router_pb2.GetRoutingResponse) -> Topology:
+        """Hold a GetRouting answer unless a newer one is held (calls on several threads or
+        tasks may each have asked); the topology to plan with."""
+        held = self.topology
+        if held is not None and held.epoch > resp.epoch:
+            return held
+        topo = Topology(resp.epoch, Ring.from_json(resp.ring), dict(resp.placement))
+        self.addresses = {node: address for node, address in resp.nodes.items()
+                          if _reachable(address)}
+        self.topology = topo
+        return topo
 
-    def forget(self) -> None:
-        """Read the ring again before the next direct call (it moved, or a node is gone)."""
-        self.topology = None
+    def forget(self, topo: Topology) -> None:
+        """Read the ring again before the next direct call (it moved, or a node is gone),
+        unless another call already did since `topo` was planned with."""
+        if self.topology is topo:
+            self.topology = None
 
     def partition_key(self, collection: str) -> Any:
         """The collection's partition key; None when the router does not know the collection
@@ -86,10 +101,10 @@ class Routes:
             self.unknown.pop(collection, None)
             self.keys[collection] = info["partition_key"]
 
-    def plan(self, call: _wire.Call, key: str) -> NodeCall | None:
-        """The node call doing what `call` asks of the router, None when only the router can
-        place it. Raises the errors the router would raise before sending anything."""
-        assert self.topology is not None
+    def plan(self, call: _wire.Call, key: str, topo: Topology) -> NodeCall | None:
+        """The node call doing what `call` asks of the router on ring `topo`, None when only
+        the router can place it. Raises the errors the router would raise before sending
+        anything."""
         req = call.request
         method = call.method
         if method in ("Create", "Upsert"):
@@ -102,7 +117,7 @@ class Routes:
             value = _value(doc, key, doc_id)
             if value is None:
                 return None  # the router names the missing field
-            return self._write(method, req.collection, doc_id, token_for(value), key,
+            return self._write(topo, method, req.collection, doc_id, token_for(value), key,
                                req.document, None)
         if method == "Update" and req.condition:
             return None
@@ -110,21 +125,22 @@ class Routes:
         if token is None:
             return None
         if method == "Get":
-            return self._read(req.collection, req.id, token)
+            return self._read(topo, req.collection, req.id, token)
         expected = req.expected_version if req.HasField("expected_version") else None
         if method == "Update":
             documents.check_size(req.patch)
             documents.check_patch(documents.decode_object(req.patch, "patch"))
-            return self._write(method, req.collection, req.id, token, key, req.patch, expected)
+            return self._write(topo, method, req.collection, req.id, token, key, req.patch,
+                               expected)
         if method == "Replace":
             documents.check_size(req.document)
             doc = documents.decode_stored(req.document)
             if doc.get("$id", req.id) != req.id:
                 raise InvalidArgumentError(f"replace of {req.id!r} with a document whose $id is "
                                            f"{doc['$id']!r}")
-            return self._write(method, req.collection, req.id, token, key, req.document,
+            return self._write(topo, method, req.collection, req.id, token, key, req.document,
                                expected)
-        return self._write(method, req.collection, req.id, token, key, b"", expected)
+        return self._write(topo, method, req.collection, req.id, token, key, b"", expected)
 
     @staticmethod
     def _token(req: Any, key: str) -> int | None:
@@ -134,16 +150,16 @@ class Routes:
             return token_for(documents.decode(req.partition, "partition"))
         return None
 
-    def _owner(self, token: int) -> tuple[str, str, int] | None:
+    def _owner(self, topo: Topology, token: int) -> tuple[str, str, int] | None:
         """(shard, node address, epoch) owning a token, None when the node's address is not
         known."""
-        assert self.topology is not None
-        shard = self.topology.shard_for_token(token)
-        address = self.addresses.get(self.topology.node_of(shard) or "")
-        return (shard, address, self.topology.epoch) if address else None
+        shard = topo.shard_for_token(token)
+        address = self.addresses.get(topo.node_of(shard) or "")
+        return (shard, address, topo.epoch) if address else None
 
-    def _read(self, collection: str, doc_id: str, token: int) -> NodeCall | None:
-        owner = self._owner(token)
+    def _read(self, topo: Topology, collection: str, doc_id: str, token: int
+              ) -> NodeCall | None:
+        owner = self._owner(topo, token)
         if owner is None:
             return None
         shard, address, epoch = owner
@@ -157,11 +173,11 @@ class Routes:
             return router_pb2.GetResponse(found=True, document=item.document,
                                           token=item.token or token)
 
-        return NodeCall(address, "Read", req, answer, writes=False)
+        return NodeCall(address, "Read", req, answer, topo, writes=False)
 
-    def _write(self, method: str, collection: str, doc_id: str, token: int, key: str,
-               body: bytes, expected: int | None) -> NodeCall | None:
-        owner = self._owner(token)
+    def _write(self, topo: Topology, method: str, collection: str, doc_id: str, token: int,
+               key: str, body: bytes, expected: int | None) -> NodeCall | None:
+        owner = self._owner(topo, token)
         if owner is None:
             return None
         shard, address, epoch = owner
@@ -176,7 +192,16 @@ class Routes:
                 return router_pb2.DeleteResponse(deleted=result.found)
             return router_pb2.DocumentResponse(document=result.document)
 
-        return NodeCall(address, "Write", req, answer, writes=True)
+        return NodeCall(address, "Write", req, answer, topo, writes=True)
+
+
+def _reachable(address: str) -> bool:
+    """Whether the SDK may connect to a node's address (loopback only in this build)."""
+    try:
+        split_address(address)
+    except ValueError:
+        return False
+    return True
 
 
 def _value(doc: dict, key: str, doc_id: str) -> Any:

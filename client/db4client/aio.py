@@ -20,6 +20,7 @@ from db4client.errors import (
     Db4Error,
     DeadlineExceededError,
     UnavailableError,
+    UnimplementedError,
     from_rpc_error,
 )
 from db4client.results import BulkLoadResult, Page, SearchHit, SearchResult, TransactionResult
@@ -107,17 +108,24 @@ class AsyncClient:
         if key is _direct.UNKNOWN:
             routes.learn(collection, await self._invoke(_wire.get_collection(collection)))
             key = routes.partition_key(collection)
-        if key is not None and routes.topology is None:
-            routes.adopt(await self._invoke(_wire.routing()))
-        if key is None and call.method in ("Create", "Upsert"):
-            routes.unknown.pop(collection, None)  # the router creates it: ask again next time
-        plan = routes.plan(call, key) if key is not None else None
+        if key is None:
+            if call.method in ("Create", "Upsert"):
+                routes.unknown.pop(collection, None)  # the router creates it: ask next time
+            routes.fell_back += 1
+            return None
+        topo = routes.topology
+        if topo is None:
+            try:
+                topo = routes.adopt(await self._invoke(_wire.routing()))
+            except UnimplementedError:  # a router older than direct mode
+                self._routes = None
+                return None
+        plan = routes.plan(call, key, topo)
         if plan is None:
             routes.fell_back += 1
         return plan
 
-    async def _send_direct(self, call: _wire.Call[T], plan: _direct.NodeCall
-                           ) -> tuple[bool, Any]:
+    async def _send_direct(self, call: _wire.Call[T], plan: _direct.NodeCall) -> tuple[bool, Any]:
         """See `Client._send_direct`."""
         routes = self._routes
         assert routes is not None
@@ -125,21 +133,29 @@ class AsyncClient:
             channel = _channel.open_aio_channel(plan.address, self._tls)
             self._nodes[plan.address] = (channel, node_pb2_grpc.NodeStub(channel))
         stub = self._nodes[plan.address][1]
-        try:
-            resp = await getattr(stub, plan.method)(
-                plan.request, timeout=call.deadline(self.timeout), metadata=self._metadata)
-        except grpc.RpcError as err:
-            domain = from_rpc_error(err)
-            if isinstance(domain, WrongShardError) or (
-                    isinstance(domain, UnavailableError)
-                    and (not plan.writes or never_sent(err))):
-                routes.forget()
-                routes.fell_back += 1
-                return False, None
+        since, maybe_applied = time.monotonic(), False
+        while True:
+            try:
+                resp = await getattr(stub, plan.method)(
+                    plan.request, timeout=call.deadline(self.timeout), metadata=self._metadata)
+            except grpc.RpcError as err:
+                domain = from_rpc_error(err)
+                unsent = never_sent(err)
+                if isinstance(domain, WrongShardError) or (
+                        isinstance(domain, UnavailableError)
+                        and (not plan.writes or (unsent and not maybe_applied))):
+                    routes.forget(plan.topology)
+                    routes.fell_back += 1
+                    return False, None
+                if isinstance(domain, UnavailableError) \
+                        and time.monotonic() - since < _direct.RESEND_FOR_S:
+                    maybe_applied = True  # a write that left: only this txid may follow it
+                    await asyncio.sleep(0.1)  # the same request and txid: applied at most once
+                    continue
+                routes.sent += 1
+                return True, call.fail(domain, err)
             routes.sent += 1
-            return True, call.fail(domain, err)
-        routes.sent += 1
-        return True, call.parse(plan.answer(resp))
+            return True, call.parse(plan.answer(resp))
 
     async def _stream(self, call: _wire.StreamCall[T],
                       on_open: Callable[[Any], None] | None = None

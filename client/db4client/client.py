@@ -20,6 +20,7 @@ from db4client.errors import (
     Db4Error,
     DeadlineExceededError,
     UnavailableError,
+    UnimplementedError,
     from_rpc_error,
 )
 from db4client.results import BulkLoadResult, Page, SearchHit, SearchResult, TransactionResult
@@ -73,6 +74,7 @@ class Client:
         self._tls = tls
         self._routes = _direct.Routes() if direct else None
         self._nodes: dict[str, Any] = {}  # node address -> (channel, Node stub)
+        self._nodes_lock = threading.Lock()
         self._channel = _channel.open_channel(address, tls)
         self._stubs: dict[str, Any] = {
             _wire.DB4: router_pb2_grpc.Db4Stub(self._channel),
@@ -134,39 +136,58 @@ class Client:
         if key is _direct.UNKNOWN:
             routes.learn(collection, self._invoke(_wire.get_collection(collection)))
             key = routes.partition_key(collection)
-        if key is not None and routes.topology is None:
-            routes.adopt(self._invoke(_wire.routing()))
-        if key is None and call.method in ("Create", "Upsert"):
-            routes.unknown.pop(collection, None)  # the router creates it: ask again next time
-        plan = routes.plan(call, key) if key is not None else None
+        if key is None:
+            if call.method in ("Create", "Upsert"):
+                routes.unknown.pop(collection, None)  # the router creates it: ask next time
+            routes.fell_back += 1
+            return None
+        topo = routes.topology
+        if topo is None:
+            try:
+                topo = routes.adopt(self._invoke(_wire.routing()))
+            except UnimplementedError:  # a router older than direct mode
+                self._routes = None
+                return None
+        plan = routes.plan(call, key, topo)
         if plan is None:
             routes.fell_back += 1
         return plan
 
     def _send_direct(self, call: _wire.Call[T], plan: _direct.NodeCall) -> tuple[bool, Any]:
         """(True, the answer) from the node; (False, None) when the router must take the call
-        (the node does not own the key any more, or could not be reached)."""
+        (the node does not own the key any more, or could not be reached before the call left).
+        A write whose connection broke after it left goes to the same node again under the same
+        txid (the node answers one it applied from its notes) for up to RESEND_FOR_S."""
         routes = self._routes
         assert routes is not None
-        if plan.address not in self._nodes:
-            channel = _channel.open_channel(plan.address, self._tls)
-            self._nodes[plan.address] = (channel, node_pb2_grpc.NodeStub(channel))
-        stub = self._nodes[plan.address][1]
-        try:
-            resp = getattr(stub, plan.method)(plan.request, timeout=call.deadline(self.timeout),
-                                              metadata=self._metadata)
-        except grpc.RpcError as err:
-            domain = from_rpc_error(err)
-            if isinstance(domain, WrongShardError) or (
-                    isinstance(domain, UnavailableError)
-                    and (not plan.writes or never_sent(err))):
-                routes.forget()
-                routes.fell_back += 1
-                return False, None
+        with self._nodes_lock:  # threads share the client (bulk_load does)
+            if plan.address not in self._nodes:
+                channel = _channel.open_channel(plan.address, self._tls)
+                self._nodes[plan.address] = (channel, node_pb2_grpc.NodeStub(channel))
+            stub = self._nodes[plan.address][1]
+        since, maybe_applied = time.monotonic(), False
+        while True:
+            try:
+                resp = getattr(stub, plan.method)(
+                    plan.request, timeout=call.deadline(self.timeout), metadata=self._metadata)
+            except grpc.RpcError as err:
+                domain = from_rpc_error(err)
+                unsent = never_sent(err)
+                if isinstance(domain, WrongShardError) or (
+                        isinstance(domain, UnavailableError)
+                        and (not plan.writes or (unsent and not maybe_applied))):
+                    routes.forget(plan.topology)
+                    routes.fell_back += 1
+                    return False, None
+                if isinstance(domain, UnavailableError) \
+                        and time.monotonic() - since < _direct.RESEND_FOR_S:
+                    maybe_applied = True  # a write that left: only this txid may follow it
+                    time.sleep(0.1)  # the same request and txid: applied at most once
+                    continue
+                routes.sent += 1
+                return True, call.fail(domain, err)
             routes.sent += 1
-            return True, call.fail(domain, err)
-        routes.sent += 1
-        return True, call.parse(plan.answer(resp))
+            return True, call.parse(plan.answer(resp))
 
     def _stream(self, call: _wire.StreamCall[T],
                 on_open: Callable[[Any], None] | None = None) -> Generator[T, None, None]:

@@ -6,6 +6,7 @@ the client reads the ring again."""
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 
@@ -65,8 +66,29 @@ def test_a_split_under_a_direct_client_falls_back_once_and_reads_the_ring_again(
         assert routes is not None and routes.topology is not None
         epoch = routes.topology.epoch
         shard = client.admin.status()["shards"][0]["shard_id"]
-        op = client.admin.split_shard(shard)
+        # Threads share the client through the split: every read answers, none errs.
+        stop, failures, reads = threading.Event(), [], [0]
+
+        def reader(k: int) -> None:
+            while not stop.is_set():
+                for d in docs[k::4]:
+                    try:
+                        assert coll.get(d["$id"])["n"] == d["n"]
+                        reads[0] += 1
+                    except Exception as err:  # noqa: BLE001 - collected, asserted below
+                        failures.append(repr(err))
+
+        threads = [threading.Thread(target=reader, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        try:
+            op = client.admin.split_shard(shard)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(30)
         assert op["state"] == "done", op
+        assert failures == [] and reads[0] > 0
         # Every document still reads and writes, moved or not, with no error.
         for d in docs:
             assert coll.update(d["$id"], {"n": d["n"] + 1})["n"] == d["n"] + 1

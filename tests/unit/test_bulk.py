@@ -1,0 +1,69 @@
+"""bulk_load's bookkeeping (client/db4client/_bulk.py) with stand-in insert and delete calls:
+what stays loaded when a batch or the input fails while other batches are in flight."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from db4client import _bulk
+from db4core.errors import AlreadyExistsError, InvalidArgumentError, UnavailableError
+
+
+class Store:
+    """insert_many and delete_many over a dict; batches finish after `delay` seconds."""
+
+    def __init__(self, fail_at: set[str] = frozenset(), delay: float = 0.02,
+                 delete_fails: bool = False) -> None:
+        self.docs: dict[str, dict] = {}
+        self.fail_at, self.delay, self.delete_fails = fail_at, delay, delete_fails
+        self.lock = threading.Lock()
+
+    def insert(self, batch: list[dict]) -> list[dict]:
+        time.sleep(self.delay)
+        for i, d in enumerate(batch):
+            if d["$id"] in self.fail_at:
+                raise AlreadyExistsError(f"documents[{i}]: document {d['$id']!r} already exists")
+        with self.lock:
+            self.docs.update((d["$id"], d) for d in batch)
+        return batch
+
+    def delete(self, ids: list[str]) -> list[bool]:
+        if self.delete_fails:
+            raise UnavailableError("no router")
+        with self.lock:
+            return [self.docs.pop(i, None) is not None for i in ids]
+
+
+def docs(n: int, bad_at: int | None = None):
+    for i in range(n):
+        if i == bad_at:
+            raise InvalidArgumentError(f"line {i + 1}: not JSON")
+        yield {"$id": f"d{i:03d}"}
+
+
+def test_a_bad_input_line_keeps_every_batch_read_before_it():
+    store = Store()
+    with pytest.raises(InvalidArgumentError) as err:
+        _bulk.run(store.insert, store.delete, docs(35, bad_at=25), 10, 4, None, time.monotonic)
+    assert err.value.loaded == 20 and "line 26" in err.value.message
+    assert sorted(store.docs) == [f"d{i:03d}" for i in range(20)]
+
+
+def test_a_failed_batch_undoes_the_later_batches_that_committed():
+    store = Store(fail_at={"d025"})
+    seen: list[int] = []
+    with pytest.raises(AlreadyExistsError, match=r"documents\[25\]") as err:
+        _bulk.run(store.insert, store.delete, docs(100), 10, 4, seen.append, time.monotonic)
+    assert err.value.loaded == 20 and seen == [10, 20]
+    assert sorted(store.docs) == [f"d{i:03d}" for i in range(20)]
+
+
+def test_a_failed_undo_is_reported_with_the_first_error():
+    store = Store(fail_at={"d005"}, delete_fails=True)
+    with pytest.raises(AlreadyExistsError) as err:
+        _bulk.run(store.insert, store.delete, docs(40), 10, 4, None, time.monotonic)
+    assert err.value.loaded == 0
+    assert "deleting them failed (UNAVAILABLE: no router)" in err.value.message
