@@ -78,9 +78,23 @@ class Batches:
     # ---- insert_many -------------------------------------------------------------------------
 
     async def insert_many(self, collection: str, raws: list[bytes]) -> list[bytes]:
-        """Create every document or none; stored documents in input order."""
+        """Create every document or none; stored documents in input order. Documents are read
+        for placement only (placement_view); when the batch fails for any reason, its first
+        document a strict read refuses is the error, as if every document had been read
+        strictly first (the nodes read them strictly as they write)."""
         check_batch_size(len(raws))
         info = await self.collections.ensure(collection)
+        try:
+            return await self._insert_many(info, raws)
+        except Db4Error:
+            for i, raw in enumerate(raws):
+                try:
+                    parse_document(raw)
+                except InvalidArgumentError as err:
+                    raise InvalidArgumentError(f"documents[{i}]: {err.message}") from None
+            raise
+
+    async def _insert_many(self, info: CollectionInfo, raws: list[bytes]) -> list[bytes]:
         items = [self._place(info, i, raw) for i, raw in enumerate(raws)]
         self._check_unique(items)
         ops = [PlacedOp(it.token, write_op(info, "create", it.id, it.token, it.body))

@@ -93,6 +93,23 @@ def test_bad_document_fails_whole_batch(client, coll_name, cluster, raw):
     snap.check()
 
 
+def test_an_invalid_document_is_named_before_a_taken_or_repeated_id(coll_name, cluster, raw):
+    """Whatever else is wrong with a batch, its first invalid document is the error, as when
+    the router read every document strictly before anything else."""
+    raw.Create(router_pb2.CreateRequest(collection=coll_name, document=b'{"$id": "taken"}'))
+    snap = Unchanged(cluster, coll_name)
+    spread = [f'{{"$id": "s{i}"}}'.encode() for i in range(12)]  # over several shards
+    for docs in ([b'{"$id": "taken"}', b'{"x": NaN}'],
+                 [b'{"$id": "twice"}', b'{"$id": "twice"}', b'{"x": NaN}'],
+                 [*spread[:5], b'{"y": 1, "y": 2}', *spread[5:], b'{"x": NaN}']):
+        with pytest.raises(grpc.RpcError) as info:
+            raw.InsertMany(router_pb2.InsertManyRequest(collection=coll_name, documents=docs))
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT, docs
+        first_bad = next(i for i, d in enumerate(docs) if b"NaN" in d or b'"y": 1' in d)
+        assert f"documents[{first_bad}]" in info.value.details(), info.value.details()
+    snap.check()
+
+
 def test_get_many_and_delete_many_in_input_order(client, coll_name, cluster):
     coll = client.collection(coll_name)
     coll.insert_many([{"$id": i, "v": i} for i in SCRAMBLED[:60]])
