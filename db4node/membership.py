@@ -115,7 +115,9 @@ class Membership:
         await self._check_placed(shard_id, [], epoch)
         return self.scope(shard_id, epoch) if self.scope is not None else None
 
-    async def _check_placed(self, shard_id: str, tokens: list[int], epoch: int) -> None:
+    async def at_least(self, epoch: int) -> Topology | None:
+        """The topology, read again first when a request carries a newer epoch than ours;
+        etcd trouble meanwhile is UNAVAILABLE."""
         topo = self.topology
         if topo is None or epoch > topo.epoch:
             try:
@@ -124,6 +126,10 @@ class Membership:
                 raise UnavailableError(
                     f"node {self.node_id} cannot read the topology: {err}"
                 ) from err
+        return topo
+
+    async def _check_placed(self, shard_id: str, tokens: list[int], epoch: int) -> None:
+        topo = await self.at_least(epoch)
         if topo is None:
             raise UnavailableError("the cluster has not been created yet")
         if topo.node_of(shard_id) != self.node_id:

@@ -17,7 +17,6 @@ from db4core import documents, failpoints
 from db4core.errors import (
     Db4Error,
     InvalidArgumentError,
-    UnavailableError,
     WrongShardError,
     most_severe,
 )
@@ -283,13 +282,7 @@ class NodeService(ReshardHandlers, node_pb2_grpc.NodeServicer):
     async def ShardStats(
         self, request: node_pb2.ShardStatsRequest, context: grpc.aio.ServicerContext
     ):
-        topo = self.membership.topology
-        if topo is None or request.epoch > topo.epoch:
-            try:
-                topo = await self.membership.refresh()
-            except Exception as err:  # noqa: BLE001 - etcd trouble, as _check_placed says it
-                raise UnavailableError(
-                    f"node {self.membership.node_id} cannot read the topology: {err}") from err
+        topo = await self.membership.at_least(request.epoch)
         hosted = topo.shards_on(self.membership.node_id) if topo else []
         if request.epoch and topo is not None:  # a router's question: a moved shard is rerouted
             for shard_id in request.shard_ids:

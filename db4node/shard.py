@@ -122,8 +122,6 @@ class Shard:
         self.fence = follow.load_fence(self.conn)
         self.follow = follow.load_follow(self.conn)
         self._writes_noted = 0  # since open: every PRUNE_EVERY-th write prunes old notes
-        self._storing = True  # False while apply_ops checks ops without writing rows
-        self._all_absent = False  # True while it checks creates none of whose ids is stored
 
     def close(self) -> None:
         """Close the database (a checkpoint happens on the last connection's close)."""
@@ -242,19 +240,15 @@ class Shard:
         txn.only_creates) every check runs but no row is written."""
         results: list[OpResult] = []
         effects: list[Effect] = []
-        self._storing = store
         # Creates of distinct keys (store=False): one statement tells that none of their ids
         # is stored, and each op skips its own lookup; else every op looks (and the first
         # taken id fails where a plain write fails).
-        self._all_absent = not store and not self._any_stored(ops)
-        try:
-            for index, op in enumerate(ops):
-                result, effect = self._apply_at(index, op, now)
-                results.append(result)
-                if effect is not None:
-                    effects.append(effect)
-        finally:
-            self._storing, self._all_absent = True, False
+        absent = not store and not self._any_stored(ops)
+        for index, op in enumerate(ops):
+            result, effect = self._apply_at(index, op, now, store, absent)
+            results.append(result)
+            if effect is not None:
+                effects.append(effect)
         return results, effects
 
     def _any_stored(self, ops: Sequence[Op]) -> bool:
@@ -344,19 +338,21 @@ class Shard:
         """Drop a prepared transaction (txn.abort_prepared); False when none is held."""
         return txn.abort_prepared(self, txid)
 
-    def _apply_at(self, index: int, op: Op, now: int) -> tuple[OpResult, Effect | None]:
+    def _apply_at(self, index: int, op: Op, now: int, store: bool = True, absent: bool = False
+                  ) -> tuple[OpResult, Effect | None]:
         """_apply, with the op's index in the request on any error so a batch can say which
         document failed (the router maps it to `documents[i]`)."""
         try:
-            return self._apply(op, now)
+            return self._apply(op, now, store, absent)
         except Db4Error as err:
             err.extra_trailers[OP_INDEX_KEY] = str(index)
             raise
 
-    def _apply(self, op: Op, now: int) -> tuple[OpResult, Effect | None]:
-        """Apply one op inside the open transaction; return its result and effect."""
-        current = None if self._all_absent else self._visible(
-            op, self._current(op.collection, op.id))
+    def _apply(self, op: Op, now: int, store: bool = True, absent: bool = False
+               ) -> tuple[OpResult, Effect | None]:
+        """Apply one op inside the open transaction; return its result and effect. store=False:
+        every check, no row written; absent=True: the op's id is known not to be stored."""
+        current = None if absent else self._visible(op, self._current(op.collection, op.id))
         self._check_condition(op, current)
         self._check_version(op, current)
         if op.kind == "delete":
@@ -372,7 +368,7 @@ class Shard:
             created = current.doc["$createdAt"]
             doc = documents.stamp(fields, op.id, current.version + 1, created, now)
         self._check_partition(op, doc, current)
-        body = self._store(op, doc)
+        body = self._store(op, doc, store)
         before = current.raw if current else None
         effect = Effect("insert" if current is None else "update", op.collection, op.id,
                         op.token, doc["$version"], before, body)
@@ -456,11 +452,12 @@ class Shard:
                 f"document {op.id!r}: its partition key {op.partition_key!r} is not the value "
                 "the request names")
 
-    def _store(self, op: Op, doc: documents.Document) -> str:
-        """Write the document row (its partition value checked) after checking its size."""
+    def _store(self, op: Op, doc: documents.Document, store: bool = True) -> str:
+        """Write the document row (its partition value checked) after checking its size; the
+        body, written or (store=False) not."""
         body = _encode(doc)
         documents.check_size(body.encode())
-        if self._storing:
+        if store:
             self.conn.execute(
                 "INSERT OR REPLACE INTO docs(collection, id, token, version, body) "
                 "VALUES (?,?,?,?,?)", (op.collection, op.id, to_signed(op.token), doc["$version"],

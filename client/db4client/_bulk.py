@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from db4client.collection import _shift_index
 from db4client.errors import Db4Error, InvalidArgumentError
 from db4client.results import BulkLoadResult
 from db4core.documents import MAX_BATCH_ITEMS
@@ -51,8 +52,6 @@ def batches(docs: Iterable[Any], batch_size: int) -> Iterator[tuple[int, list[An
 def failed(err: Db4Error, start: int | None, loaded: int) -> Db4Error:
     """The error of the batch at input position `start` (None: reading the input failed),
     renumbered to the whole input and saying what stays loaded."""
-    from db4client.collection import _shift_index
-
     if start is not None:
         err = _shift_index(err, start)
     err.loaded = loaded

@@ -27,7 +27,7 @@ from db4.v1 import node_pb2, router_pb2
 from db4client import _wire
 from db4client._channel import split_address
 from db4core import documents
-from db4core.errors import InvalidArgumentError
+from db4core.errors import Db4Error, InvalidArgumentError, UnavailableError, WrongShardError
 from db4core.hashing import token_for
 from db4core.ids import new_id
 from db4core.ring import Ring
@@ -193,6 +193,24 @@ class Routes:
             return router_pb2.DocumentResponse(document=result.document)
 
         return NodeCall(address, "Write", req, answer, topo, writes=True)
+
+
+ROUTER, RESEND, FAIL = "router", "resend", "fail"
+
+
+def after_failure(domain: Db4Error, unsent: bool, plan: NodeCall, maybe_applied: bool,
+                  since: float) -> str:
+    """What a direct call does when its node answered `domain`: ROUTER (the node does not own
+    the key any more, or could not be reached before a call that cannot have applied left),
+    RESEND (a write whose connection broke: the same request and txid to the same node, for
+    up to RESEND_FOR_S since `since`), or FAIL (the error is the answer)."""
+    if isinstance(domain, WrongShardError):
+        return ROUTER  # answered before any note or fence: nothing was applied
+    if not isinstance(domain, UnavailableError):
+        return FAIL
+    if not plan.writes or (unsent and not maybe_applied):
+        return ROUTER
+    return RESEND if time.monotonic() - since < RESEND_FOR_S else FAIL
 
 
 def _reachable(address: str) -> bool:

@@ -26,7 +26,6 @@ from db4client.errors import (
 from db4client.results import BulkLoadResult, Page, SearchHit, SearchResult, TransactionResult
 from db4client.subscription import Subscription
 from db4client.transaction import Transaction
-from db4core.errors import WrongShardError
 from db4core.names import DEFAULT_PARTITION_KEY
 
 T = TypeVar("T")
@@ -172,17 +171,15 @@ class Client:
                     plan.request, timeout=call.deadline(self.timeout), metadata=self._metadata)
             except grpc.RpcError as err:
                 domain = from_rpc_error(err)
-                unsent = never_sent(err)
-                if isinstance(domain, WrongShardError) or (
-                        isinstance(domain, UnavailableError)
-                        and (not plan.writes or (unsent and not maybe_applied))):
+                action = _direct.after_failure(domain, never_sent(err), plan, maybe_applied,
+                                               since)
+                if action == _direct.ROUTER:
                     routes.forget(plan.topology)
                     routes.fell_back += 1
                     return False, None
-                if isinstance(domain, UnavailableError) \
-                        and time.monotonic() - since < _direct.RESEND_FOR_S:
+                if action == _direct.RESEND:
                     maybe_applied = True  # a write that left: only this txid may follow it
-                    time.sleep(0.1)  # the same request and txid: applied at most once
+                    time.sleep(0.1)
                     continue
                 routes.sent += 1
                 return True, call.fail(domain, err)

@@ -15,3 +15,14 @@ def fresh_cluster(tmp_path):
         yield c
     finally:
         c.stop()  # by PID: only this cluster's processes
+
+
+@pytest.fixture
+def small_cluster(tmp_path):
+    """Two nodes, two shards: room for a split or a move to a node of its own."""
+    c = Cluster(tmp_path, nodes=2, shards=2)
+    try:
+        c.start()
+        yield c
+    finally:
+        c.stop()

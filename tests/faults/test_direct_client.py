@@ -11,17 +11,6 @@ import threading
 import pytest
 
 from db4client import AsyncClient, Client, errors
-from tests.support.cluster import Cluster
-
-
-@pytest.fixture
-def small_cluster(tmp_path):
-    c = Cluster(tmp_path, nodes=2, shards=2)
-    try:
-        c.start()
-        yield c
-    finally:
-        c.stop()
 
 
 def test_point_operations_go_straight_to_the_nodes(small_cluster):

@@ -16,16 +16,6 @@ from tests.support.procs import Node
 TENANTS = [f"t{i}" for i in range(30)]
 
 
-@pytest.fixture
-def small_cluster(tmp_path):
-    c = Cluster(tmp_path, nodes=2, shards=2)
-    try:
-        c.start()
-        yield c
-    finally:
-        c.stop()
-
-
 def fill(client: Client, name: str, per_tenant: int = 20) -> dict[str, dict]:
     client.create_collection(name, partition_key="tenant")
     coll = client.collection(name)
