@@ -44,7 +44,7 @@ def test_single_shard_commit_writes_nothing_to_etcd(raw, coll_name, cluster, etc
                        op("create", coll_name, b, {"$id": b, "n": 3})])
     assert resp.shards == 1 and list(resp.found) == [True, True]
     assert json.loads(resp.documents[0])["n"] == 2
-    assert etcd.revision() == before
+    assert etcd.written_since(before) == []
     assert get(raw, coll_name, a)[0]["n"] == 2 and get(raw, coll_name, b)[0]["n"] == 3
 
 
@@ -54,6 +54,7 @@ def test_two_shard_commit_applies_on_both_and_leaves_no_record(raw, coll_name, c
     create(raw, coll_name, {"$id": b, "balance": 0})
     (da, ta), (db, tb) = get(raw, coll_name, a), get(raw, coll_name, b)
     tid = txid()
+    before = etcd.revision()
     resp = commit(raw, tid=tid,
                   reads=[read(coll_name, a, da["$version"], ta),
                          read(coll_name, b, db["$version"], tb)],
@@ -64,6 +65,7 @@ def test_two_shard_commit_applies_on_both_and_leaves_no_record(raw, coll_name, c
     assert get(raw, coll_name, a)[0]["balance"] == 60
     assert get(raw, coll_name, b)[0]["balance"] == 40
     assert etcd.gone(f"txns/{tid}", timeout=5)
+    assert f"txns/{tid}" in etcd.written_since(before)  # put and deleted since: still seen
     assert cluster.change_count(coll_name) == 4  # two creates, two updates
 
 
@@ -76,7 +78,7 @@ def test_read_only_across_shards_validates_without_etcd(raw, coll_name, etcd):
     err = expect_error(grpc.StatusCode.ABORTED, commit, raw,
                        reads=[read(coll_name, a, 1), read(coll_name, b, 1)])
     assert reason(err) == "conflict"
-    assert etcd.revision() == before
+    assert etcd.written_since(before) == []
 
 
 @pytest.mark.parametrize("shards", [1, 2])

@@ -28,6 +28,24 @@ class EtcdGateway:
         got = self._post("/v3/kv/range", {"key": _b64(f"/db4/{CLUSTER}/topo/epoch")})
         return int(got["header"]["revision"])
 
+    def written_since(self, revision: int, ignore: tuple[str, ...] = ("load/", "hot/")
+                      ) -> list[str]:
+        """Keys under /db4/<cluster>/ (relative to it) written after `revision`, each at the
+        revision that wrote it (a key put and deleted since is listed too), leaving out what
+        nodes and the leader router write on their own timers (`ignore`: load reports and hot
+        marks), so a test can tell that a request wrote nothing to etcd."""
+        root = f"/db4/{CLUSTER}/".encode()
+        end = root[:-1] + bytes([root[-1] + 1])
+        written = []
+        for rev in range(revision + 1, self.revision() + 1):
+            got = self._post("/v3/kv/range", {
+                "key": base64.b64encode(root).decode(), "range_end": base64.b64encode(end).decode(),
+                "revision": rev, "min_mod_revision": rev, "max_mod_revision": rev,
+                "keys_only": True})
+            written += [base64.b64decode(kv["key"])[len(root):].decode()
+                        for kv in got.get("kvs", [])]
+        return [k for k in written if not k.startswith(ignore)]
+
     def put(self, key: str, value: bytes) -> None:
         """Put /db4/<cluster>/<key>."""
         self._post("/v3/kv/put", {"key": _b64(f"/db4/{CLUSTER}/{key}"),
