@@ -95,6 +95,10 @@ class Keys:
         return self.root + b"consumers/"
 
     @property
+    def tokens(self) -> bytes:
+        return self.root + b"tokens/"
+
+    @property
     def leader(self) -> bytes:
         return self.root + b"leader"
 

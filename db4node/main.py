@@ -20,6 +20,7 @@ from db4core.config import (
     unless_stopped,
     wait_for,
 )
+from db4core.errors import UnavailableError
 from db4core.topology import Keys
 from db4core.txn import DEFAULT_IN_DOUBT_S
 from db4node import load, retention
@@ -33,7 +34,9 @@ from db4node.service import NodeService
 from db4node.store import ShardStore, claim_data_dir
 from db4node.worker import DEFAULT_QUERY_CEILING_S
 from db4rpc.decoding import add_guarded
-from db4rpc.options import SERVER_OPTIONS, check_loopback
+from db4rpc.options import SERVER_OPTIONS
+from db4rpc.security import Health, Security, add_reflection, add_security_flags
+from db4rpc.tokens import AuthInterceptor, TokenStore
 
 log = logging.getLogger("db4.node")
 
@@ -42,7 +45,8 @@ def parser() -> argparse.ArgumentParser:
     """Flags of `db4 node`; each also reads DB4_<FLAG> from the environment."""
     p = argparse.ArgumentParser(prog="db4 node", description="Run a db4 storage node.")
     add_flag(p, "id", help="node id, unique in the cluster (required)")
-    add_flag(p, "host", "127.0.0.1", help="address to listen on (loopback)")
+    add_flag(p, "host", "127.0.0.1",
+             help="address to listen on (loopback unless TLS and --auth are on)")
     add_flag(p, "port", 0, type=int, help="port to listen on (0 picks a free one)")
     add_flag(p, "data-dir", help="directory for shard databases (required)")
     add_flag(p, "etcd", "http://127.0.0.1:2379", help="etcd endpoint")
@@ -68,6 +72,7 @@ def parser() -> argparse.ArgumentParser:
     add_flag(p, "cdc-truncate-interval-seconds", DEFAULT_INTERVAL_S, type=float,
              help="how often the node reads the consumers' checkpoints from etcd and truncates "
                   "the change logs")
+    add_security_flags(p)
     return p
 
 
@@ -91,12 +96,16 @@ async def serve(args: argparse.Namespace) -> None:
     # crash must be resolved even if no request ever comes for their shard.
     opened = store.open_all()
     participant = Participant(store, int(args.txn_in_doubt_seconds * 1000))
-    server = grpc.aio.server(options=SERVER_OPTIONS)
-    port = server.add_insecure_port(f"{check_loopback(args.host)}:{args.port}")
-    address = f"{args.host}:{port}"
+    sec = Security.from_args(args)
+    health = Health(("db4.v1.Node",))
+    await health.start_port(sec, args.host)
     host, etcd_port = parse_endpoint(args.etcd)
-    etcd = aetcd.Client(check_loopback(host), etcd_port, timeout=5,
-                        options=ETCD_CHANNEL_OPTIONS)
+    etcd = aetcd.Client(sec.host(host), etcd_port, timeout=5, options=ETCD_CHANNEL_OPTIONS)
+    tokens = TokenStore(etcd, Keys(args.cluster), (aetcd.exceptions.ClientError,))
+    server = grpc.aio.server(options=SERVER_OPTIONS,
+                             interceptors=[AuthInterceptor(tokens.role_of)] if sec.auth else None)
+    port = sec.bind(server, args.host, args.port, require_client_cert=True)
+    address = sec.advertised(args.host, port)
     membership = Membership(etcd, Keys(args.cluster), args.id, address)
     keeper = RangeKeeper(store, args.id)
     membership.on_adopt.append(keeper.adopt)
@@ -111,20 +120,30 @@ async def serve(args: argparse.Namespace) -> None:
                             args.load_report_seconds)
     add_guarded(node_pb2_grpc.add_NodeServicer_to_server,
                 NodeService(store, membership, participant, lambda: checkpointer.checkpoint,
-                            checkpointer.truncate_now),
+                            checkpointer.truncate_now, sec.open_channel),
                 server)
+    health.add_to(server)
+    add_reflection(server, ("db4.v1.Node",))
     await server.start()  # until registered, requests get UNAVAILABLE (no topology yet)
+
+    async def register() -> None:
+        if sec.token is not None:
+            await tokens.register(sec.token, "node", f"node:{args.id}")
+        await membership.start()
+
     registering = wait_for(f"etcd at {host}:{etcd_port} to register node {args.id}",
-                           membership.start, (aetcd.exceptions.ClientError,), log)
+                           register, (aetcd.exceptions.ClientError, UnavailableError), log)
     registered, _ = await unless_stopped(registering, stop)
     if registered:
         resolver.start()
         checkpointer.start()
         reporter.start()
+        await health.set(True)
         log.info("db4 node %s serving on %s (data %s, %d shards)", args.id, address,
                  args.data_dir, len(opened))
         await stop.wait()
     log.info("stopping node %s", args.id)
+    await health.stop()
     await resolver.stop()
     await checkpointer.stop()
     await reporter.stop()

@@ -79,6 +79,8 @@ class ReshardHandlers:
 
     store: ShardStore
     membership: Membership
+    # opens a channel to another node (TLS and token as configured); set by NodeService
+    open_channel: Callable[[str, Any], grpc.aio.Channel]
 
     @servicer_stream
     async def SnapshotShard(self, request: node_pb2.SnapshotShardRequest,
@@ -157,7 +159,7 @@ class ReshardHandlers:
     async def _fetch(self, address: str, parent: str, ranges, f: BinaryIO) -> None:
         """Stream the parent's snapshot of the ranges from its node into f; UNAVAILABLE when
         it breaks off."""
-        async with grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS) as channel:
+        async with self.open_channel(address, CHANNEL_OPTIONS) as channel:
             stream = node_pb2_grpc.NodeStub(channel).SnapshotShard(
                 node_pb2.SnapshotShardRequest(shard_id=parent, ranges=ranges))
             copied = total = 0

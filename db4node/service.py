@@ -7,7 +7,7 @@ import contextlib
 import functools
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.message import Message
@@ -175,15 +175,21 @@ def search_hits(page: search_query.SearchPage) -> node_pb2.SearchShardResponse:
     return node_pb2.SearchShardResponse(hits=hits, has_more=page.has_more)
 
 
+def _insecure_channel(address: str, options: Any) -> grpc.aio.Channel:
+    return grpc.aio.insecure_channel(address, options=options)
+
+
 class NodeService(ReshardHandlers, node_pb2_grpc.NodeServicer):
     """Serves the shards placed on this node; SQLite work runs on each shard's own threads."""
 
     def __init__(self, store: ShardStore, membership: Membership,
                  participant: Participant,
                  checkpoints: Callable[[], dict[str, int]] = dict,
-                 truncate: Callable[[set[str] | None], Awaitable[dict[str, int]]] | None = None
+                 truncate: Callable[[set[str] | None], Awaitable[dict[str, int]]] | None = None,
+                 open_channel: Callable[[str, Any], grpc.aio.Channel] | None = None
                  ) -> None:
         self.store = store
+        self.open_channel = open_channel or _insecure_channel
         self.membership = membership
         self.participant = participant
         self.checkpoints = checkpoints  # shard -> checkpoint last read from etcd

@@ -18,6 +18,7 @@ from db4router.operations import Operation, Operations
 from db4router.plans import Plan, Plans
 from db4router.topology import etcd_call
 from db4rpc.status import servicer_method
+from db4rpc.tokens import TokenRecord, TokenStore
 
 T = TypeVar("T")
 
@@ -25,8 +26,10 @@ T = TypeVar("T")
 class AdminService(admin_pb2_grpc.AdminServicer):
     """Cluster status."""
 
-    def __init__(self, dispatcher: Dispatcher, operations: Operations, plans: Plans) -> None:
+    def __init__(self, dispatcher: Dispatcher, operations: Operations, plans: Plans,
+                 tokens: TokenStore) -> None:
         self.dispatcher = dispatcher
+        self.tokens = tokens
         self.consumers = Consumers(dispatcher.view)
         self.operations = operations
         self.plans = plans
@@ -206,6 +209,28 @@ class AdminService(admin_pb2_grpc.AdminServicer):
     async def GetPlan(self, request: admin_pb2.GetPlanRequest, context: grpc.aio.ServicerContext):
         return await self._plan_answer(await self.plans.get(request.plan_id), request.wait,
                                        context)
+
+    @servicer_method
+    async def CreateToken(self, request: admin_pb2.CreateTokenRequest,
+                          context: grpc.aio.ServicerContext):
+        record, token = await self.tokens.create(request.role, request.name)
+        return admin_pb2.CreateTokenResponse(info=token_info(record), token=token)
+
+    @servicer_method
+    async def ListTokens(self, request: admin_pb2.ListTokensRequest,
+                         context: grpc.aio.ServicerContext):
+        return admin_pb2.ListTokensResponse(
+            tokens=[token_info(r) for r in await self.tokens.list()])
+
+    @servicer_method
+    async def RevokeToken(self, request: admin_pb2.RevokeTokenRequest,
+                          context: grpc.aio.ServicerContext):
+        return token_info(await self.tokens.revoke(request.id))
+
+
+def token_info(record: TokenRecord) -> admin_pb2.TokenInfo:
+    return admin_pb2.TokenInfo(id=record.id, role=record.role, name=record.name,
+                               created_ms=record.created_ms)
 
 
 def plan_status(plan: Plan, dry_run: bool = False) -> admin_pb2.PlanStatus:

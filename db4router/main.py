@@ -7,6 +7,7 @@ import asyncio
 import logging
 
 import aetcd
+import aetcd.exceptions
 import grpc
 
 from db4.v1 import admin_pb2_grpc, router_pb2_grpc
@@ -19,6 +20,7 @@ from db4core.config import (
     unless_stopped,
     wait_for,
 )
+from db4core.errors import UnavailableError
 from db4core.topology import Keys
 from db4router.admin import AdminService
 from db4router.collections import Collections
@@ -39,7 +41,9 @@ from db4router.routing import RoutingCache
 from db4router.service import Db4Service
 from db4router.topology import ClusterView, EtcdUnavailableError
 from db4rpc.decoding import add_guarded
-from db4rpc.options import SERVER_OPTIONS, check_loopback
+from db4rpc.options import SERVER_OPTIONS
+from db4rpc.security import Health, Security, add_reflection, add_security_flags, read_token
+from db4rpc.tokens import AuthInterceptor, TokenStore
 
 log = logging.getLogger("db4.router")
 
@@ -47,7 +51,8 @@ log = logging.getLogger("db4.router")
 def parser() -> argparse.ArgumentParser:
     """Flags of `db4 router`; each also reads DB4_<FLAG> from the environment."""
     p = argparse.ArgumentParser(prog="db4 router", description="Run a db4 router.")
-    add_flag(p, "host", "127.0.0.1", help="address to listen on (loopback)")
+    add_flag(p, "host", "127.0.0.1",
+             help="address to listen on (loopback unless TLS and --auth are on)")
     add_flag(p, "port", 7400, type=int, help="port to listen on")
     add_flag(p, "etcd", "http://127.0.0.1:2379", help="etcd endpoint")
     add_flag(p, "cluster", "default", help="cluster name: etcd keys live under /db4/<cluster>/")
@@ -71,6 +76,7 @@ def parser() -> argparse.ArgumentParser:
                   "at a time (true/false; default false)")
     add_flag(p, "stream-idle-seconds", STREAM_IDLE_S, type=float,
              help="a stream whose client takes nothing this long ends with DEADLINE_EXCEEDED")
+    add_security_flags(p, router=True)
     return p
 
 
@@ -91,38 +97,53 @@ def hot_limits(args: argparse.Namespace) -> HotLimits:
     return limits
 
 
-async def load_cluster(view: ClusterView, args: argparse.Namespace) -> None:
-    """Read (or create) the cluster and the cursor key; etcd down is waited out, not fatal."""
+async def load_cluster(view: ClusterView, args: argparse.Namespace,
+                       registrations: list[tuple[str, str, str]], tokens: TokenStore) -> None:
+    """Read (or create) the cluster and the cursor key, register the tokens held in files;
+    etcd down is waited out, not fatal."""
 
     async def attempt() -> None:
         await view.ensure_cluster(args.shards, args.min_nodes)
         await view.ensure_secret()
+        for token, role, name in registrations:
+            await tokens.register(token, role, name)
 
     host, port = parse_endpoint(args.etcd)
     await wait_for(f"etcd at {host}:{port} to load cluster {args.cluster!r}", attempt,
-                   (EtcdUnavailableError,), log)
+                   (EtcdUnavailableError, UnavailableError), log)
 
 
 async def serve(args: argparse.Namespace) -> None:
     """Load (or create) the cluster, serve until signalled, stop cleanly."""
     limits = hot_limits(args)
+    sec = Security.from_args(args)
+    sec.host(args.host)  # a host it may not listen on ends the process before anything starts
+    registrations = [(sec.token, "node", "router")] if sec.token else []
+    admin_token = read_token(args.admin_token_file, "--admin-token-file")
+    if admin_token:
+        registrations.append((admin_token, "admin", "bootstrap admin"))
     stop = stop_event()
+    health = Health(("db4.v1.Db4", "db4.v1.Admin"))
+    await health.start_port(sec, args.host)
     host, etcd_port = parse_endpoint(args.etcd)
-    etcd = aetcd.Client(check_loopback(host), etcd_port, timeout=5,
+    etcd = aetcd.Client(sec.host(host), etcd_port, timeout=5,
                         options=ETCD_CHANNEL_OPTIONS)
     view = ClusterView(etcd, Keys(args.cluster))
-    loaded, _ = await unless_stopped(load_cluster(view, args), stop)
+    tokens = TokenStore(etcd, Keys(args.cluster), (aetcd.exceptions.ClientError,))
+    loaded, _ = await unless_stopped(load_cluster(view, args, registrations, tokens), stop)
     if not loaded:
         log.info("stopping router before it served")
+        await health.stop()
         await etcd.close()
         return
     await view.start_watch()
-    pool = NodePool()
+    pool = NodePool(sec.open_channel)
     dispatcher = Dispatcher(view, pool, RoutingCache())
     collections = Collections(view)
     janitor = Janitor(dispatcher)
     janitor.start()
-    server = grpc.aio.server(options=SERVER_OPTIONS)
+    server = grpc.aio.server(options=SERVER_OPTIONS,
+                             interceptors=[AuthInterceptor(tokens.role_of)] if sec.auth else None)
     streams = StreamGate(args.max_streams_per_connection, args.max_streams,
                          args.stream_idle_seconds)
     add_guarded(router_pb2_grpc.add_Db4Servicer_to_server,
@@ -132,10 +153,13 @@ async def serve(args: argparse.Namespace) -> None:
     plans = Plans(operations)
     operations.after_round.append(plans.step)
     add_guarded(admin_pb2_grpc.add_AdminServicer_to_server,
-                AdminService(dispatcher, operations, plans), server)
-    port = server.add_insecure_port(f"{check_loopback(args.host)}:{args.port}")
+                AdminService(dispatcher, operations, plans, tokens), server)
+    health.add_to(server)
+    add_reflection(server, ("db4.v1.Db4", "db4.v1.Admin"))
+    port = sec.bind(server, args.host, args.port)
     await server.start()
-    leadership.name = f"{args.host}:{port}"
+    await health.set(True)
+    leadership.name = sec.advertised(args.host, port)
     leadership.start()
     operations.start()
     controller = HotController(etcd, Keys(args.cluster), leadership, limits,
@@ -145,6 +169,7 @@ async def serve(args: argparse.Namespace) -> None:
              args.cluster, view.epoch)
     await stop.wait()
     log.info("stopping router")
+    await health.stop()
     await server.stop(grace=2)
     await controller.stop()
     await operations.stop()

@@ -8,6 +8,9 @@ a slow subscriber costs the router stays bounded by its own small queues.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import grpc
 
 from db4.v1 import node_pb2_grpc
@@ -20,7 +23,11 @@ TAIL_CHANNEL_OPTIONS = (*CHANNEL_OPTIONS, ("grpc.http2.bdp_probe", 0))
 class NodePool:
     """node id -> Node stub."""
 
-    def __init__(self) -> None:
+    def __init__(self, open_channel: Callable[[str, Any], grpc.aio.Channel] | None = None
+                 ) -> None:
+        # opens a channel to a node: TLS and the router's token when configured
+        self._open = open_channel or (
+            lambda address, options: grpc.aio.insecure_channel(address, options=options))
         self._stubs: dict[tuple[str, bool], tuple[str, grpc.aio.Channel,
                                                   node_pb2_grpc.NodeStub]] = {}
 
@@ -33,7 +40,7 @@ class NodePool:
         entry = self._stubs.get((node_id, tail))
         if entry is None or entry[0] != address:
             options = TAIL_CHANNEL_OPTIONS if tail else CHANNEL_OPTIONS
-            channel = grpc.aio.insecure_channel(address, options=options)
+            channel = self._open(address, options)
             entry = (address, channel, node_pb2_grpc.NodeStub(channel))
             self._stubs[(node_id, tail)] = entry
         return entry[2]

@@ -21,8 +21,9 @@ TLS_SERVER_NAME = "server_name"
 SDK_CHANNEL_OPTIONS = (*CHANNEL_OPTIONS, ("grpc.http2.bdp_probe", 0))
 
 
-def split_address(address: str) -> tuple[str, int]:
-    """'127.0.0.1:7400' or '[::1]:7400' -> (host, port); only loopback hosts are accepted."""
+def split_address(address: str, secure: bool = False) -> tuple[str, int]:
+    """'127.0.0.1:7400' or '[::1]:7400' -> (host, port); only loopback hosts are accepted,
+    unless the channel is `secure` (TLS): a token must never cross a network in the clear."""
     if not isinstance(address, str) or ":" not in address:
         raise ValueError(f"address must be 'host:port', got {address!r}")
     host, _, port_text = address.rpartition(":")
@@ -32,7 +33,7 @@ def split_address(address: str) -> tuple[str, int]:
         raise ValueError(f"address {address!r} has no valid port") from None
     if not 0 < port < 65536:
         raise ValueError(f"address {address!r} has a port outside 1-65535")
-    return check_loopback(host), port
+    return (host if secure else check_loopback(host)), port
 
 
 def _read_pem(tls: dict[str, Any], key: str) -> bytes | None:

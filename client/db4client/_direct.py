@@ -64,6 +64,7 @@ class Routes:
     unknown: dict[str, float] = field(default_factory=dict)  # collection -> when asked
     sent: int = 0  # calls a node answered (results and errors)
     fell_back: int = 0  # calls sent to the router instead
+    secure: bool = False  # TLS on: nodes beyond loopback may be reached
 
     def adopt(self, resp: router_pb2.GetRoutingResponse) -> Topology:
         """Hold a GetRouting answer unless a newer one is held (calls on several threads or
@@ -73,7 +74,7 @@ class Routes:
             return held
         topo = Topology(resp.epoch, Ring.from_json(resp.ring), dict(resp.placement))
         self.addresses = {node: address for node, address in resp.nodes.items()
-                          if _reachable(address)}
+                          if _reachable(address, self.secure)}
         self.topology = topo
         return topo
 
@@ -213,10 +214,10 @@ def after_failure(domain: Db4Error, unsent: bool, plan: NodeCall, maybe_applied:
     return RESEND if time.monotonic() - since < RESEND_FOR_S else FAIL
 
 
-def _reachable(address: str) -> bool:
-    """Whether the SDK may connect to a node's address (loopback only in this build)."""
+def _reachable(address: str, secure: bool = False) -> bool:
+    """Whether the SDK may connect to a node's address (loopback only, unless over TLS)."""
     try:
-        split_address(address)
+        split_address(address, secure)
     except ValueError:
         return False
     return True

@@ -370,6 +370,25 @@ def list_operations(all_: bool = False) -> Call[list[dict]]:
                 lambda resp: [operation_dict(o) for o in resp.operations], idempotent=True)
 
 
+def create_token(role: str, name: str) -> Call[dict]:
+    """A new bearer token (not retried: a retry would make a second token)."""
+    return Call(ADMIN, "CreateToken", admin_pb2.CreateTokenRequest(role=role, name=name),
+                lambda r: {**token_dict(r.info), "token": r.token})
+
+
+def list_tokens() -> Call[list[dict]]:
+    return Call(ADMIN, "ListTokens", admin_pb2.ListTokensRequest(),
+                lambda r: [token_dict(t) for t in r.tokens], idempotent=True)
+
+
+def revoke_token(token_id: str) -> Call[dict]:
+    return Call(ADMIN, "RevokeToken", admin_pb2.RevokeTokenRequest(id=token_id), token_dict)
+
+
+def token_dict(t: admin_pb2.TokenInfo) -> dict[str, Any]:
+    return {"id": t.id, "role": t.role, "name": t.name, "created_ms": t.created_ms}
+
+
 def abort_operation(op_id: str) -> Call[dict]:
     """Ask for an abort (idempotent)."""
     return Call(ADMIN, "AbortOperation", admin_pb2.GetOperationRequest(op_id=op_id),

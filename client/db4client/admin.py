@@ -79,6 +79,20 @@ class Admin:
         """Abort a split or move that has not reached its commit point (safe to repeat)."""
         return self._client._invoke(_wire.abort_operation(op_id))
 
+    def create_token(self, role: str, name: str = "") -> dict[str, Any]:
+        """A new bearer token with `role` (read, write, admin or node): {id, role, name,
+        created_ms, token}. `token` is shown only here; etcd keeps its hash."""
+        return self._client._invoke(_wire.create_token(role, name))
+
+    def tokens(self) -> list[dict[str, Any]]:
+        """Every token, oldest first: {id, role, name, created_ms} (never the secret)."""
+        return self._client._invoke(_wire.list_tokens())
+
+    def revoke_token(self, token_id: str) -> dict[str, Any]:
+        """Delete a token (NotFoundError when there is none); every process refuses it
+        within a second."""
+        return self._client._invoke(_wire.revoke_token(token_id))
+
     def _follow(self, op: dict[str, Any], progress: Progress | None) -> dict[str, Any]:
         while True:
             if progress is not None:
@@ -163,6 +177,18 @@ class AsyncAdmin:
     async def abort_operation(self, op_id: str) -> dict[str, Any]:
         """See `Admin.abort_operation`."""
         return await self._client._invoke(_wire.abort_operation(op_id))
+
+    async def create_token(self, role: str, name: str = "") -> dict[str, Any]:
+        """See `Admin.create_token`."""
+        return await self._client._invoke(_wire.create_token(role, name))
+
+    async def tokens(self) -> list[dict[str, Any]]:
+        """See `Admin.tokens`."""
+        return await self._client._invoke(_wire.list_tokens())
+
+    async def revoke_token(self, token_id: str) -> dict[str, Any]:
+        """See `Admin.revoke_token`."""
+        return await self._client._invoke(_wire.revoke_token(token_id))
 
     async def _follow(self, op: dict[str, Any], progress: Progress | None) -> dict[str, Any]:
         while True:

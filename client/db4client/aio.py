@@ -38,13 +38,14 @@ class AsyncClient:
                  tls: bool | dict[str, Any] | None = None, timeout: float = 30.0,
                  retry: RetryPolicy = DEFAULT_POLICY, direct: bool = False) -> None:
         """`direct=True`: as for `Client`, point reads and writes go straight to the node."""
-        _channel.split_address(address)  # ValueError unless loopback host:port
+        _channel.split_address(address, bool(tls))  # ValueError: not host:port, or not
+        # loopback without TLS
         self.address = address
         self.timeout = timeout
         self._metadata = _channel.call_metadata(token)
         self._retry = retry
         self._tls = tls
-        self._routes = _direct.Routes() if direct else None
+        self._routes = _direct.Routes(secure=bool(tls)) if direct else None
         self._nodes: dict[str, Any] = {}  # node address -> (channel, Node stub)
         self._channel = _channel.open_aio_channel(address, tls)
         self._stubs: dict[str, Any] = {

@@ -13,6 +13,7 @@ import math
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NoReturn
 
 from db4client.commands import (
@@ -43,6 +44,9 @@ from db4client.commands import (
     cmd_shard_for,
     cmd_split,
     cmd_status,
+    cmd_token_create,
+    cmd_token_list,
+    cmd_token_revoke,
     cmd_update,
 )
 from db4client.errors import InvalidArgumentError
@@ -136,6 +140,16 @@ def _client_command(sub: Any, name: str, func: Callable[..., Any], help: str,
                    help="seconds to wait for the answer (default 30)")
     p.add_argument("--token", default=os.environ.get("DB4_TOKEN"),
                    help="bearer token for a secured cluster [env DB4_TOKEN]")
+    p.add_argument("--token-file", default=os.environ.get("DB4_TOKEN_FILE"),
+                   help="file holding the bearer token [env DB4_TOKEN_FILE]")
+    p.add_argument("--tls-ca", default=os.environ.get("DB4_TLS_CA"),
+                   help="PEM CA bundle: connect with TLS, checking the router against it "
+                        "[env DB4_TLS_CA]")
+    p.add_argument("--tls-cert", default=os.environ.get("DB4_TLS_CERT"),
+                   help="PEM client certificate, for clusters that require one "
+                        "[env DB4_TLS_CERT]")
+    p.add_argument("--tls-key", default=os.environ.get("DB4_TLS_KEY"),
+                   help="PEM key of --tls-cert [env DB4_TLS_KEY]")
     p.set_defaults(func=func, parser=p)
     return p
 
@@ -422,7 +436,49 @@ def parser() -> argparse.ArgumentParser:
     _index_commands(sub)
     _search_commands(sub)
     _cdc_commands(sub)
+    _token_commands(sub)
     return p
+
+
+def _token_commands(sub: Any) -> None:
+    """token create, list and revoke: bearer tokens of a secured cluster."""
+    tok = sub.add_parser("token", help="manage bearer tokens: create, list, revoke (db4 token "
+                                       "--help)",
+                         description="Bearer tokens of a cluster run with --auth true. Roles: "
+                                     "read, write (and read), admin (and read and write), "
+                                     "node (routers and nodes). Needs an admin token.")
+    tok_sub = tok.add_subparsers(dest="token_command", metavar="COMMAND", required=True,
+                                 help="create, list or revoke")
+    p = _client_command(tok_sub, "create", cmd_token_create,
+                        "create a token and print it (shown only once)")
+    p.add_argument("--role", required=True, choices=["read", "write", "admin", "node"],
+                   help="what the token may do")
+    p.add_argument("--name", default="", help="a label for people, e.g. the service using it")
+    _client_command(tok_sub, "list", cmd_token_list,
+                    "list tokens: id, role, name, creation time (never the secrets)")
+    p = _client_command(tok_sub, "revoke", cmd_token_revoke,
+                        "revoke a token; every process refuses it within a second")
+    p.add_argument("id", help="token id (12 hex digits, see db4 token list)")
+
+
+def client_auth(args: argparse.Namespace) -> tuple[str | None, dict[str, str] | None]:
+    """The token and the tls dict the connection flags ask for."""
+    token = args.token
+    if args.token_file:
+        try:
+            token = Path(args.token_file).read_text(encoding="utf-8").strip()
+        except OSError as err:
+            args.parser.error(f"cannot read --token-file {args.token_file}: {err.strerror}")
+    if (args.tls_cert is None) != (args.tls_key is None):
+        args.parser.error("--tls-cert and --tls-key go together")
+    if args.tls_ca is None:
+        if args.tls_cert:
+            args.parser.error("--tls-cert needs --tls-ca")
+        return token, None
+    tls = {"root_certificates": args.tls_ca}
+    if args.tls_cert:
+        tls.update(certificate_chain=args.tls_cert, private_key=args.tls_key)
+    return token, tls
 
 
 def run_client_command(args: argparse.Namespace) -> int:
@@ -430,8 +486,9 @@ def run_client_command(args: argparse.Namespace) -> int:
     from db4client import Client, errors
 
     try:
-        client = Client(args.router, token=args.token, timeout=args.timeout)
-    except ValueError as err:  # a malformed or non-loopback --router is a usage error
+        token, tls = client_auth(args)
+        client = Client(args.router, token=token, tls=tls, timeout=args.timeout)
+    except (ValueError, OSError) as err:  # a malformed or non-loopback --router is a usage error
         args.parser.error(str(err))
     try:
         with client:

@@ -65,13 +65,14 @@ class Client:
         """`direct=True`: point reads and writes go straight to the node owning the document
         (the client hashes the partition key itself), the rest through the router; results
         and errors are the same (`_direct.py` says which calls go direct)."""
-        _channel.split_address(address)  # ValueError unless loopback host:port
+        _channel.split_address(address, bool(tls))  # ValueError: not host:port, or not
+        # loopback without TLS
         self.address = address
         self.timeout = timeout
         self._metadata = _channel.call_metadata(token)
         self._retry = retry
         self._tls = tls
-        self._routes = _direct.Routes() if direct else None
+        self._routes = _direct.Routes(secure=bool(tls)) if direct else None
         self._nodes: dict[str, Any] = {}  # node address -> (channel, Node stub)
         self._nodes_lock = threading.Lock()
         self._channel = _channel.open_channel(address, tls)

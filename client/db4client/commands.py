@@ -29,6 +29,19 @@ def cmd_status(client: Any, args: argparse.Namespace) -> Any:
     return client.admin.status(with_stats=args.with_stats, with_ranges=args.ranges)
 
 
+def cmd_token_create(client: Any, args: argparse.Namespace) -> Any:
+    """A new token: {id, role, name, created_ms, token}."""
+    return client.admin.create_token(args.role, args.name)
+
+
+def cmd_token_list(client: Any, args: argparse.Namespace) -> Any:
+    return client.admin.tokens()
+
+
+def cmd_token_revoke(client: Any, args: argparse.Namespace) -> Any:
+    return client.admin.revoke_token(args.id)
+
+
 def cmd_checkpoint(client: Any, args: argparse.Namespace) -> Any:
     """Truncate every shard's change log and checkpoint its WAL now."""
     return client.admin.checkpoint()

@@ -26,6 +26,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from db4client.devports import (
     HOST,
@@ -36,6 +37,9 @@ from db4client.devports import (
     port_in_use,
     save_ports,
 )
+
+if TYPE_CHECKING:
+    from db4client.devtls import DevTls
 
 STOP_GRACE_S = 10.0
 POLL_S = 0.1
@@ -70,19 +74,19 @@ def etcd_command(etcd: str, data_dir: Path, ports: DevPorts) -> list[str]:
 
 
 def node_command(node_id: str, port: int, data_dir: Path, ports: DevPorts,
-                 log_level: str) -> list[str]:
+                 log_level: str, extra: list[str] | None = None) -> list[str]:
     """One storage node, its shards under DATA_DIR/nodes/<id>."""
     return [sys.executable, "-m", "db4node", "--id", node_id, "--host", HOST, "--port", str(port),
             "--data-dir", str(data_dir / "nodes" / node_id), "--etcd", etcd_url(ports),
-            "--log-level", log_level]
+            "--log-level", log_level, *(extra or ())]
 
 
 def router_command(port: int, shards: int, min_nodes: int, ports: DevPorts,
-                   log_level: str) -> list[str]:
+                   log_level: str, extra: list[str] | None = None) -> list[str]:
     """The router; it creates the cluster in etcd once `min_nodes` nodes registered."""
     return [sys.executable, "-m", "db4router", "--host", HOST, "--port", str(port),
             "--shards", str(shards), "--min-nodes", str(min_nodes), "--etcd", etcd_url(ports),
-            "--log-level", log_level]
+            "--log-level", log_level, *(extra or ())]
 
 
 # ---- children ----
@@ -186,12 +190,14 @@ def node_serving(child: Child, node_id: str) -> bool:
     return f"db4 node {node_id} serving on" in child.output()
 
 
-def router_answers(port: int) -> bool:
+def router_answers(port: int, tls: DevTls | None = None) -> bool:
     """The router answers a real Admin.Status call."""
     from db4client import Client, RetryPolicy, errors  # grpc is loaded only when needed
 
+    secured = {} if tls is None else {"token": tls.token(), "tls": tls.sdk_tls()}
     try:
-        with Client(f"{HOST}:{port}", timeout=2.0, retry=RetryPolicy(attempts=1)) as client:
+        with Client(f"{HOST}:{port}", timeout=2.0, retry=RetryPolicy(attempts=1),
+                    **secured) as client:  # type: ignore[arg-type]
             client.admin.status()
         return True
     except errors.Db4Error:
@@ -212,6 +218,7 @@ class DevCluster:
         self.stop_signal: str | None = None
         self._wake = threading.Event()
         self.probes: dict[str, Callable[[], bool]] = {}  # child name -> "it serves"
+        self.tls: DevTls | None = None
 
     def children(self) -> list[Child]:
         """Every child started so far."""
@@ -268,6 +275,12 @@ class DevCluster:
             raise DevError("no `etcd` on PATH: install Debian's etcd-server (make deps)")
         ports, logs, level = self.prepare(), self.data_dir / "logs", self.args.log_level
         say(f"data dir {self.data_dir}, logs in {logs}")
+        if self.args.tls:
+            from db4client import devtls  # cryptography is loaded only when asked for
+
+            self.tls = devtls.ensure(self.data_dir)
+            say(f"TLS and tokens on: CA {self.tls.ca}, admin token in {self.tls.admin_token}")
+        node_flags = self.tls.server_flags(router=False) if self.tls else []
         self.etcd = Child("etcd", etcd_command(etcd, self.data_dir, ports), logs / "etcd.log")
         say(f"starting etcd on {HOST}:{ports.etcd_client} (peer port {ports.etcd_peer})")
         self.etcd.start()
@@ -275,7 +288,7 @@ class DevCluster:
         self.wait_for("etcd", self.probes["etcd"])
         say(f"etcd serving on {HOST}:{ports.etcd_client}")
         for node_id, port in ports.nodes.items():
-            argv = node_command(node_id, port, self.data_dir, ports, level)
+            argv = node_command(node_id, port, self.data_dir, ports, level, node_flags)
             self.nodes.append(Child(f"node {node_id}", argv, logs / f"{node_id}.log"))
             say(f"starting node {node_id} on {HOST}:{port}")
             self.nodes[-1].start()
@@ -283,11 +296,12 @@ class DevCluster:
             self.probes[child.name] = functools.partial(node_serving, child, node_id)
             self.wait_for(child.name, self.probes[child.name])
             say(f"node {node_id} serving on {HOST}:{ports.nodes[node_id]}")
-        argv = router_command(self.args.port, self.args.shards, len(self.nodes), ports, level)
+        argv = router_command(self.args.port, self.args.shards, len(self.nodes), ports, level,
+                              self.tls.server_flags(router=True) if self.tls else [])
         self.router = Child("router", argv, logs / "router.log")
         say(f"starting router on {HOST}:{self.args.port}")
         self.router.start()
-        self.probes["router"] = functools.partial(router_answers, self.args.port)
+        self.probes["router"] = functools.partial(router_answers, self.args.port, self.tls)
         self.wait_for("router", self.probes["router"])
         say(f"router serving on {HOST}:{self.args.port}")
 
@@ -348,6 +362,10 @@ def run(args: argparse.Namespace) -> int:
     code = 0
     try:
         cluster.start()
+        if cluster.tls is not None:
+            t = cluster.tls
+            say(f"connect with: export DB4_TLS_CA={t.ca} DB4_TLS_CERT={t.client_cert} "
+                f"DB4_TLS_KEY={t.client_key} DB4_TOKEN_FILE={t.admin_token}")
         print(f"db4 ready router={HOST}:{args.port}", flush=True)
         cluster.watch()
     except Stopped as stop:
@@ -376,6 +394,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="seconds to wait for each part to serve (default 60)")
     p.add_argument("--log-level", default="INFO",
                    help="log level of nodes and router: DEBUG, INFO, WARNING or ERROR")
+    p.add_argument("--tls", action="store_true",
+                   help="TLS everywhere (mutual between router and nodes) and bearer tokens: "
+                        "a throwaway CA, certificates and an admin token are made in "
+                        "DATA_DIR/tls (kept for later starts)")
 
 
 def check_arguments(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:

@@ -17,10 +17,10 @@ from tests.support.procs import free_port, wait_until
 DB4 = str(Path(sys.executable).with_name("db4"))
 
 
-def start_dev(data_dir: Path, port: int) -> subprocess.Popen:
+def start_dev(data_dir: Path, port: int, *flags: str) -> subprocess.Popen:
     proc = subprocess.Popen(
         [DB4, "dev", "--nodes", "2", "--shards", "4", "--port", str(port),
-         "--data-dir", str(data_dir)],
+         "--data-dir", str(data_dir), *flags],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
         start_new_session=True, text=True,
     )
@@ -81,6 +81,40 @@ def test_sigkill_group_then_restart_serves_everything(dev_dir):
                 assert client.collection("users").get(d["$id"]) == d
             for d in docs[50:]:
                 assert client.collection("orders").get(d["$id"], partition=d["tenantId"]) == d
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+
+
+def test_dev_tls_wires_tls_and_tokens_into_every_part_and_the_sdk(dev_dir):
+    from db4client import errors
+    from db4client.devtls import DevTls
+
+    port = free_port()
+    proc = start_dev(dev_dir, port, "--tls")
+    try:
+        tls = DevTls(dev_dir / "tls")
+        with Client(f"127.0.0.1:{port}", token=tls.token(), tls=tls.sdk_tls()) as client:
+            doc = client.collection("users").create({"name": "Ann"})
+            assert client.collection("users").get(doc["$id"]) == doc
+            reader = client.admin.create_token("read", "dev-reader")["token"]
+        with Client(f"127.0.0.1:{port}", token=tls.token(), tls=tls.sdk_tls(),
+                    direct=True) as client:
+            assert client.collection("users").get(doc["$id"]) == doc
+            assert client._routes.sent == 1
+        with Client(f"127.0.0.1:{port}", token=reader, tls=tls.sdk_tls()) as client, \
+                pytest.raises(errors.PermissionDeniedError):
+            client.collection("users").create({"name": "Bob"})
+        with Client(f"127.0.0.1:{port}", tls=tls.sdk_tls()) as client, \
+                pytest.raises(errors.UnauthenticatedError):
+            client.collection("users").get(doc["$id"])
+        env = {**os.environ, "DB4_ROUTER": f"127.0.0.1:{port}", "DB4_TLS_CA": str(tls.ca),
+               "DB4_TOKEN_FILE": str(tls.admin_token)}
+        listed = subprocess.run([DB4, "token", "list"], capture_output=True, text=True,
+                                env=env, timeout=60)
+        assert listed.returncode == 0, listed.stderr
+        assert "dev-reader" in listed.stdout and "bootstrap admin" in listed.stdout
+        assert "db4_" not in listed.stdout  # never a secret
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0

@@ -15,7 +15,7 @@ SUBCOMMANDS = ["node", "router", "dev", "status", "create-collection", "put", "g
                "delete", "shard-for", "find", "count", "create-index", "drop-index", "indexes",
                "query-range", "cdc", "search", "create-search-index", "drop-search-index",
                "search-indexes", "checkpoint", "split", "move", "operations",
-               "abort-operation", "drain", "rebalance", "import"]
+               "abort-operation", "drain", "rebalance", "import", "token"]
 
 
 def subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
@@ -118,7 +118,7 @@ class FakeClient:
     behaviour = staticmethod(lambda name, a, kw: None)
     seen: list = []
 
-    def __init__(self, address, token=None, timeout=30.0):
+    def __init__(self, address, token=None, timeout=30.0, tls=None):
         FakeClient.seen.append((address, token, timeout))
 
     def __enter__(self):

@@ -90,6 +90,21 @@ class AdminStub:
                 request_serializer=db4_dot_v1_dot_admin__pb2.GetPlanRequest.SerializeToString,
                 response_deserializer=db4_dot_v1_dot_admin__pb2.PlanStatus.FromString,
                 _registered_method=True)
+        self.CreateToken = channel.unary_unary(
+                '/db4.v1.Admin/CreateToken',
+                request_serializer=db4_dot_v1_dot_admin__pb2.CreateTokenRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_admin__pb2.CreateTokenResponse.FromString,
+                _registered_method=True)
+        self.ListTokens = channel.unary_unary(
+                '/db4.v1.Admin/ListTokens',
+                request_serializer=db4_dot_v1_dot_admin__pb2.ListTokensRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_admin__pb2.ListTokensResponse.FromString,
+                _registered_method=True)
+        self.RevokeToken = channel.unary_unary(
+                '/db4.v1.Admin/RevokeToken',
+                request_serializer=db4_dot_v1_dot_admin__pb2.RevokeTokenRequest.SerializeToString,
+                response_deserializer=db4_dot_v1_dot_admin__pb2.TokenInfo.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -184,6 +199,29 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateToken(self, request, context):
+        """CreateToken makes a bearer token with a role (read, write, admin or node). The token is
+        in this answer only: etcd keeps its SHA-256, never the token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTokens(self, request, context):
+        """ListTokens lists the tokens (id, role, name, creation time; never the secrets).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeToken(self, request, context):
+        """RevokeToken deletes a token; every process refuses it within a second. NOT_FOUND when
+        there is no such token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -241,6 +279,21 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.GetPlan,
                     request_deserializer=db4_dot_v1_dot_admin__pb2.GetPlanRequest.FromString,
                     response_serializer=db4_dot_v1_dot_admin__pb2.PlanStatus.SerializeToString,
+            ),
+            'CreateToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateToken,
+                    request_deserializer=db4_dot_v1_dot_admin__pb2.CreateTokenRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_admin__pb2.CreateTokenResponse.SerializeToString,
+            ),
+            'ListTokens': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTokens,
+                    request_deserializer=db4_dot_v1_dot_admin__pb2.ListTokensRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_admin__pb2.ListTokensResponse.SerializeToString,
+            ),
+            'RevokeToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeToken,
+                    request_deserializer=db4_dot_v1_dot_admin__pb2.RevokeTokenRequest.FromString,
+                    response_serializer=db4_dot_v1_dot_admin__pb2.TokenInfo.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -541,6 +594,87 @@ class Admin:
             '/db4.v1.Admin/GetPlan',
             db4_dot_v1_dot_admin__pb2.GetPlanRequest.SerializeToString,
             db4_dot_v1_dot_admin__pb2.PlanStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/db4.v1.Admin/CreateToken',
+            db4_dot_v1_dot_admin__pb2.CreateTokenRequest.SerializeToString,
+            db4_dot_v1_dot_admin__pb2.CreateTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTokens(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/db4.v1.Admin/ListTokens',
+            db4_dot_v1_dot_admin__pb2.ListTokensRequest.SerializeToString,
+            db4_dot_v1_dot_admin__pb2.ListTokensResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/db4.v1.Admin/RevokeToken',
+            db4_dot_v1_dot_admin__pb2.RevokeTokenRequest.SerializeToString,
+            db4_dot_v1_dot_admin__pb2.TokenInfo.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,305 @@
+"""Bearer tokens and roles: what each RPC needs, who holds what, and the check on every call.
+
+A token reads `db4_<id>_<secret>`: 12 hex digits of id, then 43 characters of secret (32 random
+bytes, URL-safe base64). etcd keeps, under `/db4/<cluster>/tokens/<id>`, the role, a name and
+the SHA-256 of the secret, never the secret: the secret has 256 bits of entropy, so a plain
+hash is as safe as a slow one and costs a microsecond per check. A token is shown once, when it
+is created.
+
+Roles: `read`, `write` (also reads), `admin` (also reads and writes) for users; `node` for
+routers and nodes: node-internal RPCs, and a node's Read and Write, which routers forward (a
+node token cannot call a router). Every RPC of every service has a rule in RULES, the roles
+that may call it; a method without one is refused (and a unit test fails).
+
+Each process caches what it read for a token for CACHE_S, so a revoked token stops working on
+every process within that time. When etcd cannot be reached, a cached entry serves for up to
+STALE_S more; a token never seen before is then UNAVAILABLE, not UNAUTHENTICATED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+from db4core.errors import (
+    ANSWERED_KEY,
+    InvalidArgumentError,
+    NotFoundError,
+    PermissionDeniedError,
+    UnauthenticatedError,
+    UnavailableError,
+)
+from db4core.topology import Keys
+
+ROLES = ("read", "write", "admin", "node")
+READERS = frozenset({"read", "write", "admin"})
+WRITERS = frozenset({"write", "admin"})
+ADMINS = frozenset({"admin"})
+NODES = frozenset({"node"})
+OPEN: frozenset[str] = frozenset()  # no token needed (the health service, for probes)
+
+_DB4_READ = ("GetCollection", "Get", "ShardFor", "GetRouting", "Find", "Iterate", "Count",
+             "GetMany", "ListIndexes", "QueryRange", "IterateRange", "Subscribe", "Acknowledge",
+             "ListSearchIndexes", "Search")
+_DB4_WRITE = ("CreateCollection", "Create", "Update", "Replace", "Upsert", "Delete",
+              "InsertMany", "DeleteMany", "CreateIndex", "DropIndex", "Increment", "Commit",
+              "CreateSearchIndex", "DropSearchIndex")
+_ADMIN = ("Status", "CdcStatus", "Checkpoint", "SplitShard", "MoveShard", "GetOperation",
+          "ListOperations", "AbortOperation", "DrainNode", "Rebalance", "GetPlan",
+          "CreateToken", "ListTokens", "RevokeToken")
+_NODE_INTERNAL = ("ShardStats", "Query", "Count", "QueryShards", "QueryMerged", "CountShards",
+                  "EnsureIndex", "DropShardIndex", "Prepare", "CommitPrepared", "AbortPrepared",
+                  "TailChanges", "LogStats", "CheckpointShards", "EnsureSearchIndex",
+                  "DropShardSearchIndex", "SearchStats", "SearchShard", "SearchStatsShards",
+                  "SearchMerged", "SnapshotShard", "InstallShard", "FollowerStatus", "ReadLog",
+                  "ApplyParent", "Fence", "Unfence", "DropFollower")
+
+# full method name -> the roles that may call it (OPEN: anyone, no token)
+RULES: dict[str, frozenset[str]] = {
+    **{f"/db4.v1.Db4/{m}": READERS for m in _DB4_READ},
+    **{f"/db4.v1.Db4/{m}": WRITERS for m in _DB4_WRITE},
+    **{f"/db4.v1.Admin/{m}": ADMINS for m in _ADMIN},
+    **{f"/db4.v1.Node/{m}": NODES for m in _NODE_INTERNAL},
+    # a token-aware client reads and writes documents on the node itself; routers forward
+    "/db4.v1.Node/Read": READERS | NODES,
+    "/db4.v1.Node/Write": WRITERS | NODES,
+    "/grpc.health.v1.Health/Check": OPEN,
+    "/grpc.health.v1.Health/Watch": OPEN,
+    "/grpc.health.v1.Health/List": OPEN,
+    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": READERS | NODES,
+}
+
+CACHE_S = 1.0
+STALE_S = 30.0
+_TOKEN = re.compile(r"db4_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
+_NAME = re.compile(r"[A-Za-z0-9._:@-]{0,128}")
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_token() -> tuple[str, str]:
+    """A fresh (id, token)."""
+    token_id = secrets.token_hex(6)
+    secret = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+    return token_id, f"db4_{token_id}_{secret}"
+
+
+def parse(token: str) -> tuple[str, str]:
+    """token -> (id, secret); UNAUTHENTICATED when it is not a db4 token."""
+    match = _TOKEN.fullmatch(token)
+    if match is None:
+        raise UnauthenticatedError("the bearer token is malformed (expected db4_<id>_<secret>)")
+    return match.group(1), match.group(2)
+
+
+def check_role(role: str) -> str:
+    if role not in ROLES:
+        raise InvalidArgumentError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
+    return role
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    id: str
+    role: str
+    name: str
+    hash: str
+    created_ms: int
+
+    def to_json(self) -> bytes:
+        return json.dumps({"role": self.role, "name": self.name, "hash": self.hash,
+                           "created_ms": self.created_ms}, sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, token_id: str, raw: bytes) -> TokenRecord:
+        data = json.loads(raw)
+        return cls(token_id, data["role"], data.get("name", ""), data["hash"],
+                   int(data.get("created_ms", 0)))
+
+
+class TokenStore:
+    """Tokens in etcd, with a short cache for the checks on every call. `etcd` is an
+    aetcd.Client and `etcd_errors` what its calls raise (passed in: this package stays free of
+    the etcd client)."""
+
+    def __init__(self, etcd: Any, keys: Keys,
+                 etcd_errors: tuple[type[BaseException], ...]) -> None:
+        self.etcd = etcd
+        self.etcd_errors = etcd_errors
+        self.prefix = keys.tokens
+        self._cache: dict[str, tuple[TokenRecord | None, float]] = {}
+        self._loading: dict[str, asyncio.Future[TokenRecord | None]] = {}
+
+    async def create(self, role: str, name: str = "") -> tuple[TokenRecord, str]:
+        """A new token with `role`; the record and the token (shown only now)."""
+        check_role(role)
+        if not _NAME.fullmatch(name):
+            raise InvalidArgumentError("a token name is at most 128 of [A-Za-z0-9._:@-]")
+        token_id, token = new_token()
+        record = TokenRecord(token_id, role, name, digest(parse(token)[1]),
+                             int(time.time() * 1000))
+        await self._put_new(record)
+        return record, token
+
+    async def register(self, token: str, role: str, name: str) -> TokenRecord:
+        """Make a token held in a file valid with `role` (idempotent); a token registered
+        before with another role or secret is refused."""
+        token_id, secret = parse(token)
+        check_role(role)
+        record = TokenRecord(token_id, role, name, digest(secret), int(time.time() * 1000))
+        existing = await self._get(token_id)
+        if existing is None:
+            await self._put_new(record)
+            return record
+        if existing.role != role or not hmac.compare_digest(existing.hash, record.hash):
+            raise PermissionDeniedError(f"token {token_id} is registered with another role "
+                                        "or secret")
+        return existing
+
+    async def _put_new(self, record: TokenRecord) -> None:
+        key = self.prefix + record.id.encode()
+        try:
+            ok, _ = await self.etcd.transaction(
+                compare=[self.etcd.transactions.version(key) == 0],
+                success=[self.etcd.transactions.put(key, record.to_json())], failure=[])
+        except self.etcd_errors as err:
+            raise UnavailableError(f"etcd: {err}") from None
+        if not ok:
+            raise UnavailableError(f"token id {record.id} is taken; try again")
+
+    async def list(self) -> list[TokenRecord]:
+        try:
+            got = await self.etcd.get_prefix(self.prefix)
+        except self.etcd_errors as err:
+            raise UnavailableError(f"etcd: {err}") from None
+        out = [TokenRecord.from_json(kv.key[len(self.prefix):].decode(), kv.value)
+               for kv in got]
+        return sorted(out, key=lambda r: (r.created_ms, r.id))
+
+    async def revoke(self, token_id: str) -> TokenRecord:
+        if not re.fullmatch(r"[0-9a-f]{12}", token_id):
+            raise InvalidArgumentError(f"{token_id!r} is not a token id (12 hex digits)")
+        record = await self._get(token_id)
+        if record is None:
+            raise NotFoundError(f"no token {token_id}")
+        try:
+            await self.etcd.delete(self.prefix + token_id.encode())
+        except self.etcd_errors as err:
+            raise UnavailableError(f"etcd: {err}") from None
+        self._cache.pop(token_id, None)
+        return record
+
+    async def _get(self, token_id: str) -> TokenRecord | None:
+        try:
+            got = await self.etcd.get(self.prefix + token_id.encode())
+        except self.etcd_errors as err:
+            raise UnavailableError(f"etcd: {err}") from None
+        return None if got is None else TokenRecord.from_json(token_id, got.value)
+
+    async def role_of(self, token: str) -> str:
+        """The role of a valid token; UNAUTHENTICATED for an unknown, revoked or wrong one."""
+        token_id, secret = parse(token)
+        record = await self._cached(token_id)
+        if record is None or not hmac.compare_digest(record.hash, digest(secret)):
+            raise UnauthenticatedError("the bearer token is unknown or revoked")
+        return record.role
+
+    async def _cached(self, token_id: str) -> TokenRecord | None:
+        now = time.monotonic()
+        hit = self._cache.get(token_id)
+        if hit is not None and now - hit[1] < CACHE_S:
+            return hit[0]
+        loading = self._loading.get(token_id)
+        if loading is None:
+            loading = asyncio.ensure_future(self._load(token_id, hit))
+            self._loading[token_id] = loading
+            loading.add_done_callback(lambda _: self._loading.pop(token_id, None))
+        return await asyncio.shield(loading)
+
+    async def _load(self, token_id: str,
+                    hit: tuple[TokenRecord | None, float] | None) -> TokenRecord | None:
+        try:
+            record = await self._get(token_id)
+        except UnavailableError:
+            if hit is not None and time.monotonic() - hit[1] < CACHE_S + STALE_S:
+                return hit[0]
+            raise
+        if len(self._cache) > 10_000:
+            self._cache.clear()  # bounded: unknown ids must not grow it without end
+        self._cache[token_id] = (record, time.monotonic())
+        return record
+
+
+def bearer(metadata: Any) -> str | None:
+    for key, value in metadata or ():
+        if key == "authorization":
+            scheme, _, token = str(value).partition(" ")
+            return token.strip() if scheme.lower() == "bearer" else ""
+    return None
+
+
+class AuthInterceptor(grpc.aio.ServerInterceptor):
+    """Every call needs a valid token whose role grants the method's need (RULES)."""
+
+    def __init__(self, role_of: Callable[[str], Awaitable[str]]) -> None:
+        self.role_of = role_of
+
+    async def intercept_service(self, continuation: Any, details: Any) -> Any:
+        allowed = RULES.get(details.method)
+        if allowed == OPEN:
+            return await continuation(details)
+        handler = await continuation(details)
+        if handler is None:
+            return None
+        if allowed is None:
+            return _refusal(handler, grpc.StatusCode.PERMISSION_DENIED,
+                            f"{details.method} has no access rule; refused")
+        token = bearer(details.invocation_metadata)
+        if not token:
+            return _refusal(handler, grpc.StatusCode.UNAUTHENTICATED,
+                            "this cluster requires a bearer token (authorization: Bearer ...)")
+        try:
+            role = await self.role_of(token)
+        except (UnauthenticatedError, UnavailableError) as err:
+            return _refusal(handler, grpc.StatusCode[err.code], err.message)
+        if role not in allowed:
+            return _refusal(handler, grpc.StatusCode.PERMISSION_DENIED,
+                            f"role {role!r} may not call {details.method} (roles allowed: "
+                            f"{', '.join(sorted(allowed))})")
+        return handler
+
+
+def _refusal(handler: Any, code: grpc.StatusCode, message: str) -> Any:
+    """A handler of the same kind as `handler` that ends the call with `code`."""
+
+    async def refuse(_request: Any, context: grpc.aio.ServicerContext) -> Any:
+        context.set_trailing_metadata(((ANSWERED_KEY, "1"),))
+        await context.abort(code, message)
+
+    async def refuse_stream(_request: Any, context: grpc.aio.ServicerContext) -> Any:
+        context.set_trailing_metadata(((ANSWERED_KEY, "1"),))
+        await context.abort(code, message)
+        yield  # pragma: no cover - makes this an async generator
+
+    kw = {"request_deserializer": handler.request_deserializer,
+          "response_serializer": handler.response_serializer}
+    if handler.request_streaming and handler.response_streaming:
+        return grpc.stream_stream_rpc_method_handler(refuse_stream, **kw)
+    if handler.request_streaming:
+        return grpc.stream_unary_rpc_method_handler(refuse, **kw)
+    if handler.response_streaming:
+        return grpc.unary_stream_rpc_method_handler(refuse_stream, **kw)
+    return grpc.unary_unary_rpc_method_handler(refuse, **kw)

@@ -1,0 +1,304 @@
+"""A secured cluster: TLS everywhere (mutual between router and nodes), bearer tokens with
+roles, the health service and reflection. Real etcd, nodes and router; the certificates and
+tokens are made as `db4 dev --tls` makes them.
+
+The access table is checked for every RPC of every service: no token and a bad token are
+UNAUTHENTICATED, every role the RPC does not allow is PERMISSION_DENIED.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+
+import grpc
+import pytest
+from google.protobuf import message_factory
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from db4.v1 import admin_pb2, node_pb2, router_pb2
+from db4client import Client, errors
+from db4client.devtls import DevTls, ensure
+from db4rpc.tokens import RULES
+from tests.support.procs import HOST, Etcd, Node, Router, free_port, kill_all, wait_until
+
+ROLES = ("read", "write", "admin", "node")
+SERVICES = {"router": (router_pb2.DESCRIPTOR.services_by_name["Db4"],
+                       admin_pb2.DESCRIPTOR.services_by_name["Admin"]),
+            "node": (node_pb2.DESCRIPTOR.services_by_name["Node"],)}
+
+
+def _health(channel: grpc.Channel, service: str = "") -> int:
+    return health_pb2_grpc.HealthStub(channel).Check(
+        health_pb2.HealthCheckRequest(service=service), timeout=2).status
+
+
+class Secured:
+    """etcd, two secured nodes and a secured router, with tokens of every role."""
+
+    def __init__(self, root) -> None:
+        self.root = root
+        self.tls: DevTls = ensure(root)
+        self.etcd = Etcd(root)
+        self.health_port = free_port()
+        node_env = {"DB4_TLS_CERT": str(self.tls.server_cert),
+                    "DB4_TLS_KEY": str(self.tls.server_key), "DB4_TLS_CA": str(self.tls.ca),
+                    "DB4_AUTH": "true", "DB4_TOKEN_FILE": str(self.tls.internal_token)}
+        self.nodes = [Node("n1", root, self.etcd.url,
+                           env={**node_env, "DB4_HEALTH_PORT": str(self.health_port)}),
+                      Node("n2", root, self.etcd.url, env=node_env)]
+        self.router = Router(root, self.etcd.url, shards=4, min_nodes=2,
+                             env={**node_env, "DB4_ADMIN_TOKEN_FILE": str(self.tls.admin_token)})
+        self.tokens: dict[str, str] = {"admin": self.tls.token(),
+                                       "node": self.tls.internal_token.read_text().strip()}
+
+    def start(self) -> Secured:
+        self.etcd.start().wait_ready()
+        for node in self.nodes:
+            node.start()
+        for node in self.nodes:
+            node.wait_ready()
+        self.router.start()
+        wait_until(self._router_serving, 60, "secured router to serve")
+        with self.client("admin") as c:
+            for role in ("read", "write"):
+                self.tokens[role] = c.admin.create_token(role, f"test-{role}")["token"]
+        return self
+
+    def _router_serving(self) -> bool:
+        self.router.check_alive()
+        try:
+            with self.channel(self.router.address) as ch:
+                return _health(ch) == health_pb2.HealthCheckResponse.SERVING
+        except grpc.RpcError:
+            return False
+
+    def channel(self, address: str, client_cert: bool = True) -> grpc.Channel:
+        ca = self.tls.ca.read_bytes()
+        if client_cert:
+            creds = grpc.ssl_channel_credentials(ca, self.tls.client_key.read_bytes(),
+                                                 self.tls.client_cert.read_bytes())
+        else:
+            creds = grpc.ssl_channel_credentials(ca)
+        return grpc.secure_channel(address, creds)
+
+    def client(self, role: str | None, direct: bool = False) -> Client:
+        token = self.tokens[role] if role else None
+        return Client(self.router.address, token=token, tls=self.tls.sdk_tls(), direct=direct)
+
+    def node_address(self, i: int = 0) -> str:
+        return f"{HOST}:{self.nodes[i].port}"
+
+    def stop(self) -> None:
+        for proc in (self.router, *self.nodes, self.etcd):
+            proc.stop(graceful=False)
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory):
+    s = Secured(tmp_path_factory.mktemp("secured"))
+    try:
+        yield s.start()
+    finally:
+        s.stop()
+        kill_all()
+
+
+def _call(channel: grpc.Channel, service, method, metadata=(), timeout: float = 5.0):
+    """Call one method with an empty request; the status code it ended with."""
+    request = message_factory.GetMessageClass(method.input_type)()
+    path = f"/{service.full_name}/{method.name}"
+    kw = {"request_serializer": type(request).SerializeToString,
+          "response_deserializer": lambda raw: raw}
+    try:
+        if method.client_streaming and method.server_streaming:
+            list(channel.stream_stream(path, **kw)(iter([request]), metadata=metadata,
+                                                   timeout=timeout))
+        elif method.client_streaming:
+            channel.stream_unary(path, **kw)(iter([request]), metadata=metadata, timeout=timeout)
+        elif method.server_streaming:
+            list(channel.unary_stream(path, **kw)(request, metadata=metadata, timeout=timeout))
+        else:
+            channel.unary_unary(path, **kw)(request, metadata=metadata, timeout=timeout)
+    except grpc.RpcError as err:
+        return err.code(), err.details()
+    return grpc.StatusCode.OK, ""
+
+
+def _methods(where: str):
+    return [(service, method) for service in SERVICES[where] for method in service.methods]
+
+
+@pytest.mark.parametrize("where", ["router", "node"])
+def test_every_rpc_refuses_a_missing_or_bad_token_and_every_role_it_does_not_allow(secured,
+                                                                                   where):
+    address = secured.router.address if where == "router" else secured.node_address()
+    bad_secret = secured.tokens["read"][:-4] + "AAAA"
+    unknown = "db4_000000000000_" + "A" * 43
+    checked = 0
+    with secured.channel(address) as ch:
+        for service, method in _methods(where):
+            name = f"/{service.full_name}/{method.name}"
+            allowed = RULES[name]
+            for metadata in ((), (("authorization", "Bearer " + bad_secret),),
+                             (("authorization", "Bearer " + unknown),),
+                             (("authorization", "Bearer not-a-token"),),
+                             (("authorization", "Basic abc"),)):
+                code, details = _call(ch, service, method, metadata)
+                assert code == grpc.StatusCode.UNAUTHENTICATED, (name, metadata, code, details)
+            for role in ROLES:
+                if role in allowed:
+                    continue
+                code, details = _call(ch, service, method,
+                                      (("authorization", "Bearer " + secured.tokens[role]),))
+                assert code == grpc.StatusCode.PERMISSION_DENIED, (name, role, code, details)
+                assert repr(role) in details
+            checked += 1
+    assert checked == len(_methods(where)) > 10
+
+
+@pytest.mark.parametrize("where,service,method,role", [
+    ("router", "Db4", "GetCollection", "read"), ("router", "Db4", "ListIndexes", "read"),
+    ("router", "Admin", "Status", "admin"), ("router", "Admin", "ListTokens", "admin"),
+    ("node", "Node", "LogStats", "node"), ("node", "Node", "Read", "read"),
+    ("node", "Node", "Read", "node"), ("node", "Node", "ShardStats", "node"),
+])
+def test_an_allowed_role_passes_the_check(secured, where, service, method, role):
+    address = secured.router.address if where == "router" else secured.node_address()
+    svc = next(s for s in SERVICES[where] if s.name == service)
+    with secured.channel(address) as ch:
+        code, details = _call(ch, svc, svc.methods_by_name[method],
+                              (("authorization", "Bearer " + secured.tokens[role]),))
+    assert code not in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED,
+                        grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL), (code, details)
+
+
+def test_the_sdk_works_with_tls_and_a_token_and_names_the_auth_errors(secured):
+    with secured.client("write") as c:
+        users = c.collection("sec_users")
+        doc = users.create({"$id": "u1", "name": "Ann"})
+        assert users.get("u1") == doc
+    with secured.client("read") as c:
+        assert c.collection("sec_users").get("u1")["name"] == "Ann"
+        with pytest.raises(errors.PermissionDeniedError, match="needs|allowed"):
+            c.collection("sec_users").create({"name": "Bob"})
+        with pytest.raises(errors.PermissionDeniedError):
+            c.admin.status()
+    with secured.client(None) as c, pytest.raises(errors.UnauthenticatedError,
+                                                 match="bearer token"):
+        c.collection("sec_users").get("u1")
+    with secured.client("write") as c:
+        assert c.collection("sec_users").get("u2") is None  # nothing half-written by Bob
+
+
+def test_direct_mode_reaches_the_nodes_over_mutual_tls_with_the_callers_token(secured):
+    with secured.client("write", direct=True) as c:
+        c.create_collection("sec_direct")
+        users = c.collection("sec_direct")
+        for i in range(10):
+            users.create({"$id": f"d{i}", "i": i})
+        assert [users.get(f"d{i}")["i"] for i in range(10)] == list(range(10))
+        assert c._routes.sent >= 20 and c._routes.fell_back == 0
+    with secured.client("read", direct=True) as c:
+        with pytest.raises(errors.PermissionDeniedError):
+            c.collection("sec_direct").update("d1", {"i": 100})
+        assert c.collection("sec_direct").get("d1")["i"] == 1
+
+
+def test_a_revoked_token_is_refused_within_a_second_and_etcd_keeps_only_its_hash(secured):
+    with secured.client("admin") as admin:
+        made = admin.admin.create_token("read", "short-lived")
+        token_id, token = made["id"], made["token"]
+        assert token.startswith(f"db4_{token_id}_")
+        assert {"id": token_id, "role": "read", "name": "short-lived",
+                "created_ms": made["created_ms"]} in admin.admin.tokens()
+        raw = _etcd_get(secured.etcd.url, f"/db4/default/tokens/{token_id}")
+        secret = token.split("_", 2)[2]
+        assert secret not in raw and token not in raw and json.loads(raw)["role"] == "read"
+        with Client(secured.router.address, token=token, tls=secured.tls.sdk_tls()) as c:
+            assert c.collection("sec_users").get("u1") is not None
+            admin.admin.revoke_token(token_id)
+            revoked_at = time.monotonic()
+            with pytest.raises(errors.UnauthenticatedError, match="unknown or revoked"):
+                while time.monotonic() - revoked_at < 5:
+                    c.collection("sec_users").get("u1")
+                    time.sleep(0.05)
+            assert time.monotonic() - revoked_at < 2.5
+        with pytest.raises(errors.NotFoundError):
+            admin.admin.revoke_token(token_id)
+        with pytest.raises(errors.InvalidArgumentError, match="unknown role"):
+            admin.admin.create_token("root")
+        with pytest.raises(errors.InvalidArgumentError, match="token id"):
+            admin.admin.revoke_token("nope")
+
+
+def test_a_node_requires_a_client_certificate_and_plaintext_gets_nowhere(secured):
+    with secured.channel(secured.node_address(), client_cert=False) as ch:
+        code, _ = _call(ch, SERVICES["node"][0], SERVICES["node"][0].methods_by_name["Read"],
+                        (("authorization", "Bearer " + secured.tokens["read"]),), timeout=3)
+    assert code == grpc.StatusCode.UNAVAILABLE
+    for address in (secured.router.address, secured.node_address()):
+        with grpc.insecure_channel(address) as ch, pytest.raises(grpc.RpcError) as err:
+            _health(ch)
+        assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_health_serves_on_the_tls_port_and_on_the_plaintext_health_port(secured):
+    with secured.channel(secured.router.address) as ch:
+        for service in ("", "db4.v1.Db4", "db4.v1.Admin"):
+            assert _health(ch, service) == health_pb2.HealthCheckResponse.SERVING
+        with pytest.raises(grpc.RpcError) as err:
+            _health(ch, "db4.v1.Nope")
+        assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    with grpc.insecure_channel(f"{HOST}:{secured.health_port}") as ch:
+        assert _health(ch, "db4.v1.Node") == health_pb2.HealthCheckResponse.SERVING
+        # the health port serves nothing else
+        node = SERVICES["node"][0]
+        code, _ = _call(ch, node, node.methods_by_name["LogStats"],
+                        (("authorization", "Bearer " + secured.tokens["node"]),))
+        assert code == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_reflection_lists_the_services_to_a_token_holder(secured):
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+    request = reflection_pb2.ServerReflectionRequest(list_services="")
+    with secured.channel(secured.router.address) as ch:
+        stub = reflection_pb2_grpc.ServerReflectionStub(ch)
+        answers = list(stub.ServerReflectionInfo(
+            iter([request]), metadata=(("authorization", "Bearer " + secured.tokens["read"]),),
+            timeout=5))
+        with pytest.raises(grpc.RpcError) as err:
+            list(stub.ServerReflectionInfo(iter([request]), timeout=5))
+    names = {s.name for s in answers[0].list_services_response.service}
+    assert {"db4.v1.Db4", "db4.v1.Admin", "grpc.health.v1.Health"} <= names
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--host", "0.0.0.0"], "not a loopback address"),
+    (["--auth", "true"], "needs TLS"),
+    (["--tls-cert", "/nonexistent.crt", "--tls-key", "/nonexistent.key"], "cannot read"),
+])
+def test_a_process_refuses_an_open_address_without_tls_and_tokens(tmp_path, flags, message):
+    for module in ("db4node", "db4router"):
+        extra = ["--id", "x", "--data-dir", str(tmp_path / "d")] if module == "db4node" else []
+        run = subprocess.run([sys.executable, "-m", module, *extra, "--port", str(free_port()),
+                              "--etcd", f"http://{HOST}:{free_port()}", *flags],
+                             capture_output=True, text=True, timeout=60)
+        assert run.returncode != 0, (module, run.stderr)
+        assert message in run.stderr, (module, run.stderr[-2000:])
+
+
+def _etcd_get(url: str, key: str) -> str:
+    body = json.dumps({"key": base64.b64encode(key.encode()).decode()}).encode()
+    req = urllib.request.Request(f"{url}/v3/kv/range", data=body,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        kvs = json.loads(resp.read()).get("kvs", [])
+    assert len(kvs) == 1, key
+    return base64.b64decode(kvs[0]["value"]).decode()
