@@ -139,6 +139,7 @@ async def serve(args: argparse.Namespace) -> None:
         checkpointer.start()
         reporter.start()
         await health.set(True)
+        membership.on_lease = health.set
         log.info("db4 node %s serving on %s (data %s, %d shards)", args.id, address,
                  args.data_dir, len(opened))
         await stop.wait()

@@ -39,6 +39,9 @@ class Membership:
         self.on_adopt: list[Callable[[Topology], None]] = []
         # Awaited before a scatter read of a shard at an epoch (RangeKeeper.gate).
         self.gate: Callable[[str, int], Awaitable[None]] | None = None
+        # Told whether the node holds its lease: after each registration and keep-alive
+        # (the node's health service goes NOT_SERVING while it does not).
+        self.on_lease: Callable[[bool], Awaitable[None]] | None = None
         # The ranges a query of a shard keeps to during its cleanup (RangeKeeper.scope).
         self.scope: Callable[[str, int], list[tuple[int, int]] | None] | None = None
 
@@ -72,9 +75,16 @@ class Membership:
                 reply = await lease.refresh()
                 if reply is None or reply.TTL <= 0:
                     log.warning("lease %x expired; registering again", lease.id)
+                    await self._lease_held(False)
                     lease = await self._register()
+                await self._lease_held(True)
             except Exception as err:  # noqa: BLE001 - etcd down: keep trying, never die
                 log.warning("lease keep-alive failed: %s", err)
+                await self._lease_held(False)
+
+    async def _lease_held(self, held: bool) -> None:
+        if self.on_lease is not None:
+            await self.on_lease(held)
 
     async def refresh(self) -> Topology | None:
         """Read the topo/ prefix and adopt it when its epoch is not older than ours."""

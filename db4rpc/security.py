@@ -166,8 +166,17 @@ class Security:
         return self.advertise or f"{host}:{port}"
 
 
+LIVENESS = "liveness"
+
+
 class Health:
-    """The grpc.health.v1 service of one process, on its main port and the health port."""
+    """The grpc.health.v1 service of one process, on its main port and the health port.
+
+    "" and the process's own services are SERVING only while it can serve (a node: shards open
+    and its etcd lease held; a router: the ring loaded): readiness. LIVENESS is SERVING from
+    start to stop whatever etcd does, for liveness probes: an etcd outage must not get every
+    node restarted.
+    """
 
     def __init__(self, services: tuple[str, ...]) -> None:
         self.services = ("", *services)
@@ -180,6 +189,7 @@ class Health:
     async def start_port(self, sec: Security, host: str) -> int:
         """Start the plaintext health-only listener when --health-port asks for one."""
         await self.set(False)
+        await self.servicer.set(LIVENESS, SERVING)
         if not sec.health_port:
             return 0
         self._extra = grpc.aio.server(options=SERVER_OPTIONS)
@@ -194,6 +204,7 @@ class Health:
 
     async def stop(self) -> None:
         await self.set(False)
+        await self.servicer.set(LIVENESS, NOT_SERVING)
         if self._extra is not None:
             await self._extra.stop(grace=1)
 
