@@ -29,8 +29,9 @@ $(STAMP): pyproject.toml
 run: deps ## start a local cluster (db4 dev); ARGS="--nodes 3 --shards 8" to change it
 	$(VENV)/bin/db4 dev $(ARGS)
 
-test: deps lint verify-genproto ## lint, then unit and integration suites
+test: deps lint verify-genproto deploy-check ## lint, then unit and integration suites, then the image
 	$(PY) -m pytest -q tests/unit tests/integration tests/faults $(ARGS)
+	@$(MAKE) --no-print-directory test-deploy
 
 test-unit: deps ## unit tests only (no sockets)
 	$(PY) -m pytest -q tests/unit $(ARGS)
@@ -73,6 +74,40 @@ bench: deps ## run the benchmarks (each prints ratios to floors measured in the 
 	$(PY) bench/split.py --writers 0
 	$(PY) bench/split.py
 	$(PY) bench/group_commit.py
+
+# Deployment (deploy/README.md): offline checks of the manifests and the Dockerfile, the image,
+# and a cluster of containers of that image on loopback.
+DEPLOY_VENV ?= .venv-deploy
+DEPLOY_STAMP := $(DEPLOY_VENV)/.installed
+UV_VERSION := 0.13.9
+IMAGE ?= localhost/db4:dev
+
+.PHONY: deploy-check deploy-image test-deploy deploy-clean
+
+$(DEPLOY_STAMP): deploy/requirements-check.txt
+	@test -x $(DEPLOY_VENV)/bin/python || python3 -m venv $(DEPLOY_VENV)
+	@$(DEPLOY_VENV)/bin/pip install -q uv==$(UV_VERSION)
+	@$(DEPLOY_VENV)/bin/uv pip install -q --python $(DEPLOY_VENV)/bin/python \
+	  -r deploy/requirements-check.txt
+	@touch $(DEPLOY_STAMP)
+
+deploy-check: $(DEPLOY_STAMP) ## render deploy/k8s overlays; kubernetes-validate, checkov, hadolint, yamllint
+	@DEPLOY_VENV=$(DEPLOY_VENV) deploy/check.sh
+
+deploy-image: deps ## build the db4 image with podman (installs podman, debootstrap, runc when missing)
+	@command -v podman >/dev/null && command -v debootstrap >/dev/null && command -v runc >/dev/null || { \
+	  echo "installing podman, buildah, debootstrap, runc (Debian packages)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && \
+	  $$SUDO apt-get install -y -qq podman buildah debootstrap runc >/dev/null; }
+	@PIP=$(PIP) deploy/build-image.sh $(IMAGE)
+
+test-deploy: deploy-image ## etcd, 2 nodes and a router as containers of the image, used through the SDK
+	DB4_TEST_IMAGE=$(IMAGE) $(PY) -m pytest -q tests/deploy
+
+deploy-clean: ## remove the image, the base image, podman's storage and the checkers' virtualenv
+	-deploy/podman.sh rmi --force $(IMAGE) localhost/debian-min:bookworm
+	rm -rf deploy/.cache $(DEPLOY_VENV)
 
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache
