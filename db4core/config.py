@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextvars
+import json
 import logging
 import os
 import random
@@ -56,13 +58,45 @@ def parse_endpoint(url: str) -> tuple[str, int]:
     return parts.hostname, parts.port
 
 
-def setup_logging(component: str, level: str = "INFO") -> None:
-    """Log to stderr, one line per record, with the component name."""
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=getattr(logging, level.upper(), logging.INFO),
-        format=f"%(asctime)s %(levelname)s {component} %(name)s: %(message)s",
-    )
+# The id of the request being served (set by db4rpc.observe for each call when request ids
+# are on): JSON log lines carry it.
+REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id",
+                                                                        default=None)
+LOG_FORMATS = ("text", "json")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, component, logger, msg, request_id, exc."""
+
+    def __init__(self, component: str) -> None:
+        super().__init__()
+        self.component = component
+
+    def format(self, record: logging.LogRecord) -> str:
+        out = {"ts": round(record.created, 3), "level": record.levelname,
+               "component": self.component, "logger": record.name,
+               "msg": record.getMessage()}
+        request_id = REQUEST_ID.get()
+        if request_id is not None:
+            out["request_id"] = request_id
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False)
+
+
+def setup_logging(component: str, level: str = "INFO", fmt: str = "text") -> None:
+    """Log to stderr, one line per record, with the component name (`fmt` json: one JSON
+    object per line, with the request id)."""
+    if fmt not in LOG_FORMATS:
+        raise SystemExit(f"--log-format must be one of {', '.join(LOG_FORMATS)}, got {fmt!r}")
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter(component))
+    else:
+        handler.setFormatter(logging.Formatter(
+            f"%(asctime)s %(levelname)s {component} %(name)s: %(message)s"))
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
+                        handlers=[handler])
 
 
 def stop_event() -> asyncio.Event:

@@ -23,6 +23,7 @@ import apsw
 
 from db4core.periodic import Periodic
 from db4core.topology import Keys
+from db4node import metrics
 from db4node.follow import Ranges
 from db4node.loadmeter import LoadMeter
 from db4node.membership import Membership
@@ -86,6 +87,7 @@ class LoadReporter:
                 "bytes": size.bytes,
                 "sample": samples[shard_id].summary() if shard_id in samples else None,
             }
+        metrics.record_load(shards, reads, writes)
         return {"at": time.time(), "interval_s": self.interval_s, "shards": shards}
 
     async def report(self) -> None:

@@ -23,7 +23,7 @@ from db4core.config import (
 from db4core.errors import UnavailableError
 from db4core.topology import Keys
 from db4core.txn import DEFAULT_IN_DOUBT_S
-from db4node import load, retention
+from db4node import load, metrics, retention
 from db4node.checkpoint import DEFAULT_INTERVAL_S, Checkpointer
 from db4node.keeper import RangeKeeper
 from db4node.load import LoadReporter
@@ -34,6 +34,7 @@ from db4node.service import NodeService
 from db4node.store import ShardStore, claim_data_dir
 from db4node.worker import DEFAULT_QUERY_CEILING_S
 from db4rpc.decoding import add_guarded
+from db4rpc.observe import add_observe_flags, serve_metrics, server_observer
 from db4rpc.options import SERVER_OPTIONS
 from db4rpc.security import Health, Security, add_reflection, add_security_flags
 from db4rpc.tokens import AuthInterceptor, TokenStore
@@ -73,6 +74,7 @@ def parser() -> argparse.ArgumentParser:
              help="how often the node reads the consumers' checkpoints from etcd and truncates "
                   "the change logs")
     add_security_flags(p)
+    add_observe_flags(p)
     return p
 
 
@@ -102,8 +104,10 @@ async def serve(args: argparse.Namespace) -> None:
     host, etcd_port = parse_endpoint(args.etcd)
     etcd = aetcd.Client(sec.host(host), etcd_port, timeout=5, options=ETCD_CHANNEL_OPTIONS)
     tokens = TokenStore(etcd, Keys(args.cluster), (aetcd.exceptions.ClientError,))
-    server = grpc.aio.server(options=SERVER_OPTIONS,
-                             interceptors=[AuthInterceptor(tokens.role_of)] if sec.auth else None)
+    observer = server_observer(args)
+    interceptors = [i for i in (observer, AuthInterceptor(tokens.role_of) if sec.auth else None)
+                    if i is not None]
+    server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=interceptors or None)
     port = sec.bind(server, args.host, args.port, require_client_cert=True)
     address = sec.advertised(args.host, port)
     membership = Membership(etcd, Keys(args.cluster), args.id, address)
@@ -116,6 +120,10 @@ async def serve(args: argparse.Namespace) -> None:
                                 args.cdc_truncate_interval_seconds)
     if args.load_report_seconds <= 0:
         raise SystemExit("--load-report-seconds must be positive")
+    if args.metrics_port:
+        metrics.register(store, lambda: checkpointer.checkpoint)
+        bound = serve_metrics(sec.host(args.host), args.metrics_port)
+        log.info("metrics on http://%s:%d/metrics", args.host, bound)
     reporter = LoadReporter(store, store.load, membership, etcd, Keys(args.cluster),
                             args.load_report_seconds)
     add_guarded(node_pb2_grpc.add_NodeServicer_to_server,
@@ -160,6 +168,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if not args.id or not args.data_dir:
         parser().error("--id and --data-dir are required")
-    setup_logging(f"node[{args.id}]", args.log_level)
+    setup_logging(f"node[{args.id}]", args.log_level, args.log_format)
     asyncio.run(serve(args))
     return 0

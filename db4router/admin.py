@@ -101,7 +101,7 @@ class AdminService(admin_pb2_grpc.AdminServicer):
 
         return await self.dispatcher.by_node(shards, ask_node, ask_one)
 
-    async def _logs(self) -> list[tuple[str, node_pb2.LogStat]]:
+    async def logs(self) -> list[tuple[str, node_pb2.LogStat]]:
         """(node id, LogStat) of every shard."""
 
         async def ask(stub, shard_ids: list[str]) -> list[tuple[str, node_pb2.LogStat]]:
@@ -116,7 +116,7 @@ class AdminService(admin_pb2_grpc.AdminServicer):
     @servicer_method
     async def CdcStatus(self, request: admin_pb2.CdcStatusRequest,
                         context: grpc.aio.ServicerContext):
-        logs = await self._logs()
+        logs = await self.logs()
         shards = [admin_pb2.ShardLog(shard_id=st.shard_id, node_id=node, first_lsn=st.first_lsn,
                                      last_lsn=st.last_lsn, entries=st.entries, bytes=st.bytes,
                                      checkpoint=st.checkpoint) for node, st in logs]

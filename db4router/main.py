@@ -33,6 +33,7 @@ from db4router.controller import (
 )
 from db4router.dispatch import Dispatcher
 from db4router.janitor import Janitor
+from db4router.metrics import RouterMetrics
 from db4router.nodes import NodePool
 from db4router.operations import Operations
 from db4router.plans import Plans
@@ -41,6 +42,12 @@ from db4router.routing import RoutingCache
 from db4router.service import Db4Service
 from db4router.topology import ClusterView, EtcdUnavailableError
 from db4rpc.decoding import add_guarded
+from db4rpc.observe import (
+    add_observe_flags,
+    forwarding_interceptors,
+    serve_metrics,
+    server_observer,
+)
 from db4rpc.options import SERVER_OPTIONS
 from db4rpc.security import Health, Security, add_reflection, add_security_flags, read_token
 from db4rpc.tokens import AuthInterceptor, TokenStore
@@ -77,6 +84,7 @@ def parser() -> argparse.ArgumentParser:
     add_flag(p, "stream-idle-seconds", STREAM_IDLE_S, type=float,
              help="a stream whose client takes nothing this long ends with DEADLINE_EXCEEDED")
     add_security_flags(p, router=True)
+    add_observe_flags(p)
     return p
 
 
@@ -137,13 +145,16 @@ async def serve(args: argparse.Namespace) -> None:
         await etcd.close()
         return
     await view.start_watch()
-    pool = NodePool(sec.open_channel)
+    observer = server_observer(args)
+    forward = forwarding_interceptors() if args.log_format == "json" else None
+    pool = NodePool(lambda address, options: sec.open_channel(address, options, forward))
     dispatcher = Dispatcher(view, pool, RoutingCache())
     collections = Collections(view)
     janitor = Janitor(dispatcher)
     janitor.start()
-    server = grpc.aio.server(options=SERVER_OPTIONS,
-                             interceptors=[AuthInterceptor(tokens.role_of)] if sec.auth else None)
+    interceptors = [i for i in (observer, AuthInterceptor(tokens.role_of) if sec.auth else None)
+                    if i is not None]
+    server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=interceptors or None)
     streams = StreamGate(args.max_streams_per_connection, args.max_streams,
                          args.stream_idle_seconds)
     add_guarded(router_pb2_grpc.add_Db4Servicer_to_server,
@@ -152,8 +163,13 @@ async def serve(args: argparse.Namespace) -> None:
     operations = Operations(dispatcher, leadership)
     plans = Plans(operations)
     operations.after_round.append(plans.step)
-    add_guarded(admin_pb2_grpc.add_AdminServicer_to_server,
-                AdminService(dispatcher, operations, plans, tokens), server)
+    admin = AdminService(dispatcher, operations, plans, tokens)
+    add_guarded(admin_pb2_grpc.add_AdminServicer_to_server, admin, server)
+    router_metrics = None
+    if args.metrics_port:
+        router_metrics = RouterMetrics(view, operations, admin.logs, admin.consumers.listing)
+        bound = serve_metrics(sec.host(args.host), args.metrics_port)
+        log.info("metrics on http://%s:%d/metrics", args.host, bound)
     health.add_to(server)
     add_reflection(server, ("db4.v1.Db4", "db4.v1.Admin"))
     port = sec.bind(server, args.host, args.port)
@@ -165,6 +181,8 @@ async def serve(args: argparse.Namespace) -> None:
     controller = HotController(etcd, Keys(args.cluster), leadership, limits,
                                split=operations.auto_split if args.auto_split else None)
     controller.start()
+    if router_metrics is not None:
+        router_metrics.start()
     log.info("db4 router serving on %s:%d (cluster %s, epoch %d)", args.host, port,
              args.cluster, view.epoch)
     await stop.wait()
@@ -172,6 +190,8 @@ async def serve(args: argparse.Namespace) -> None:
     await health.stop()
     await server.stop(grace=2)
     await controller.stop()
+    if router_metrics is not None:
+        await router_metrics.stop()
     await operations.stop()
     await leadership.stop()
     await janitor.stop()
@@ -183,6 +203,6 @@ async def serve(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `db4 router` and `python -m db4router`."""
     args = parser().parse_args(argv)
-    setup_logging("router", args.log_level)
+    setup_logging("router", args.log_level, args.log_format)
     asyncio.run(serve(args))
     return 0

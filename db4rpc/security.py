@@ -153,14 +153,15 @@ class Security:
                 creds, grpc.access_token_call_credentials(self.token))
         return creds
 
-    def open_channel(self, address: str, options: Any) -> grpc.aio.Channel:
+    def open_channel(self, address: str, options: Any,
+                     interceptors: Any = None) -> grpc.aio.Channel:
         """An asyncio channel to a node, secured as configured."""
         creds = self.channel_credentials()
         if creds is None:
-            host = address.rpartition(":")[0]
-            self.host(host)
-            return grpc.aio.insecure_channel(address, options=options)
-        return grpc.aio.secure_channel(address, creds, options=options)
+            return grpc.aio.insecure_channel(address, options=options,
+                                             interceptors=interceptors)
+        return grpc.aio.secure_channel(address, creds, options=options,
+                                       interceptors=interceptors)
 
     def advertised(self, host: str, port: int) -> str:
         return self.advertise or f"{host}:{port}"
