@@ -3,6 +3,7 @@
 # debootstrap and `podman import` (cached in deploy/.cache), the project and its dependencies
 # are built into wheels on the host (its pip configuration reaches the package index), and the
 # Dockerfile installs those wheels with no network. Usage: deploy/build-image.sh [IMAGE]
+# DB4_SRC=DIR builds the project from DIR instead of this work tree (e.g. a `git archive`).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(dirname "$here")
@@ -33,7 +34,8 @@ wheels=$cache/wheels
 mkdir -p "$wheels"
 rm -f "$wheels"/db4-*.whl
 pip_version=$("$pip" --version | cut -d' ' -f2)
-"$pip" wheel -q --wheel-dir "$wheels" "$root" "pip==$pip_version"
+"$pip" wheel -q --wheel-dir "$wheels" "${DB4_SRC:-$root}" "pip==$pip_version" 2>&1 \
+  | { grep -v '^WARNING: Location .* is ignored' || true; }
 
 echo "deploy: podman build $image"
 "$podman" build --quiet --format docker --build-arg BASE_IMAGE=localhost/debian-min \
