@@ -15,6 +15,7 @@ ACTUAL_VERSION_KEY = "db4-actual-version"
 # Set on every status a db4 server answers with, so a client can tell them from its own
 # channel's errors (an UNAVAILABLE "failed to connect" of its own means nothing was sent).
 ANSWERED_KEY = "db4-answered"
+RETRY_AFTER_KEY = "db4-retry-after-ms"  # a quota's: when the next call would be let in
 OP_INDEX_KEY = "db4-op-index"  # 0-based index of the failing op within a node WriteRequest
 
 # Reasons that share a status code with other errors.
@@ -158,10 +159,12 @@ class UnauthenticatedError(Db4Error):
 
 
 class ResourceExhaustedError(Db4Error):
-    """A limit was reached (message size, quota)."""
+    """A limit was reached (message size, quota). A token's quota says when to come back:
+    `retry_after_ms` (None for other limits)."""
 
     code = "RESOURCE_EXHAUSTED"
     retriable = True
+    retry_after_ms: int | None = None
 
 
 class DataLossError(Db4Error):
@@ -246,6 +249,10 @@ def _rebuild(code: str, message: str, trailers: dict[str, str]) -> Db4Error:
         return StreamIdleError(message)
     if code == "FAILED_PRECONDITION" and reason == REASON_WRONG_SHARD:
         return WrongShardError(message, _int_or_none(trailers.get(EPOCH_KEY)) or 0)
+    if code == "RESOURCE_EXHAUSTED" and RETRY_AFTER_KEY in trailers:
+        exhausted = ResourceExhaustedError(message)
+        exhausted.retry_after_ms = _int_or_none(trailers[RETRY_AFTER_KEY])
+        return exhausted
     cls = _BY_CODE.get(code, Db4Error)
     err = cls(message)
     if cls is Db4Error:

@@ -105,7 +105,7 @@ async def serve(args: argparse.Namespace) -> None:
     etcd = aetcd.Client(sec.host(host), etcd_port, timeout=5, options=ETCD_CHANNEL_OPTIONS)
     tokens = TokenStore(etcd, Keys(args.cluster), (aetcd.exceptions.ClientError,))
     observer = server_observer(args)
-    interceptors = [i for i in (observer, AuthInterceptor(tokens.role_of) if sec.auth else None)
+    interceptors = [i for i in (observer, AuthInterceptor(tokens.record_of) if sec.auth else None)
                     if i is not None]
     server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=interceptors or None)
     port = sec.bind(server, args.host, args.port, require_client_cert=True)

@@ -18,7 +18,7 @@ from db4router.operations import Operation, Operations
 from db4router.plans import Plan, Plans
 from db4router.topology import etcd_call
 from db4rpc.status import servicer_method
-from db4rpc.tokens import TokenRecord, TokenStore
+from db4rpc.tokens import Limits, TokenRecord, TokenStore
 
 T = TypeVar("T")
 
@@ -213,7 +213,8 @@ class AdminService(admin_pb2_grpc.AdminServicer):
     @servicer_method
     async def CreateToken(self, request: admin_pb2.CreateTokenRequest,
                           context: grpc.aio.ServicerContext):
-        record, token = await self.tokens.create(request.role, request.name)
+        limits = Limits(request.requests_per_s, request.max_streams, request.bytes_per_s)
+        record, token = await self.tokens.create(request.role, request.name, limits)
         return admin_pb2.CreateTokenResponse(info=token_info(record), token=token)
 
     @servicer_method
@@ -230,7 +231,10 @@ class AdminService(admin_pb2_grpc.AdminServicer):
 
 def token_info(record: TokenRecord) -> admin_pb2.TokenInfo:
     return admin_pb2.TokenInfo(id=record.id, role=record.role, name=record.name,
-                               created_ms=record.created_ms)
+                               created_ms=record.created_ms,
+                               requests_per_s=record.limits.requests_per_s,
+                               max_streams=record.limits.streams,
+                               bytes_per_s=record.limits.bytes_per_s)
 
 
 def plan_status(plan: Plan, dry_run: bool = False) -> admin_pb2.PlanStatus:

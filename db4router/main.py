@@ -152,7 +152,7 @@ async def serve(args: argparse.Namespace) -> None:
     collections = Collections(view)
     janitor = Janitor(dispatcher)
     janitor.start()
-    interceptors = [i for i in (observer, AuthInterceptor(tokens.role_of) if sec.auth else None)
+    interceptors = [i for i in (observer, AuthInterceptor(tokens.record_of) if sec.auth else None)
                     if i is not None]
     server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=interceptors or None)
     streams = StreamGate(args.max_streams_per_connection, args.max_streams,

@@ -23,6 +23,7 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 import re
 import secrets
 import time
@@ -34,6 +35,7 @@ import grpc
 
 from db4core.errors import (
     ANSWERED_KEY,
+    RETRY_AFTER_KEY,
     InvalidArgumentError,
     NotFoundError,
     PermissionDeniedError,
@@ -112,22 +114,50 @@ def check_role(role: str) -> str:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """A token's quota on each process it calls (0: no limit)."""
+
+    requests_per_s: float = 0.0
+    streams: int = 0
+    bytes_per_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("requests_per_s", "streams", "bytes_per_s"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or value != value or value < 0 \
+                    or value == float("inf"):
+                raise InvalidArgumentError(f"limit {name} must be a finite number >= 0")
+
+    def __bool__(self) -> bool:
+        return bool(self.requests_per_s or self.streams or self.bytes_per_s)
+
+    def to_dict(self) -> dict[str, float]:
+        return {"requests_per_s": self.requests_per_s, "streams": self.streams,
+                "bytes_per_s": self.bytes_per_s}
+
+
+@dataclass(frozen=True)
 class TokenRecord:
     id: str
     role: str
     name: str
     hash: str
     created_ms: int
+    limits: Limits = Limits()
 
     def to_json(self) -> bytes:
         return json.dumps({"role": self.role, "name": self.name, "hash": self.hash,
-                           "created_ms": self.created_ms}, sort_keys=True).encode()
+                           "created_ms": self.created_ms, "limits": self.limits.to_dict()},
+                          sort_keys=True).encode()
 
     @classmethod
     def from_json(cls, token_id: str, raw: bytes) -> TokenRecord:
         data = json.loads(raw)
+        limits = data.get("limits") or {}
         return cls(token_id, data["role"], data.get("name", ""), data["hash"],
-                   int(data.get("created_ms", 0)))
+                   int(data.get("created_ms", 0)),
+                   Limits(float(limits.get("requests_per_s", 0)), int(limits.get("streams", 0)),
+                          float(limits.get("bytes_per_s", 0))))
 
 
 class TokenStore:
@@ -143,14 +173,15 @@ class TokenStore:
         self._cache: dict[str, tuple[TokenRecord | None, float]] = {}
         self._loading: dict[str, asyncio.Future[TokenRecord | None]] = {}
 
-    async def create(self, role: str, name: str = "") -> tuple[TokenRecord, str]:
-        """A new token with `role`; the record and the token (shown only now)."""
+    async def create(self, role: str, name: str = "", limits: Limits = Limits()
+                     ) -> tuple[TokenRecord, str]:
+        """A new token with `role` and `limits`; the record and the token (shown only now)."""
         check_role(role)
         if not _NAME.fullmatch(name):
             raise InvalidArgumentError("a token name is at most 128 of [A-Za-z0-9._:@-]")
         token_id, token = new_token()
         record = TokenRecord(token_id, role, name, digest(parse(token)[1]),
-                             int(time.time() * 1000))
+                             int(time.time() * 1000), limits)
         await self._put_new(record)
         return record, token
 
@@ -209,13 +240,13 @@ class TokenStore:
             raise UnavailableError(f"etcd: {err}") from None
         return None if got is None else TokenRecord.from_json(token_id, got.value)
 
-    async def role_of(self, token: str) -> str:
-        """The role of a valid token; UNAUTHENTICATED for an unknown, revoked or wrong one."""
+    async def record_of(self, token: str) -> TokenRecord:
+        """The record of a valid token; UNAUTHENTICATED for an unknown, revoked or wrong one."""
         token_id, secret = parse(token)
         record = await self._cached(token_id)
         if record is None or not hmac.compare_digest(record.hash, digest(secret)):
             raise UnauthenticatedError("the bearer token is unknown or revoked")
-        return record.role
+        return record
 
     async def _cached(self, token_id: str) -> TokenRecord | None:
         now = time.monotonic()
@@ -251,11 +282,61 @@ def bearer(metadata: Any) -> str | None:
     return None
 
 
-class AuthInterceptor(grpc.aio.ServerInterceptor):
-    """Every call needs a valid token whose role grants the method's need (RULES)."""
+class Quota:
+    """One token's use of one process: token buckets for requests and bytes (a second's worth
+    of burst), and the streams it holds open. Bytes are charged after the fact: a large answer
+    puts the bucket in debt, and calls wait until it is paid."""
 
-    def __init__(self, role_of: Callable[[str], Awaitable[str]]) -> None:
-        self.role_of = role_of
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.requests = max(limits.requests_per_s, 1.0)
+        self.bytes = limits.bytes_per_s
+        self.streams = 0
+        self.at = time.monotonic()
+
+    def _refill(self, now: float) -> None:
+        elapsed, self.at = now - self.at, now
+        if self.limits.requests_per_s:
+            self.requests = min(max(self.limits.requests_per_s, 1.0),
+                                self.requests + elapsed * self.limits.requests_per_s)
+        if self.limits.bytes_per_s:
+            self.bytes = min(self.limits.bytes_per_s,
+                             self.bytes + elapsed * self.limits.bytes_per_s)
+
+    def admit(self, streaming: bool, now: float | None = None) -> tuple[str, float] | None:
+        """None when a call may start now (and it is counted), else (why, seconds to wait)."""
+        self._refill(time.monotonic() if now is None else now)
+        limits = self.limits
+        if limits.requests_per_s and self.requests < 1.0:
+            return "requests/s", (1.0 - self.requests) / limits.requests_per_s
+        if limits.bytes_per_s and self.bytes < 0:
+            return "bytes/s", -self.bytes / limits.bytes_per_s
+        if streaming and limits.streams and self.streams >= limits.streams:
+            return "open streams", 1.0
+        if limits.requests_per_s:
+            self.requests -= 1.0
+        return None
+
+    def charge(self, n: int) -> None:
+        if self.limits.bytes_per_s:
+            self.bytes -= n
+
+
+class AuthInterceptor(grpc.aio.ServerInterceptor):
+    """Every call needs a valid token whose role may call the method (RULES), within the
+    token's quota on this process (RESOURCE_EXHAUSTED with db4-retry-after-ms past it)."""
+
+    def __init__(self, record_of: Callable[[str], Awaitable[TokenRecord]]) -> None:
+        self.record_of = record_of
+        self._quotas: dict[str, Quota] = {}
+
+    def quota(self, record: TokenRecord) -> Quota:
+        quota = self._quotas.get(record.id)
+        if quota is None or quota.limits != record.limits:
+            if len(self._quotas) > 10_000:
+                self._quotas.clear()
+            quota = self._quotas[record.id] = Quota(record.limits)
+        return quota
 
     async def intercept_service(self, continuation: Any, details: Any) -> Any:
         allowed = RULES.get(details.method)
@@ -272,34 +353,112 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             return _refusal(handler, grpc.StatusCode.UNAUTHENTICATED,
                             "this cluster requires a bearer token (authorization: Bearer ...)")
         try:
-            role = await self.role_of(token)
+            record = await self.record_of(token)
         except (UnauthenticatedError, UnavailableError) as err:
             return _refusal(handler, grpc.StatusCode[err.code], err.message)
-        if role not in allowed:
+        if record.role not in allowed:
             return _refusal(handler, grpc.StatusCode.PERMISSION_DENIED,
-                            f"role {role!r} may not call {details.method} (roles allowed: "
-                            f"{', '.join(sorted(allowed))})")
-        return handler
+                            f"role {record.role!r} may not call {details.method} (roles "
+                            f"allowed: {', '.join(sorted(allowed))})")
+        if not record.limits:
+            return handler
+        quota = self.quota(record)
+        over = quota.admit(handler.response_streaming or handler.request_streaming)
+        if over is not None:
+            why, wait_s = over
+            wait_ms = max(1, math.ceil(wait_s * 1000))
+            return _refusal(handler, grpc.StatusCode.RESOURCE_EXHAUSTED,
+                            f"token {record.id} is over its quota of {why}; retry in "
+                            f"{wait_ms} ms", ((RETRY_AFTER_KEY, str(wait_ms)),))
+        return _metered(handler, quota)
 
 
-def _refusal(handler: Any, code: grpc.StatusCode, message: str) -> Any:
+def _size(message: Any) -> int:
+    if isinstance(message, bytes | bytearray):
+        return len(message)
+    size = getattr(message, "ByteSize", None)
+    return size() if size is not None else 0
+
+
+def _metered(handler: Any, quota: Quota) -> Any:
+    """`handler`, charging its bytes to `quota` and holding a stream slot while it runs."""
+    streaming = handler.response_streaming or handler.request_streaming
+    serialize = handler.response_serializer
+
+    def serializer(message: Any) -> bytes:
+        raw = serialize(message) if serialize is not None else message
+        quota.charge(len(raw))
+        return raw
+
+    def requests(iterator: Any) -> Any:
+        async def counted() -> Any:
+            async for message in iterator:
+                quota.charge(_size(message))
+                yield message
+        return counted()
+
+    if handler.response_streaming:
+        inner = handler.unary_stream or handler.stream_stream
+
+        async def stream(request: Any, context: Any) -> Any:
+            quota.streams += 1
+            try:
+                if handler.request_streaming:
+                    request = requests(request)
+                else:
+                    quota.charge(_size(request))
+                async for item in inner(request, context):
+                    yield item
+            finally:
+                quota.streams -= 1
+
+        behaviour: Any = stream
+    else:
+        inner = handler.unary_unary or handler.stream_unary
+
+        async def unary(request: Any, context: Any) -> Any:
+            if streaming:
+                quota.streams += 1
+            try:
+                if handler.request_streaming:
+                    request = requests(request)
+                else:
+                    quota.charge(_size(request))
+                result = inner(request, context)
+                return await result if hasattr(result, "__await__") else result
+            finally:
+                if streaming:
+                    quota.streams -= 1
+
+        behaviour = unary
+    return _handler_like(handler, behaviour, serializer)
+
+
+def _handler_like(handler: Any, behaviour: Any, serializer: Any) -> Any:
+    kw = {"request_deserializer": handler.request_deserializer,
+          "response_serializer": serializer}
+    if handler.request_streaming and handler.response_streaming:
+        return grpc.stream_stream_rpc_method_handler(behaviour, **kw)
+    if handler.request_streaming:
+        return grpc.stream_unary_rpc_method_handler(behaviour, **kw)
+    if handler.response_streaming:
+        return grpc.unary_stream_rpc_method_handler(behaviour, **kw)
+    return grpc.unary_unary_rpc_method_handler(behaviour, **kw)
+
+
+def _refusal(handler: Any, code: grpc.StatusCode, message: str,
+             trailers: tuple[tuple[str, str], ...] = ()) -> Any:
     """A handler of the same kind as `handler` that ends the call with `code`."""
+    metadata = ((ANSWERED_KEY, "1"), *trailers)
 
     async def refuse(_request: Any, context: grpc.aio.ServicerContext) -> Any:
-        context.set_trailing_metadata(((ANSWERED_KEY, "1"),))
+        context.set_trailing_metadata(metadata)
         await context.abort(code, message)
 
     async def refuse_stream(_request: Any, context: grpc.aio.ServicerContext) -> Any:
-        context.set_trailing_metadata(((ANSWERED_KEY, "1"),))
+        context.set_trailing_metadata(metadata)
         await context.abort(code, message)
         yield  # pragma: no cover - makes this an async generator
 
-    kw = {"request_deserializer": handler.request_deserializer,
-          "response_serializer": handler.response_serializer}
-    if handler.request_streaming and handler.response_streaming:
-        return grpc.stream_stream_rpc_method_handler(refuse_stream, **kw)
-    if handler.request_streaming:
-        return grpc.stream_unary_rpc_method_handler(refuse, **kw)
-    if handler.response_streaming:
-        return grpc.unary_stream_rpc_method_handler(refuse_stream, **kw)
-    return grpc.unary_unary_rpc_method_handler(refuse, **kw)
+    behaviour = refuse_stream if handler.response_streaming else refuse
+    return _handler_like(handler, behaviour, handler.response_serializer)

@@ -370,10 +370,19 @@ def list_operations(all_: bool = False) -> Call[list[dict]]:
                 lambda resp: [operation_dict(o) for o in resp.operations], idempotent=True)
 
 
-def create_token(role: str, name: str) -> Call[dict]:
+def create_token(role: str, name: str, requests_per_s: float = 0, max_streams: int = 0,
+                 bytes_per_s: float = 0) -> Call[dict]:
     """A new bearer token (not retried: a retry would make a second token)."""
-    return Call(ADMIN, "CreateToken", admin_pb2.CreateTokenRequest(role=role, name=name),
-                lambda r: {**token_dict(r.info), "token": r.token})
+    for label, value in (("requests_per_s", requests_per_s), ("max_streams", max_streams),
+                         ("bytes_per_s", bytes_per_s)):
+        if not isinstance(value, int | float) or isinstance(value, bool) or not \
+                0 <= value < float("inf"):
+            raise InvalidArgumentError(f"{label} must be a finite number >= 0")
+    if not isinstance(max_streams, int) or max_streams >= 2 ** 32:
+        raise InvalidArgumentError("max_streams must be an integer below 2**32")
+    return Call(ADMIN, "CreateToken", admin_pb2.CreateTokenRequest(
+        role=role, name=name, requests_per_s=requests_per_s, max_streams=max_streams,
+        bytes_per_s=bytes_per_s), lambda r: {**token_dict(r.info), "token": r.token})
 
 
 def list_tokens() -> Call[list[dict]]:
@@ -386,7 +395,9 @@ def revoke_token(token_id: str) -> Call[dict]:
 
 
 def token_dict(t: admin_pb2.TokenInfo) -> dict[str, Any]:
-    return {"id": t.id, "role": t.role, "name": t.name, "created_ms": t.created_ms}
+    return {"id": t.id, "role": t.role, "name": t.name, "created_ms": t.created_ms,
+            "limits": {"requests_per_s": t.requests_per_s, "max_streams": t.max_streams,
+                       "bytes_per_s": t.bytes_per_s}}
 
 
 def abort_operation(op_id: str) -> Call[dict]:

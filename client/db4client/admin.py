@@ -79,10 +79,14 @@ class Admin:
         """Abort a split or move that has not reached its commit point (safe to repeat)."""
         return self._client._invoke(_wire.abort_operation(op_id))
 
-    def create_token(self, role: str, name: str = "") -> dict[str, Any]:
+    def create_token(self, role: str, name: str = "", requests_per_s: float = 0,
+                     max_streams: int = 0, bytes_per_s: float = 0) -> dict[str, Any]:
         """A new bearer token with `role` (read, write, admin or node): {id, role, name,
-        created_ms, token}. `token` is shown only here; etcd keeps its hash."""
-        return self._client._invoke(_wire.create_token(role, name))
+        created_ms, limits, token}. `token` is shown only here; etcd keeps its hash. The
+        limits (0: none) hold on each router and node: past them a call raises
+        ResourceExhaustedError with `retry_after_ms`."""
+        return self._client._invoke(_wire.create_token(role, name, requests_per_s, max_streams,
+                                                       bytes_per_s))
 
     def tokens(self) -> list[dict[str, Any]]:
         """Every token, oldest first: {id, role, name, created_ms} (never the secret)."""
@@ -178,9 +182,11 @@ class AsyncAdmin:
         """See `Admin.abort_operation`."""
         return await self._client._invoke(_wire.abort_operation(op_id))
 
-    async def create_token(self, role: str, name: str = "") -> dict[str, Any]:
+    async def create_token(self, role: str, name: str = "", requests_per_s: float = 0,
+                           max_streams: int = 0, bytes_per_s: float = 0) -> dict[str, Any]:
         """See `Admin.create_token`."""
-        return await self._client._invoke(_wire.create_token(role, name))
+        return await self._client._invoke(_wire.create_token(role, name, requests_per_s,
+                                                             max_streams, bytes_per_s))
 
     async def tokens(self) -> list[dict[str, Any]]:
         """See `Admin.tokens`."""

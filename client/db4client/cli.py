@@ -454,6 +454,12 @@ def _token_commands(sub: Any) -> None:
     p.add_argument("--role", required=True, choices=["read", "write", "admin", "node"],
                    help="what the token may do")
     p.add_argument("--name", default="", help="a label for people, e.g. the service using it")
+    p.add_argument("--requests-per-s", type=float, default=0.0,
+                   help="quota: calls per second on each router and node (0: no limit)")
+    p.add_argument("--max-streams", type=int, default=0,
+                   help="quota: streams open at once on each router and node (0: no limit)")
+    p.add_argument("--bytes-per-s", type=float, default=0.0,
+                   help="quota: request and response bytes per second (0: no limit)")
     _client_command(tok_sub, "list", cmd_token_list,
                     "list tokens: id, role, name, creation time (never the secrets)")
     p = _client_command(tok_sub, "revoke", cmd_token_revoke,

@@ -31,7 +31,8 @@ def cmd_status(client: Any, args: argparse.Namespace) -> Any:
 
 def cmd_token_create(client: Any, args: argparse.Namespace) -> Any:
     """A new token: {id, role, name, created_ms, token}."""
-    return client.admin.create_token(args.role, args.name)
+    return client.admin.create_token(args.role, args.name, args.requests_per_s,
+                                     args.max_streams, args.bytes_per_s)
 
 
 def cmd_token_list(client: Any, args: argparse.Namespace) -> Any:

@@ -18,84 +18,18 @@ import urllib.request
 import grpc
 import pytest
 from google.protobuf import message_factory
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 
 from db4.v1 import admin_pb2, node_pb2, router_pb2
 from db4client import Client, errors
-from db4client.devtls import DevTls, ensure
 from db4rpc.tokens import RULES
-from tests.support.procs import HOST, Etcd, Node, Router, free_port, kill_all, wait_until
+from tests.support.procs import HOST, free_port, kill_all, wait_until
+from tests.support.secured import Secured, health_status
 
 ROLES = ("read", "write", "admin", "node")
 SERVICES = {"router": (router_pb2.DESCRIPTOR.services_by_name["Db4"],
                        admin_pb2.DESCRIPTOR.services_by_name["Admin"]),
             "node": (node_pb2.DESCRIPTOR.services_by_name["Node"],)}
-
-
-def _health(channel: grpc.Channel, service: str = "") -> int:
-    return health_pb2_grpc.HealthStub(channel).Check(
-        health_pb2.HealthCheckRequest(service=service), timeout=2).status
-
-
-class Secured:
-    """etcd, two secured nodes and a secured router, with tokens of every role."""
-
-    def __init__(self, root) -> None:
-        self.root = root
-        self.tls: DevTls = ensure(root)
-        self.etcd = Etcd(root)
-        self.health_port = free_port()
-        node_env = {"DB4_TLS_CERT": str(self.tls.server_cert),
-                    "DB4_TLS_KEY": str(self.tls.server_key), "DB4_TLS_CA": str(self.tls.ca),
-                    "DB4_AUTH": "true", "DB4_TOKEN_FILE": str(self.tls.internal_token)}
-        self.nodes = [Node("n1", root, self.etcd.url,
-                           env={**node_env, "DB4_HEALTH_PORT": str(self.health_port)}),
-                      Node("n2", root, self.etcd.url, env=node_env)]
-        self.router = Router(root, self.etcd.url, shards=4, min_nodes=2,
-                             env={**node_env, "DB4_ADMIN_TOKEN_FILE": str(self.tls.admin_token)})
-        self.tokens: dict[str, str] = {"admin": self.tls.token(),
-                                       "node": self.tls.internal_token.read_text().strip()}
-
-    def start(self) -> Secured:
-        self.etcd.start().wait_ready()
-        for node in self.nodes:
-            node.start()
-        for node in self.nodes:
-            node.wait_ready()
-        self.router.start()
-        wait_until(self._router_serving, 60, "secured router to serve")
-        with self.client("admin") as c:
-            for role in ("read", "write"):
-                self.tokens[role] = c.admin.create_token(role, f"test-{role}")["token"]
-        return self
-
-    def _router_serving(self) -> bool:
-        self.router.check_alive()
-        try:
-            with self.channel(self.router.address) as ch:
-                return _health(ch) == health_pb2.HealthCheckResponse.SERVING
-        except grpc.RpcError:
-            return False
-
-    def channel(self, address: str, client_cert: bool = True) -> grpc.Channel:
-        ca = self.tls.ca.read_bytes()
-        if client_cert:
-            creds = grpc.ssl_channel_credentials(ca, self.tls.client_key.read_bytes(),
-                                                 self.tls.client_cert.read_bytes())
-        else:
-            creds = grpc.ssl_channel_credentials(ca)
-        return grpc.secure_channel(address, creds)
-
-    def client(self, role: str | None, direct: bool = False) -> Client:
-        token = self.tokens[role] if role else None
-        return Client(self.router.address, token=token, tls=self.tls.sdk_tls(), direct=direct)
-
-    def node_address(self, i: int = 0) -> str:
-        return f"{HOST}:{self.nodes[i].port}"
-
-    def stop(self) -> None:
-        for proc in (self.router, *self.nodes, self.etcd):
-            proc.stop(graceful=False)
 
 
 @pytest.fixture(scope="module")
@@ -214,8 +148,9 @@ def test_a_revoked_token_is_refused_within_a_second_and_etcd_keeps_only_its_hash
         made = admin.admin.create_token("read", "short-lived")
         token_id, token = made["id"], made["token"]
         assert token.startswith(f"db4_{token_id}_")
-        assert {"id": token_id, "role": "read", "name": "short-lived",
-                "created_ms": made["created_ms"]} in admin.admin.tokens()
+        listed = {t["id"]: t for t in admin.admin.tokens()}
+        assert listed[token_id] == {k: v for k, v in made.items() if k != "token"}
+        assert made["role"] == "read" and made["name"] == "short-lived"
         raw = _etcd_get(secured.etcd.url, f"/db4/default/tokens/{token_id}")
         secret = token.split("_", 2)[2]
         assert secret not in raw and token not in raw and json.loads(raw)["role"] == "read"
@@ -243,19 +178,19 @@ def test_a_node_requires_a_client_certificate_and_plaintext_gets_nowhere(secured
     assert code == grpc.StatusCode.UNAVAILABLE
     for address in (secured.router.address, secured.node_address()):
         with grpc.insecure_channel(address) as ch, pytest.raises(grpc.RpcError) as err:
-            _health(ch)
+            health_status(ch)
         assert err.value.code() == grpc.StatusCode.UNAVAILABLE
 
 
 def test_health_serves_on_the_tls_port_and_on_the_plaintext_health_port(secured):
     with secured.channel(secured.router.address) as ch:
         for service in ("", "db4.v1.Db4", "db4.v1.Admin"):
-            assert _health(ch, service) == health_pb2.HealthCheckResponse.SERVING
+            assert health_status(ch, service) == health_pb2.HealthCheckResponse.SERVING
         with pytest.raises(grpc.RpcError) as err:
-            _health(ch, "db4.v1.Nope")
+            health_status(ch, "db4.v1.Nope")
         assert err.value.code() == grpc.StatusCode.NOT_FOUND
     with grpc.insecure_channel(f"{HOST}:{secured.health_port}") as ch:
-        assert _health(ch, "db4.v1.Node") == health_pb2.HealthCheckResponse.SERVING
+        assert health_status(ch, "db4.v1.Node") == health_pb2.HealthCheckResponse.SERVING
         # the health port serves nothing else
         node = SERVICES["node"][0]
         code, _ = _call(ch, node, node.methods_by_name["LogStats"],
@@ -302,3 +237,52 @@ def _etcd_get(url: str, key: str) -> str:
         kvs = json.loads(resp.read()).get("kvs", [])
     assert len(kvs) == 1, key
     return base64.b64decode(kvs[0]["value"]).decode()
+
+
+def test_a_token_over_its_request_quota_waits_and_other_tokens_are_not_held_back(secured):
+    with secured.client("admin") as admin:
+        limited = admin.admin.create_token("read", "limited", requests_per_s=5)
+    assert limited["limits"]["requests_per_s"] == 5
+    refused = []
+    with Client(secured.router.address, token=limited["token"],
+                tls=secured.tls.sdk_tls()) as flooder, secured.client("read") as other:
+        for _ in range(40):
+            try:
+                flooder.collection("sec_users").get("u1")
+            except errors.ResourceExhaustedError as err:
+                refused.append(err)
+            other.collection("sec_users").get("u1")  # never refused
+        assert refused, "40 calls at once stayed under 5/s"
+        assert all(0 < e.retry_after_ms <= 1000 for e in refused)
+        assert "over its quota of requests/s" in refused[0].message
+        time.sleep(refused[-1].retry_after_ms / 1000 + 0.05)
+        assert flooder.collection("sec_users").get("u1")["name"] == "Ann"
+
+
+def test_a_token_over_its_stream_quota_or_its_byte_quota_is_refused_until_it_is_back(secured):
+    with secured.client("write") as writer:
+        docs = writer.collection("sec_streams")
+        docs.insert_many([{"$id": f"s{i}", "pad": "x" * 2000} for i in range(20)])
+    with secured.client("admin") as admin:
+        one_stream = admin.admin.create_token("read", "one-stream", max_streams=1)["token"]
+        few_bytes = admin.admin.create_token("read", "few-bytes", bytes_per_s=4000)["token"]
+    with Client(secured.router.address, token=one_stream, tls=secured.tls.sdk_tls()) as c:
+        held = c.collection("sec_streams").iterate(page_size=2)
+        next(held)  # the stream is open
+        with pytest.raises(errors.ResourceExhaustedError, match="open streams"):
+            next(c.collection("sec_streams").iterate(page_size=2))
+        held.close()
+        wait_until(lambda: _iterates(c), 10, "the stream slot to come back")
+    with Client(secured.router.address, token=few_bytes, tls=secured.tls.sdk_tls()) as c:
+        page = c.collection("sec_streams").find(limit=20)  # ~40 KB: 10 s of this quota
+        assert len(page.items) == 20
+        with pytest.raises(errors.ResourceExhaustedError, match="bytes/s") as err:
+            c.collection("sec_streams").get("s1")
+        assert 5000 < err.value.retry_after_ms <= 11000
+
+
+def _iterates(c) -> bool:
+    try:
+        return len(list(c.collection("sec_streams").iterate(page_size=50))) == 20
+    except errors.ResourceExhaustedError:
+        return False

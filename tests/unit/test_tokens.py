@@ -54,3 +54,40 @@ def test_bearer_reads_only_the_bearer_scheme():
     assert tokens.bearer((("authorization", "bearer  abc "),)) == "abc"
     assert tokens.bearer((("authorization", "Basic abc"),)) == ""
     assert tokens.bearer(()) is None
+
+
+def test_a_request_quota_lets_a_seconds_burst_through_then_says_when_to_come_back():
+    quota = tokens.Quota(tokens.Limits(requests_per_s=2))
+    t0 = quota.at
+    assert quota.admit(False, t0) is None and quota.admit(False, t0) is None
+    why, wait = quota.admit(False, t0)
+    assert why == "requests/s" and wait == pytest.approx(0.5)
+    assert quota.admit(False, t0 + 0.25)[1] == pytest.approx(0.25)
+    assert quota.admit(False, t0 + 0.5) is None
+    assert quota.admit(False, t0 + 100) is None and quota.admit(False, t0 + 100) is None
+    assert quota.admit(False, t0 + 100) is not None  # the burst is capped at a second's worth
+
+
+def test_a_byte_quota_is_charged_after_the_fact_and_a_stream_quota_counts_open_streams():
+    quota = tokens.Quota(tokens.Limits(bytes_per_s=1000, streams=1))
+    t0 = quota.at
+    assert quota.admit(False, t0) is None
+    quota.charge(3000)  # a large answer: 2000 bytes in debt
+    why, wait = quota.admit(False, t0)
+    assert why == "bytes/s" and wait == pytest.approx(2.0)
+    assert quota.admit(False, t0 + 2.0) is None
+    quota.streams = 1
+    assert quota.admit(True, t0 + 2.0)[0] == "open streams"
+    assert quota.admit(False, t0 + 2.0) is None  # a unary call needs no stream slot
+
+
+def test_limits_must_be_finite_and_not_negative():
+    from db4core.errors import InvalidArgumentError
+
+    for bad in ({"requests_per_s": -1}, {"bytes_per_s": float("nan")},
+                {"bytes_per_s": float("inf")}, {"streams": -2}):
+        with pytest.raises(InvalidArgumentError, match="limit"):
+            tokens.Limits(**bad)
+    assert not tokens.Limits() and tokens.Limits(streams=1)
+    record = tokens.TokenRecord("0" * 12, "read", "x", "h", 1, tokens.Limits(5, 2, 100))
+    assert tokens.TokenRecord.from_json("0" * 12, record.to_json()) == record

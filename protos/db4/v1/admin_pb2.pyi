@@ -8,24 +8,36 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class CreateTokenRequest(_message.Message):
-    __slots__ = ("role", "name")
+    __slots__ = ("role", "name", "requests_per_s", "max_streams", "bytes_per_s")
     ROLE_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_PER_S_FIELD_NUMBER: _ClassVar[int]
+    MAX_STREAMS_FIELD_NUMBER: _ClassVar[int]
+    BYTES_PER_S_FIELD_NUMBER: _ClassVar[int]
     role: str
     name: str
-    def __init__(self, role: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+    requests_per_s: float
+    max_streams: int
+    bytes_per_s: float
+    def __init__(self, role: _Optional[str] = ..., name: _Optional[str] = ..., requests_per_s: _Optional[float] = ..., max_streams: _Optional[int] = ..., bytes_per_s: _Optional[float] = ...) -> None: ...
 
 class TokenInfo(_message.Message):
-    __slots__ = ("id", "role", "name", "created_ms")
+    __slots__ = ("id", "role", "name", "created_ms", "requests_per_s", "max_streams", "bytes_per_s")
     ID_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     CREATED_MS_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_PER_S_FIELD_NUMBER: _ClassVar[int]
+    MAX_STREAMS_FIELD_NUMBER: _ClassVar[int]
+    BYTES_PER_S_FIELD_NUMBER: _ClassVar[int]
     id: str
     role: str
     name: str
     created_ms: int
-    def __init__(self, id: _Optional[str] = ..., role: _Optional[str] = ..., name: _Optional[str] = ..., created_ms: _Optional[int] = ...) -> None: ...
+    requests_per_s: float
+    max_streams: int
+    bytes_per_s: float
+    def __init__(self, id: _Optional[str] = ..., role: _Optional[str] = ..., name: _Optional[str] = ..., created_ms: _Optional[int] = ..., requests_per_s: _Optional[float] = ..., max_streams: _Optional[int] = ..., bytes_per_s: _Optional[float] = ...) -> None: ...
 
 class CreateTokenResponse(_message.Message):
     __slots__ = ("info", "token")
