@@ -125,6 +125,7 @@ class Cluster:
     ca: str
     admin_token: str
     containers: Containers
+    metrics: str
 
     def client(self, token: str | None = None) -> Client:
         return Client(self.router, token=token or self.admin_token,
@@ -179,7 +180,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     tmp = tmp_path_factory.mktemp("deploy")
     sec = secrets(tmp)
     (etcd_client, etcd_peer, router, router_health,
-     n1, n1_health, n2, n2_health) = free_ports(8)
+     n1, n1_health, n2, n2_health, metrics) = free_ports(9)
     cs = Containers()
     try:
         cs.run("etcd", "--no-healthcheck", "-v", f"{volume(tmp, 'etcd')}:/var/lib/etcd",
@@ -198,10 +199,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                    IMAGE, "node")
         cs.run("router", "-v", f"{sec}/admin:{TOKENS}/admin:ro", *common(sec, etcd_client),
                "-e", f"DB4_PORT={router}", "-e", f"DB4_HEALTH_PORT={router_health}",
+               "-e", f"DB4_METRICS_PORT={metrics}",
                "-e", "DB4_SHARDS=4", "-e", "DB4_MIN_NODES=2",
                "-e", f"DB4_ADMIN_TOKEN_FILE={TOKENS}/admin", IMAGE, "router")
         c = Cluster(f"127.0.0.1:{router}", str(sec / "ca.crt"),
-                    (sec / "admin").read_text().strip(), cs)
+                    (sec / "admin").read_text().strip(), cs, f"http://127.0.0.1:{metrics}")
         with c.client() as client:
             wait_until("the router to serve the cluster",
                        lambda: cs.alive("n1", "n2", "router") and ready(client), timeout=90)
@@ -235,6 +237,14 @@ def test_auth_is_required(cluster: Cluster) -> None:
     with Client(cluster.router, tls={"root_certificates": cluster.ca}) as anonymous, \
             pytest.raises(errors.UnauthenticatedError):
         anonymous.collection("users").get("x", partition="t0")
+
+
+def test_router_metrics(cluster: Cluster) -> None:
+    with cluster.client() as client:
+        client.admin.status()
+    with urllib.request.urlopen(f"{cluster.metrics}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    assert "db4_rpc_seconds" in text
 
 
 def test_image_health_check(cluster: Cluster) -> None:
