@@ -73,6 +73,7 @@ class LoadReporter:
     async def record(self) -> dict:
         """This round's record (the counters start afresh)."""
         reads, writes, samples, elapsed = self.meter.take()
+        now_ms = int(time.time() * 1000)
         shards = {}
         for shard_id, worker in sorted(self.store.open_shards()):
             scope = self.membership.scope
@@ -86,6 +87,9 @@ class LoadReporter:
                 "documents": size.documents,
                 "bytes": size.bytes,
                 "sample": samples[shard_id].summary() if shard_id in samples else None,
+                "prepared": len(worker.shard.prepared),
+                "in_doubt": sum(1 for r in list(worker.shard.prepared.values())
+                                if r.in_doubt(now_ms)),
             }
         metrics.record_load(shards, reads, writes)
         return {"at": time.time(), "interval_s": self.interval_s, "shards": shards}

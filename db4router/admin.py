@@ -62,7 +62,8 @@ class AdminService(admin_pb2_grpc.AdminServicer):
             if load is not None:
                 status.load.CopyFrom(admin_pb2.ShardLoad(
                     reads_per_s=load["reads_per_s"], writes_per_s=load["writes_per_s"],
-                    documents=load["documents"], bytes=load["bytes"], age_s=age))
+                    documents=load["documents"], bytes=load["bytes"], age_s=age,
+                    prepared=load.get("prepared", 0), in_doubt=load.get("in_doubt", 0)))
                 if st is None:
                     status.documents, status.bytes = load["documents"], load["bytes"]
             mark = hot.get(shard)

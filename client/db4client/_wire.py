@@ -215,7 +215,8 @@ def _shard_status(s: admin_pb2.ShardStatus) -> dict[str, Any]:
     if s.HasField("load"):
         out["load"] = {"reads_per_s": s.load.reads_per_s, "writes_per_s": s.load.writes_per_s,
                        "documents": s.load.documents, "bytes": s.load.bytes,
-                       "age_s": s.load.age_s}
+                       "age_s": s.load.age_s, "prepared": s.load.prepared,
+                       "in_doubt": s.load.in_doubt}
     out["hot"] = ({"reason": s.hot.reason, "ops_per_s": s.hot.ops_per_s, "age_s": s.hot.age_s,
                    "split_token": s.hot.split_token or None,
                    "cannot_split": s.hot.cannot_split or None}

@@ -81,9 +81,12 @@ def test_rpc_latency_by_method_and_code_and_per_shard_figures(observed):
     assert sum(len(s["db4_changelog_last_lsn"]) for s in n) == 4  # one per shard
     assert sum(value(s, "db4_changelog_last_lsn") for s in n) >= 20
     assert sum(value(s, "db4_txn_in_doubt") for s in n) == 0
-    status = Client(router.address).admin.status()
-    assert sum(s["load"]["documents"] for s in status["shards"] if s.get("load")) == \
-        sum(value(s, "db4_shard_documents") for s in n)
+    with Client(router.address) as client:
+        status = client.admin.status()
+    loads = [s["load"] for s in status["shards"] if s.get("load")]
+    assert len(loads) == 4
+    assert sum(x["documents"] for x in loads) == sum(value(s, "db4_shard_documents") for s in n)
+    assert sum(x["in_doubt"] + x["prepared"] for x in loads) == 0
 
 
 def test_a_change_feed_consumers_lag_is_exported(observed):

@@ -220,18 +220,22 @@ class StatusRequest(_message.Message):
     def __init__(self, with_stats: _Optional[bool] = ..., with_ranges: _Optional[bool] = ...) -> None: ...
 
 class ShardLoad(_message.Message):
-    __slots__ = ("reads_per_s", "writes_per_s", "documents", "bytes", "age_s")
+    __slots__ = ("reads_per_s", "writes_per_s", "documents", "bytes", "age_s", "prepared", "in_doubt")
     READS_PER_S_FIELD_NUMBER: _ClassVar[int]
     WRITES_PER_S_FIELD_NUMBER: _ClassVar[int]
     DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
     BYTES_FIELD_NUMBER: _ClassVar[int]
     AGE_S_FIELD_NUMBER: _ClassVar[int]
+    PREPARED_FIELD_NUMBER: _ClassVar[int]
+    IN_DOUBT_FIELD_NUMBER: _ClassVar[int]
     reads_per_s: float
     writes_per_s: float
     documents: int
     bytes: int
     age_s: float
-    def __init__(self, reads_per_s: _Optional[float] = ..., writes_per_s: _Optional[float] = ..., documents: _Optional[int] = ..., bytes: _Optional[int] = ..., age_s: _Optional[float] = ...) -> None: ...
+    prepared: int
+    in_doubt: int
+    def __init__(self, reads_per_s: _Optional[float] = ..., writes_per_s: _Optional[float] = ..., documents: _Optional[int] = ..., bytes: _Optional[int] = ..., age_s: _Optional[float] = ..., prepared: _Optional[int] = ..., in_doubt: _Optional[int] = ...) -> None: ...
 
 class NodeStatus(_message.Message):
     __slots__ = ("node_id", "address", "alive")
