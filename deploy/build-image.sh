@@ -22,6 +22,12 @@ if ! "$podman" image exists "$base"; then
     rootfs=$cache/rootfs-$suite
     rm -rf "$rootfs"
     debootstrap --variant=minbase "$suite" "$rootfs" http://deb.debian.org/debian >/dev/null
+    # What debian:bookworm-slim leaves out: apt's caches and lists (the Dockerfile updates
+    # them), translations and manuals, now and for packages installed later.
+    rm -rf "$rootfs"/var/cache/apt/*.bin "$rootfs"/var/cache/apt/archives/*.deb \
+      "$rootfs"/var/lib/apt/lists/* "$rootfs"/usr/share/locale/* "$rootfs"/usr/share/man/*
+    printf '%s\n' 'path-exclude /usr/share/locale/*' 'path-exclude /usr/share/man/*' \
+      'path-exclude /usr/share/info/*' > "$rootfs/etc/dpkg/dpkg.cfg.d/01-db4-slim"
     tar -C "$rootfs" -cf "$tarball.part" . && mv "$tarball.part" "$tarball"
     rm -rf "$rootfs"
   fi
@@ -40,4 +46,6 @@ pip_version=$("$pip" --version | cut -d' ' -f2)
 echo "deploy: podman build $image"
 "$podman" build --quiet --format docker --build-arg BASE_IMAGE=localhost/debian-min \
   --build-arg "PIP_VERSION=$pip_version" --file "$here/Dockerfile" --tag "$image" "$here" >/dev/null
+# Earlier builds' images and stages, now untagged (the layers in use stay cached).
+"$podman" image prune --force >/dev/null
 echo "deploy: built $image"
