@@ -99,6 +99,9 @@ async def serve(args: argparse.Namespace) -> None:
     opened = store.open_all()
     participant = Participant(store, int(args.txn_in_doubt_seconds * 1000))
     sec = Security.from_args(args)
+    if args.host.strip("[]") in ("0.0.0.0", "::") and not sec.advertise:
+        raise SystemExit(f"--host {args.host} listens on every address: give --advertise "
+                         "HOST:PORT, the address routers and clients reach this node at")
     health = Health(("db4.v1.Node",))
     await health.start_port(sec, args.host)
     host, etcd_port = parse_endpoint(args.etcd)

@@ -229,6 +229,16 @@ def test_a_process_refuses_an_open_address_without_tls_and_tokens(tmp_path, flag
         assert message in run.stderr, (module, run.stderr[-2000:])
 
 
+def test_a_node_on_every_address_must_say_where_it_is_reached(secured, tmp_path):
+    t = secured.tls
+    run = subprocess.run(
+        [sys.executable, "-m", "db4node", "--id", "x", "--data-dir", str(tmp_path / "d"),
+         "--host", "0.0.0.0", "--port", str(free_port()), "--etcd", secured.etcd.url,
+         "--tls-cert", str(t.server_cert), "--tls-key", str(t.server_key), "--auth", "true"],
+        capture_output=True, text=True, timeout=60)
+    assert run.returncode != 0 and "--advertise" in run.stderr, run.stderr[-2000:]
+
+
 def _etcd_get(url: str, key: str) -> str:
     body = json.dumps({"key": base64.b64encode(key.encode()).decode()}).encode()
     req = urllib.request.Request(f"{url}/v3/kv/range", data=body,
