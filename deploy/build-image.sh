@@ -35,17 +35,30 @@ if ! "$podman" image exists "$base"; then
   "$podman" import --quiet - "$base" < "$tarball" >/dev/null
 fi
 
+# Nothing to do when the image was built from exactly these sources and this recipe.
+src=${DB4_SRC:-$root}
+pip_version=$("$pip" --version | cut -d' ' -f2)
+sources=$( (cd "$src" && find pyproject.toml README.md db4core db4rpc db4node db4router protos \
+  client -type f ! -path '*/__pycache__/*' ! -path '*.egg-info/*' -print0 | sort -z \
+  | xargs -0 sha256sum; cd "$here" && sha256sum Dockerfile healthcheck.py .dockerignore; \
+  echo "pip $pip_version") | sha256sum | cut -c1-32)
+if [ "$("$podman" image inspect --format '{{index .Labels "db4.sources"}}' "$image" \
+       2>/dev/null)" = "$sources" ]; then
+  echo "deploy: $image is up to date"
+  exit 0
+fi
+
 # The project's wheel and every dependency's, plus pip itself to install them in the build.
 wheels=$cache/wheels
 mkdir -p "$wheels"
 rm -f "$wheels"/db4-*.whl
-pip_version=$("$pip" --version | cut -d' ' -f2)
-"$pip" wheel -q --wheel-dir "$wheels" "${DB4_SRC:-$root}" "pip==$pip_version" 2>&1 \
+"$pip" wheel -q --wheel-dir "$wheels" "$src" "pip==$pip_version" 2>&1 \
   | { grep -v '^WARNING: Location .* is ignored' || true; }
 
 echo "deploy: podman build $image"
 "$podman" build --quiet --format docker --build-arg BASE_IMAGE=localhost/debian-min \
-  --build-arg "PIP_VERSION=$pip_version" --file "$here/Dockerfile" --tag "$image" "$here" >/dev/null
+  --build-arg "PIP_VERSION=$pip_version" --label "db4.sources=$sources" \
+  --file "$here/Dockerfile" --tag "$image" "$here" >/dev/null
 # Earlier builds' images and stages, now untagged (the layers in use stay cached).
 "$podman" image prune --force >/dev/null
 echo "deploy: built $image"
