@@ -14,6 +14,10 @@ cache=$here/.cache
 podman=$here/podman.sh
 pip=${PIP:-$root/.venv/bin/pip}
 mkdir -p "$cache"
+if [ "$(id -u)" != 0 ]; then
+  echo "deploy: building the image needs root (debootstrap, rootful podman): sudo $0 $*" >&2
+  exit 1
+fi
 
 if ! "$podman" image exists "$base"; then
   tarball=$cache/debian-min-$suite.tar
