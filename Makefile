@@ -91,7 +91,7 @@ $(DEPLOY_STAMP): deploy/requirements-check.txt
 	  -r deploy/requirements-check.txt
 	@touch $(DEPLOY_STAMP)
 
-deploy-check: $(DEPLOY_STAMP) ## render deploy/k8s overlays; kubernetes-validate, checkov, hadolint, yamllint
+deploy-check: deps $(DEPLOY_STAMP) ## render deploy/k8s overlays; kubernetes-validate, checkov, hadolint, yamllint
 	@DEPLOY_VENV=$(DEPLOY_VENV) deploy/check.sh
 
 deploy-image: deps ## build the db4 image with podman (installs podman, debootstrap, runc when missing)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Offline checks of deploy/ (make deploy-check): render every kustomize overlay and example,
-# check that env variables only refer to ones defined above them, validate against the
+# check the containers' env (references, DB4_* names against the flags), validate against the
 # Kubernetes schemas, scan the manifests and the Dockerfile with checkov, lint the Dockerfile
-# with hadolint and the YAML with yamllint. Needs kubectl and the tools of .venv-deploy.
+# with hadolint and the YAML with yamllint. Needs kubectl, the tools of .venv-deploy and
+# the project's db4 command (.venv).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 venv=${DEPLOY_VENV:-$here/../.venv-deploy}
@@ -18,7 +19,11 @@ for dir in "$here"/k8s/overlays/* "$here"/k8s/examples/*; do
   step "rendered $name ($(grep -c '^kind:' "$out/$name.yaml") objects)"
 done
 
-"$bin/python" "$here/check_env_refs.py" "$out"/*.yaml
+db4=${DB4:-$here/../.venv/bin/db4}
+"$db4" node --help > "$out/node.help"
+"$db4" router --help > "$out/router.help"
+"$bin/python" "$here/check_env.py" --help-node "$out/node.help" --help-router "$out/router.help" \
+  "$out"/*.yaml
 
 # The oldest Kubernetes these manifests are for (native gRPC probes are GA in 1.27) and the
 # newest schemas the validator knows.
