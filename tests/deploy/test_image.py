@@ -165,6 +165,20 @@ def volume(tmp: Path, name: str) -> Path:
     return path
 
 
+def etcd_env(client: int, peer: int) -> list[str]:
+    """The ETCD_* settings of deploy/k8s/base/etcd.yaml, with loopback URLs for its names."""
+    env = {"ETCD_NAME": "db4-etcd-0", "ETCD_DATA_DIR": "/var/lib/etcd/data",
+           "ETCD_LISTEN_CLIENT_URLS": f"http://127.0.0.1:{client}",
+           "ETCD_LISTEN_PEER_URLS": f"http://127.0.0.1:{peer}",
+           "ETCD_ADVERTISE_CLIENT_URLS": f"http://127.0.0.1:{client}",
+           "ETCD_INITIAL_ADVERTISE_PEER_URLS": f"http://127.0.0.1:{peer}",
+           "ETCD_INITIAL_CLUSTER": f"db4-etcd-0=http://127.0.0.1:{peer}",
+           "ETCD_INITIAL_CLUSTER_STATE": "new", "ETCD_INITIAL_CLUSTER_TOKEN": "db4-etcd",
+           "ETCD_AUTO_COMPACTION_MODE": "periodic", "ETCD_AUTO_COMPACTION_RETENTION": "1",
+           "ETCD_QUOTA_BACKEND_BYTES": "2147483648"}
+    return [arg for k, v in env.items() for arg in ("-e", f"{k}={v}")]
+
+
 def etcd_ready(port: int) -> bool:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as resp:
         return json.loads(resp.read()).get("health") == "true"
@@ -184,14 +198,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     cs = Containers()
     try:
         cs.run("etcd", "--no-healthcheck", "-v", f"{volume(tmp, 'etcd')}:/var/lib/etcd",
-               "--entrypoint", "/usr/bin/etcd", IMAGE,
-               "--name", "e0", "--data-dir", "/var/lib/etcd/data",
-               "--listen-client-urls", f"http://127.0.0.1:{etcd_client}",
-               "--advertise-client-urls", f"http://127.0.0.1:{etcd_client}",
-               "--listen-peer-urls", f"http://127.0.0.1:{etcd_peer}",
-               "--initial-advertise-peer-urls", f"http://127.0.0.1:{etcd_peer}",
-               "--initial-cluster", f"e0=http://127.0.0.1:{etcd_peer}")
+               *etcd_env(etcd_client, etcd_peer), "--entrypoint", "/usr/bin/etcd", IMAGE)
         wait_until("etcd", lambda: cs.alive("etcd") and etcd_ready(etcd_client))
+        assert "unrecognized environment variable" not in cs.logs("etcd"), cs.logs("etcd")
         for name, port, health in (("n1", n1, n1_health), ("n2", n2, n2_health)):
             cs.run(name, "-v", f"{volume(tmp, name)}:/var/lib/db4", *common(sec, etcd_client),
                    "-e", f"DB4_ID={name}", "-e", f"DB4_PORT={port}",
