@@ -99,6 +99,7 @@ async def serve(args: argparse.Namespace) -> None:
     opened = store.open_all()
     participant = Participant(store, int(args.txn_in_doubt_seconds * 1000))
     sec = Security.from_args(args)
+    sec.host(args.host)  # a host it may not listen on ends the process before anything starts
     if args.host.strip("[]") in ("0.0.0.0", "::") and not sec.advertise:
         raise SystemExit(f"--host {args.host} listens on every address: give --advertise "
                          "HOST:PORT, the address routers and clients reach this node at")
@@ -138,8 +139,10 @@ async def serve(args: argparse.Namespace) -> None:
     await server.start()  # until registered, requests get UNAVAILABLE (no topology yet)
 
     async def register() -> None:
-        if sec.token is not None:
-            await tokens.register(sec.token, "node", f"node:{args.id}")
+        if sec.token is not None \
+                and await tokens.register(sec.token, "node", f"node:{args.id}") is None:
+            raise SystemExit("--token-file holds a revoked token: give this node a new one "
+                             "(db4 token create --role node)")
         await membership.start()
 
     registering = wait_for(f"etcd at {host}:{etcd_port} to register node {args.id}",

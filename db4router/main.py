@@ -114,7 +114,12 @@ async def load_cluster(view: ClusterView, args: argparse.Namespace,
         await view.ensure_cluster(args.shards, args.min_nodes)
         await view.ensure_secret()
         for token, role, name in registrations:
-            await tokens.register(token, role, name)
+            if await tokens.register(token, role, name) is not None:
+                continue
+            if role != "admin":
+                raise SystemExit("--token-file holds a revoked token: give this router a new "
+                                 "one (db4 token create --role node)")
+            log.warning("the token in --admin-token-file was revoked; it stays revoked")
 
     host, port = parse_endpoint(args.etcd)
     await wait_for(f"etcd at {host}:{port} to load cluster {args.cluster!r}", attempt,

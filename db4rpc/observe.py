@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import time
 import uuid
@@ -55,13 +54,17 @@ def serve_metrics(host: str, port: int) -> int:
 
 
 def _code(context: grpc.aio.ServicerContext, err: BaseException | None) -> str:
+    """The status the call ended with, as the client sees it."""
     code = context.code()
     if code is not None:
         return code.name if isinstance(code, grpc.StatusCode) else str(code)
-    if err is None:
-        return "OK"
     if isinstance(err, Exception) and not isinstance(err, grpc.aio.AbortError):
         return "UNKNOWN"
+    if err is None and not context.cancelled():
+        return "OK"
+    remaining = context.time_remaining()
+    if remaining is not None and remaining <= 0:
+        return "DEADLINE_EXCEEDED"
     return "CANCELLED"
 
 
@@ -92,19 +95,18 @@ def _wrap(handler: Any, method: str, metrics: bool, request_id: str | None) -> A
             log.debug("%s %s %.2f ms", method, _code(context, err),
                       (time.perf_counter() - started) * 1000)
 
-    def enter() -> tuple[float, contextvars.Token[str | None] | None]:
-        token = REQUEST_ID.set(request_id) if request_id is not None else None
-        return time.perf_counter(), token
-
-    def leave(token: contextvars.Token[str | None] | None) -> None:
-        if token is not None:
-            REQUEST_ID.reset(token)
+    def enter() -> float:
+        # Each call runs in a task of its own, with its own copy of the context: the id is
+        # set, never reset (a stream's generator may be closed from another context).
+        if request_id is not None:
+            REQUEST_ID.set(request_id)
+        return time.perf_counter()
 
     if handler.response_streaming:
         inner = handler.unary_stream or handler.stream_stream
 
         async def streaming(request: Any, context: Any) -> Any:
-            started, token = enter()
+            started = enter()
             err: BaseException | None = None
             try:
                 async for item in inner(request, context):
@@ -114,14 +116,13 @@ def _wrap(handler: Any, method: str, metrics: bool, request_id: str | None) -> A
                 raise
             finally:
                 observe(started, context, err)
-                leave(token)
 
         behaviour: Any = streaming
     else:
         inner = handler.unary_unary or handler.stream_unary
 
         async def unary(request: Any, context: Any) -> Any:
-            started, token = enter()
+            started = enter()
             err: BaseException | None = None
             try:
                 result = inner(request, context)
@@ -131,7 +132,6 @@ def _wrap(handler: Any, method: str, metrics: bool, request_id: str | None) -> A
                 raise
             finally:
                 observe(started, context, err)
-                leave(token)
 
         behaviour = unary
     kw = {"request_deserializer": handler.request_deserializer,

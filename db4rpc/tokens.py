@@ -12,14 +12,17 @@ node token cannot call a router). Every RPC of every service has a rule in RULES
 that may call it; a method without one is refused (and a unit test fails).
 
 Each process caches what it read for a token for CACHE_S, so a revoked token stops working on
-every process within that time. When etcd cannot be reached, a cached entry serves for up to
-STALE_S more; a token never seen before is then UNAVAILABLE, not UNAUTHENTICATED.
+every process within that time. When etcd cannot be reached (or takes over READ_TIMEOUT_S), a
+cached entry serves for up to STALE_S more, answered at once while a refresh is tried; a token
+never seen before is then UNAVAILABLE, not UNAUTHENTICATED. A revoked token's record stays in
+etcd, marked, so a process started with it in a token file cannot make it valid again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -84,6 +87,7 @@ RULES: dict[str, frozenset[str]] = {
 
 CACHE_S = 1.0
 STALE_S = 30.0
+READ_TIMEOUT_S = 1.0
 _TOKEN = re.compile(r"db4_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
 _NAME = re.compile(r"[A-Za-z0-9._:@-]{0,128}")
 
@@ -144,11 +148,12 @@ class TokenRecord:
     hash: str
     created_ms: int
     limits: Limits = Limits()
+    revoked_ms: int = 0  # a revoked token's record stays, so a token file cannot bring it back
 
     def to_json(self) -> bytes:
         return json.dumps({"role": self.role, "name": self.name, "hash": self.hash,
-                           "created_ms": self.created_ms, "limits": self.limits.to_dict()},
-                          sort_keys=True).encode()
+                           "created_ms": self.created_ms, "limits": self.limits.to_dict(),
+                           "revoked_ms": self.revoked_ms}, sort_keys=True).encode()
 
     @classmethod
     def from_json(cls, token_id: str, raw: bytes) -> TokenRecord:
@@ -157,7 +162,8 @@ class TokenRecord:
         return cls(token_id, data["role"], data.get("name", ""), data["hash"],
                    int(data.get("created_ms", 0)),
                    Limits(float(limits.get("requests_per_s", 0)), int(limits.get("streams", 0)),
-                          float(limits.get("bytes_per_s", 0))))
+                          float(limits.get("bytes_per_s", 0))),
+                   int(data.get("revoked_ms", 0)))
 
 
 class TokenStore:
@@ -172,6 +178,7 @@ class TokenStore:
         self.prefix = keys.tokens
         self._cache: dict[str, tuple[TokenRecord | None, float]] = {}
         self._loading: dict[str, asyncio.Future[TokenRecord | None]] = {}
+        self._failing_until = 0.0  # etcd failed a token read lately: answer from the cache
 
     async def create(self, role: str, name: str = "", limits: Limits = Limits()
                      ) -> tuple[TokenRecord, str]:
@@ -185,9 +192,10 @@ class TokenStore:
         await self._put_new(record)
         return record, token
 
-    async def register(self, token: str, role: str, name: str) -> TokenRecord:
-        """Make a token held in a file valid with `role` (idempotent); a token registered
-        before with another role or secret is refused."""
+    async def register(self, token: str, role: str, name: str) -> TokenRecord | None:
+        """Make a token held in a file valid with `role` (idempotent); None when it was
+        revoked (it stays revoked); a token registered with another role or secret is
+        refused."""
         token_id, secret = parse(token)
         check_role(role)
         record = TokenRecord(token_id, role, name, digest(secret), int(time.time() * 1000))
@@ -198,7 +206,7 @@ class TokenStore:
         if existing.role != role or not hmac.compare_digest(existing.hash, record.hash):
             raise PermissionDeniedError(f"token {token_id} is registered with another role "
                                         "or secret")
-        return existing
+        return None if existing.revoked_ms else existing
 
     async def _put_new(self, record: TokenRecord) -> None:
         key = self.prefix + record.id.encode()
@@ -212,62 +220,76 @@ class TokenStore:
             raise UnavailableError(f"token id {record.id} is taken; try again")
 
     async def list(self) -> list[TokenRecord]:
+        """Tokens not revoked, oldest first."""
         try:
             got = await self.etcd.get_prefix(self.prefix)
         except self.etcd_errors as err:
             raise UnavailableError(f"etcd: {err}") from None
         out = [TokenRecord.from_json(kv.key[len(self.prefix):].decode(), kv.value)
                for kv in got]
-        return sorted(out, key=lambda r: (r.created_ms, r.id))
+        return sorted((r for r in out if not r.revoked_ms), key=lambda r: (r.created_ms, r.id))
 
     async def revoke(self, token_id: str) -> TokenRecord:
+        """Mark a token revoked (its record stays, so no token file registers it again)."""
         if not re.fullmatch(r"[0-9a-f]{12}", token_id):
             raise InvalidArgumentError(f"{token_id!r} is not a token id (12 hex digits)")
         record = await self._get(token_id)
-        if record is None:
+        if record is None or record.revoked_ms:
             raise NotFoundError(f"no token {token_id}")
+        revoked = dataclasses.replace(record, revoked_ms=int(time.time() * 1000))
         try:
-            await self.etcd.delete(self.prefix + token_id.encode())
+            await self.etcd.put(self.prefix + token_id.encode(), revoked.to_json())
         except self.etcd_errors as err:
             raise UnavailableError(f"etcd: {err}") from None
         self._cache.pop(token_id, None)
-        return record
+        return revoked
 
     async def _get(self, token_id: str) -> TokenRecord | None:
+        failures: tuple[type[BaseException], ...] = (TimeoutError, *self.etcd_errors)
         try:
-            got = await self.etcd.get(self.prefix + token_id.encode())
-        except self.etcd_errors as err:
-            raise UnavailableError(f"etcd: {err}") from None
+            got = await asyncio.wait_for(self.etcd.get(self.prefix + token_id.encode()),
+                                         READ_TIMEOUT_S)
+        except failures as err:
+            raise UnavailableError(f"etcd: {err or 'no answer'}") from None
         return None if got is None else TokenRecord.from_json(token_id, got.value)
 
     async def record_of(self, token: str) -> TokenRecord:
         """The record of a valid token; UNAUTHENTICATED for an unknown, revoked or wrong one."""
         token_id, secret = parse(token)
         record = await self._cached(token_id)
-        if record is None or not hmac.compare_digest(record.hash, digest(secret)):
+        if record is None or record.revoked_ms \
+                or not hmac.compare_digest(record.hash, digest(secret)):
             raise UnauthenticatedError("the bearer token is unknown or revoked")
         return record
 
     async def _cached(self, token_id: str) -> TokenRecord | None:
+        """The token's record as read at most CACHE_S ago; while etcd fails, the last one read
+        for up to STALE_S more, answered at once (a refresh runs meanwhile)."""
         now = time.monotonic()
         hit = self._cache.get(token_id)
         if hit is not None and now - hit[1] < CACHE_S:
             return hit[0]
+        stale_ok = hit is not None and now - hit[1] < CACHE_S + STALE_S
         loading = self._loading.get(token_id)
         if loading is None:
-            loading = asyncio.ensure_future(self._load(token_id, hit))
+            loading = asyncio.ensure_future(self._load(token_id))
             self._loading[token_id] = loading
-            loading.add_done_callback(lambda _: self._loading.pop(token_id, None))
-        return await asyncio.shield(loading)
-
-    async def _load(self, token_id: str,
-                    hit: tuple[TokenRecord | None, float] | None) -> TokenRecord | None:
+            loading.add_done_callback(lambda f: (self._loading.pop(token_id, None),
+                                                 f.cancelled() or f.exception()))
+        if stale_ok and now < self._failing_until:
+            assert hit is not None
+            return hit[0]  # etcd is failing: do not wait for it on every call
         try:
-            record = await self._get(token_id)
+            return await asyncio.shield(loading)
         except UnavailableError:
-            if hit is not None and time.monotonic() - hit[1] < CACHE_S + STALE_S:
+            self._failing_until = time.monotonic() + CACHE_S
+            if stale_ok:
+                assert hit is not None
                 return hit[0]
             raise
+
+    async def _load(self, token_id: str) -> TokenRecord | None:
+        record = await self._get(token_id)
         if len(self._cache) > 10_000:
             self._cache.clear()  # bounded: unknown ids must not grow it without end
         self._cache[token_id] = (record, time.monotonic())
@@ -317,6 +339,21 @@ class Quota:
             self.requests -= 1.0
         return None
 
+    def open_stream(self) -> bool:
+        """Take a stream slot (False when all are taken); no await may come between the check
+        and the count, or a burst of streams would all pass the check."""
+        if self.limits.streams and self.streams >= self.limits.streams:
+            return False
+        self.streams += 1
+        return True
+
+    def debt_s(self) -> float:
+        """Seconds until the byte bucket is out of debt (0 when it is not)."""
+        if not self.limits.bytes_per_s:
+            return 0.0
+        self._refill(time.monotonic())
+        return max(0.0, -self.bytes / self.limits.bytes_per_s)
+
     def charge(self, n: int) -> None:
         if self.limits.bytes_per_s:
             self.bytes -= n
@@ -363,7 +400,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         if not record.limits:
             return handler
         quota = self.quota(record)
-        over = quota.admit(handler.response_streaming or handler.request_streaming)
+        over = quota.admit(False)  # stream slots are taken in the call itself (_metered)
         if over is not None:
             why, wait_s = over
             wait_ms = max(1, math.ceil(wait_s * 1000))
@@ -380,8 +417,34 @@ def _size(message: Any) -> int:
     return size() if size is not None else 0
 
 
+STREAM_PAUSE_MAX_S = 5.0
+
+
+class _PacedContext:
+    """The call's context, with `write` waiting while the token's byte bucket is in debt
+    (servicers that stream by context.write rather than by yielding)."""
+
+    def __init__(self, context: Any, quota: Quota) -> None:
+        self._context = context
+        self._quota = quota
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
+
+    async def write(self, message: Any) -> None:
+        await _pace(self._quota)
+        await self._context.write(message)
+
+
+async def _pace(quota: Quota) -> None:
+    pause = quota.debt_s()
+    if pause:
+        await asyncio.sleep(min(pause, STREAM_PAUSE_MAX_S))
+
+
 def _metered(handler: Any, quota: Quota) -> Any:
-    """`handler`, charging its bytes to `quota` and holding a stream slot while it runs."""
+    """`handler`, charging its bytes to `quota`, holding a stream slot while it runs, and
+    pausing an open stream while the byte bucket is in debt."""
     streaming = handler.response_streaming or handler.request_streaming
     serialize = handler.response_serializer
 
@@ -397,17 +460,26 @@ def _metered(handler: Any, quota: Quota) -> Any:
                 yield message
         return counted()
 
+    async def no_slot(context: Any) -> None:
+        context.set_trailing_metadata(((ANSWERED_KEY, "1"), (RETRY_AFTER_KEY, "1000")))
+        await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                            f"the token is over its quota of open streams "
+                            f"({quota.limits.streams}); retry in 1000 ms")
+
     if handler.response_streaming:
         inner = handler.unary_stream or handler.stream_stream
 
         async def stream(request: Any, context: Any) -> Any:
-            quota.streams += 1
+            if not quota.open_stream():
+                await no_slot(context)
             try:
                 if handler.request_streaming:
                     request = requests(request)
                 else:
                     quota.charge(_size(request))
-                async for item in inner(request, context):
+                paced = _PacedContext(context, quota) if quota.limits.bytes_per_s else context
+                async for item in inner(request, paced):
+                    await _pace(quota)
                     yield item
             finally:
                 quota.streams -= 1
@@ -417,8 +489,8 @@ def _metered(handler: Any, quota: Quota) -> Any:
         inner = handler.unary_unary or handler.stream_unary
 
         async def unary(request: Any, context: Any) -> Any:
-            if streaming:
-                quota.streams += 1
+            if streaming and not quota.open_stream():
+                await no_slot(context)
             try:
                 if handler.request_streaming:
                     request = requests(request)

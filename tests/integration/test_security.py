@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -296,3 +299,83 @@ def _iterates(c) -> bool:
         return len(list(c.collection("sec_streams").iterate(page_size=50))) == 20
     except errors.ResourceExhaustedError:
         return False
+
+
+def test_a_revoked_token_stays_revoked_when_a_process_starts_with_it_in_a_token_file(
+        secured, tmp_path):
+    """The router registers the token of --admin-token-file at every start: a revoked one
+    must not come back."""
+    with secured.client("admin") as admin:
+        made = admin.admin.create_token("admin", "bootstrap-2")
+    secured.router_env["DB4_ADMIN_TOKEN_FILE"] = str(tmp_path / "admin2.token")
+    (tmp_path / "admin2.token").write_text(made["token"] + "\n")
+    try:
+        with secured.client("admin") as admin:
+            admin.admin.revoke_token(made["id"])
+            assert made["id"] not in {t["id"] for t in admin.admin.tokens()}
+        secured.restart_router()
+        assert "was revoked; it stays revoked" in secured.router.log_tail(200)
+        with Client(secured.router.address, token=made["token"], tls=secured.tls.sdk_tls()) as c:
+            with pytest.raises(errors.UnauthenticatedError, match="unknown or revoked"):
+                c.admin.tokens()
+    finally:
+        secured.router_env["DB4_ADMIN_TOKEN_FILE"] = str(secured.tls.admin_token)
+
+
+def test_a_burst_of_streams_from_a_fresh_token_gets_no_more_than_its_stream_quota(secured):
+    with secured.client("write") as writer:
+        writer.collection("sec_burst").insert_many([{"$id": f"b{i}"} for i in range(3)])
+    with secured.client("admin") as admin:
+        token = admin.admin.create_token("read", "burst", max_streams=2)["token"]
+    barrier = threading.Barrier(8)
+    outcomes: list[str] = []
+    held = []
+
+    def one() -> None:
+        client = Client(secured.router.address, token=token, tls=secured.tls.sdk_tls())
+        held.append(client)
+        stream = iter(client.subscribe(collections=["sec_burst"]))  # a feed never ends
+        barrier.wait()
+        try:
+            next(stream)
+            outcomes.append("open")
+        except errors.ResourceExhaustedError:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=one) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for client in held:
+        client.close()
+    assert len(outcomes) == 8 and outcomes.count("open") <= 2, outcomes
+    assert outcomes.count("refused") >= 6
+
+
+def test_an_open_stream_is_paced_by_its_byte_quota(secured):
+    with secured.client("write") as writer:
+        writer.collection("sec_paced").insert_many(
+            [{"$id": f"p{i}", "pad": "x" * 1000} for i in range(30)])
+    with secured.client("admin") as admin:
+        token = admin.admin.create_token("read", "paced", bytes_per_s=10_000)["token"]
+    with Client(secured.router.address, token=token, tls=secured.tls.sdk_tls()) as c:
+        started = time.monotonic()
+        got = list(c.collection("sec_paced").iterate(page_size=3))  # ~30 KB in one stream
+        took = time.monotonic() - started
+    assert len(got) == 30
+    assert took >= 1.0, f"30 KB at 10 KB/s went through in {took:.2f} s"
+
+
+def test_while_etcd_hangs_cached_tokens_keep_answering_within_a_short_deadline(secured):
+    with secured.client("read") as c:
+        c.timeout = 4.0
+        users = c.collection("sec_users")
+        assert users.get("u1") is not None
+        os.kill(secured.etcd.pid, signal.SIGSTOP)
+        try:
+            for _ in range(4):
+                time.sleep(0.7)  # past the cache's second, more than once
+                assert users.get("u1")["name"] == "Ann"
+        finally:
+            os.kill(secured.etcd.pid, signal.SIGCONT)

@@ -30,8 +30,8 @@ class Secured:
         self.nodes = [Node("n1", root, self.etcd.url,
                            env={**node_env, "DB4_HEALTH_PORT": str(self.health_port)}),
                       Node("n2", root, self.etcd.url, env=node_env)]
-        self.router = Router(root, self.etcd.url, shards=4, min_nodes=2,
-                             env={**node_env, "DB4_ADMIN_TOKEN_FILE": str(self.tls.admin_token)})
+        self.router_env = {**node_env, "DB4_ADMIN_TOKEN_FILE": str(self.tls.admin_token)}
+        self.router = Router(root, self.etcd.url, shards=4, min_nodes=2, env=self.router_env)
         self.tokens: dict[str, str] = {"admin": self.tls.token(),
                                        "node": self.tls.internal_token.read_text().strip()}
 
@@ -47,6 +47,14 @@ class Secured:
             for role in ("read", "write"):
                 self.tokens[role] = c.admin.create_token(role, f"test-{role}")["token"]
         return self
+
+    def restart_router(self) -> None:
+        """Stop the router (SIGTERM) and start it again on the same port."""
+        self.router.stop(graceful=True)
+        self.router = Router(self.root, self.etcd.url, port=self.router.port, shards=4,
+                             min_nodes=2, env=self.router_env)
+        self.router.start()
+        wait_until(self._router_serving, 60, "secured router to serve again")
 
     def _router_serving(self) -> bool:
         self.router.check_alive()
