@@ -315,9 +315,9 @@ def test_a_revoked_token_stays_revoked_when_a_process_starts_with_it_in_a_token_
             assert made["id"] not in {t["id"] for t in admin.admin.tokens()}
         secured.restart_router()
         assert "was revoked; it stays revoked" in secured.router.log_tail(200)
-        with Client(secured.router.address, token=made["token"], tls=secured.tls.sdk_tls()) as c:
-            with pytest.raises(errors.UnauthenticatedError, match="unknown or revoked"):
-                c.admin.tokens()
+        with Client(secured.router.address, token=made["token"], tls=secured.tls.sdk_tls()) as c, \
+                pytest.raises(errors.UnauthenticatedError, match="unknown or revoked"):
+            c.admin.tokens()
     finally:
         secured.router_env["DB4_ADMIN_TOKEN_FILE"] = str(secured.tls.admin_token)
 
