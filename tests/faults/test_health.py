@@ -6,7 +6,7 @@ from __future__ import annotations
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.support.procs import HOST, Etcd, Node, free_port, kill_all, wait_until
+from tests.support.procs import HOST, Etcd, Node, free_port, wait_until
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -44,4 +44,3 @@ def test_a_node_without_its_lease_is_not_ready_but_alive(tmp_path):
     finally:
         node.stop(graceful=False)
         etcd.stop(graceful=False)
-        kill_all()

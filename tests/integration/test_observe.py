@@ -10,7 +10,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from db4client import Client, errors
-from tests.support.procs import HOST, Etcd, Node, Router, free_port, kill_all, wait_until
+from tests.support.procs import HOST, Etcd, Node, Router, free_port, wait_until
 
 
 def scrape(port: int) -> dict[str, list]:
@@ -49,7 +49,6 @@ def observed(tmp_path_factory):
     finally:
         for proc in (router, *nodes, etcd):
             proc.stop(graceful=False)
-        kill_all()
 
 
 def test_rpc_latency_by_method_and_code_and_per_shard_figures(observed):

@@ -26,7 +26,7 @@ from grpc_health.v1 import health_pb2
 from db4.v1 import admin_pb2, node_pb2, router_pb2
 from db4client import Client, errors
 from db4rpc.tokens import RULES
-from tests.support.procs import HOST, free_port, kill_all, wait_until
+from tests.support.procs import HOST, free_port, wait_until
 from tests.support.secured import Secured, health_status
 
 ROLES = ("read", "write", "admin", "node")
@@ -42,7 +42,6 @@ def secured(tmp_path_factory):
         yield s.start()
     finally:
         s.stop()
-        kill_all()
 
 
 def _call(channel: grpc.Channel, service, method, metadata=(), timeout: float = 5.0):
