@@ -163,8 +163,9 @@ async def serve(args: argparse.Namespace) -> None:
     await checkpointer.stop()
     await reporter.stop()
     await keeper.stop()
-    await server.stop(grace=2)
+    await server.stop(grace=2)  # in-flight calls finish first
     await membership.stop()
+    await membership.release()
     await etcd.close()
     store.close()
 

@@ -60,6 +60,20 @@ class Membership:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
+    async def release(self) -> None:
+        """Revoke the registration's lease (a graceful stop): the node's key and its load
+        record go now, not when the lease would have expired. etcd trouble is logged: the
+        lease then expires on its own."""
+        lease, self.lease = self.lease, None
+        if lease is None:
+            return
+        try:
+            await lease.revoke()
+            log.info("released lease %x of node %s", lease.id, self.node_id)
+        except Exception as err:  # noqa: BLE001 - stopping anyway
+            log.warning("could not release lease %x (%s); it expires in %d s", lease.id, err,
+                        LEASE_TTL)
+
     async def _register(self) -> aetcd.Lease:
         lease = await self.etcd.lease(LEASE_TTL)
         record = json.dumps({"address": self.address}).encode()

@@ -35,9 +35,13 @@ class NodePool:
              ) -> node_pb2_grpc.NodeStub:
         """The stub for node_id at its registered address (`tail`: the change-log channel)."""
         address = nodes.get(node_id)
-        if address is None:
-            raise UnavailableError(f"node {node_id} is not registered (down or restarting)")
         entry = self._stubs.get((node_id, tail))
+        if address is None:
+            if entry is not None:
+                # A node that stopped released its registration; while it restarts, calls go
+                # to its last address, where they are waited for like any unreachable node.
+                return entry[2]
+            raise UnavailableError(f"node {node_id} is not registered (down or restarting)")
         if entry is None or entry[0] != address:
             options = TAIL_CHANNEL_OPTIONS if tail else CHANNEL_OPTIONS
             channel = self._open(address, options)

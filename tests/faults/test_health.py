@@ -6,6 +6,7 @@ from __future__ import annotations
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from tests.support.etcd_gateway import EtcdGateway
 from tests.support.procs import HOST, Etcd, Node, free_port, wait_until
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -41,6 +42,25 @@ def test_a_node_without_its_lease_is_not_ready_but_alive(tmp_path):
                    "the node to be ready again")
         node.stop(graceful=True)
         assert node.popen.returncode == 0
+    finally:
+        node.stop(graceful=False)
+        etcd.stop(graceful=False)
+
+
+def test_a_node_stopped_with_sigterm_releases_its_lease_at_once(tmp_path):
+    """Its registration goes with the process, not LEASE_TTL (10 s) later: routers stop
+    sending it calls, and a replacement can register without waiting."""
+    etcd = Etcd(tmp_path)
+    node = Node("n1", tmp_path, etcd.url)
+    gateway = EtcdGateway(etcd.url)
+    try:
+        etcd.start().wait_ready()
+        node.start().wait_ready()
+        assert gateway.count("nodes/") == 1
+        node.stop(graceful=True)
+        assert node.popen.returncode == 0
+        assert gateway.count("nodes/") == 0, "the registration outlived the process"
+        assert "released lease" in node.log_tail(20)
     finally:
         node.stop(graceful=False)
         etcd.stop(graceful=False)

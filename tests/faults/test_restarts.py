@@ -125,3 +125,36 @@ def test_point_calls_wait_out_a_router_restart(tmp_path):
         assert isinstance(outcome.get("get"), dict) and outcome["get"]["n"] == 1, outcome
         assert isinstance(outcome.get("create"), dict) and outcome["create"]["n"] == 2, outcome
         assert users.count() == 2
+
+
+def test_a_graceful_node_restart_is_waited_out_by_the_router(tmp_path):
+    """A node stopped with SIGTERM releases its registration at once; the router sends calls
+    for its shards to its last address meanwhile and waits there, so a rolling restart costs
+    clients no error."""
+    with Cluster(tmp_path, nodes=2, shards=4) as c, Client(c.address, timeout=30) as client:
+        users = client.collection("rolling")
+        made = [users.create({"i": i})["$id"] for i in range(40)]
+        errors: list = []
+        stop = threading.Event()
+
+        def traffic() -> None:
+            i = 0
+            while not stop.is_set():
+                try:
+                    made.append(users.create({"i": 1000 + i})["$id"])
+                    assert users.get(made[i % len(made)]) is not None
+                except Exception as err:  # noqa: BLE001 - every error is a failure here
+                    errors.append(err)
+                i += 1
+
+        worker = threading.Thread(target=traffic)
+        worker.start()
+        try:
+            time.sleep(0.5)
+            c.restart_node("n1", graceful=True)
+            time.sleep(0.5)
+        finally:
+            stop.set()
+            worker.join(60)
+        assert errors == []
+        assert all(users.get(doc_id) is not None for doc_id in made)
