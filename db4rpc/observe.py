@@ -21,6 +21,7 @@ import grpc
 from prometheus_client import Histogram, start_http_server
 
 from db4core.config import REQUEST_ID, add_flag
+from db4rpc import handlers
 
 REQUEST_ID_KEY = "x-request-id"
 
@@ -134,15 +135,7 @@ def _wrap(handler: Any, method: str, metrics: bool, request_id: str | None) -> A
                 observe(started, context, err)
 
         behaviour = unary
-    kw = {"request_deserializer": handler.request_deserializer,
-          "response_serializer": handler.response_serializer}
-    if handler.request_streaming and handler.response_streaming:
-        return grpc.stream_stream_rpc_method_handler(behaviour, **kw)
-    if handler.request_streaming:
-        return grpc.stream_unary_rpc_method_handler(behaviour, **kw)
-    if handler.response_streaming:
-        return grpc.unary_stream_rpc_method_handler(behaviour, **kw)
-    return grpc.unary_unary_rpc_method_handler(behaviour, **kw)
+    return handlers.like(handler, behaviour)
 
 
 class _Forward:

@@ -46,6 +46,7 @@ from db4core.errors import (
     UnavailableError,
 )
 from db4core.topology import Keys
+from db4rpc import handlers
 
 ROLES = ("read", "write", "admin", "node")
 READERS = frozenset({"read", "write", "admin"})
@@ -503,19 +504,7 @@ def _metered(handler: Any, quota: Quota) -> Any:
                     quota.streams -= 1
 
         behaviour = unary
-    return _handler_like(handler, behaviour, serializer)
-
-
-def _handler_like(handler: Any, behaviour: Any, serializer: Any) -> Any:
-    kw = {"request_deserializer": handler.request_deserializer,
-          "response_serializer": serializer}
-    if handler.request_streaming and handler.response_streaming:
-        return grpc.stream_stream_rpc_method_handler(behaviour, **kw)
-    if handler.request_streaming:
-        return grpc.stream_unary_rpc_method_handler(behaviour, **kw)
-    if handler.response_streaming:
-        return grpc.unary_stream_rpc_method_handler(behaviour, **kw)
-    return grpc.unary_unary_rpc_method_handler(behaviour, **kw)
+    return handlers.like(handler, behaviour, serializer)
 
 
 def _refusal(handler: Any, code: grpc.StatusCode, message: str,
@@ -533,4 +522,4 @@ def _refusal(handler: Any, code: grpc.StatusCode, message: str,
         yield  # pragma: no cover - makes this an async generator
 
     behaviour = refuse_stream if handler.response_streaming else refuse
-    return _handler_like(handler, behaviour, handler.response_serializer)
+    return handlers.like(handler, behaviour)
