@@ -23,7 +23,7 @@ import apsw
 
 from db4core.periodic import Periodic
 from db4core.topology import Keys
-from db4node import metrics
+from db4node import metrics, txn
 from db4node.follow import Ranges
 from db4node.loadmeter import LoadMeter
 from db4node.membership import Membership
@@ -88,8 +88,7 @@ class LoadReporter:
                 "bytes": size.bytes,
                 "sample": samples[shard_id].summary() if shard_id in samples else None,
                 "prepared": len(worker.shard.prepared),
-                "in_doubt": sum(1 for r in list(worker.shard.prepared.values())
-                                if r.in_doubt(now_ms)),
+                "in_doubt": len(txn.in_doubt(worker.shard, now_ms)),
             }
         metrics.record_load(shards, reads, writes)
         return {"at": time.time(), "interval_s": self.interval_s, "shards": shards}

@@ -16,6 +16,7 @@ from prometheus_client import REGISTRY, Counter, Gauge
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from db4node import txn
 from db4node.store import ShardStore
 
 READS = Counter("db4_shard_reads", "Documents read, per shard", ["shard"])
@@ -72,11 +73,10 @@ class NodeCollector(Collector):
         cps = self.checkpoints()
         for shard_id, worker in self.store.open_shards():
             shard = worker.shard
-            records = list(shard.prepared.values())
             last.add_metric([shard_id], shard.last_lsn)
             checkpoint.add_metric([shard_id], cps.get(shard_id, 0))
-            prepared.add_metric([shard_id], len(records))
-            in_doubt.add_metric([shard_id], sum(1 for r in records if r.in_doubt(now_ms)))
+            prepared.add_metric([shard_id], len(shard.prepared))
+            in_doubt.add_metric([shard_id], len(txn.in_doubt(shard, now_ms)))
         yield from (last, checkpoint, prepared, in_doubt)
 
 

@@ -11,7 +11,7 @@ import grpc
 
 from db4.v1 import admin_pb2, admin_pb2_grpc, node_pb2
 from db4core.errors import InvalidArgumentError
-from db4router.consumers import Consumers
+from db4router.consumers import Consumers, lag
 from db4router.controller import read_hot_marks, read_loads
 from db4router.dispatch import NODE_TIMEOUT_S, Dispatcher
 from db4router.operations import Operation, Operations
@@ -125,7 +125,7 @@ class AdminService(admin_pb2_grpc.AdminServicer):
         consumers = [
             admin_pb2.ConsumerStatus(
                 name=name, lsn=lsn,
-                lag={s: max(0, top - lsn.get(s, 0)) for s, top in last.items()})
+                lag=lag(last, lsn))
             for name, lsn in sorted((await self.consumers.listing()).items())
         ]
         return admin_pb2.CdcStatusResponse(shards=shards, consumers=consumers)

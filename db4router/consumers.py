@@ -91,3 +91,9 @@ class Consumers:
         found = await etcd_call("reading consumers", lambda: etcd.get_prefix(prefix))
         return {kv.key[len(prefix):].decode(): json.loads(kv.value).get("lsn", {})
                 for kv in found if not kv.key[len(prefix):].startswith(b"$")}
+
+
+def lag(last: dict[str, int], acked: dict[str, int]) -> dict[str, int]:
+    """Records a consumer has yet to acknowledge, per shard: each shard's last LSN less the
+    consumer's acknowledged one (what `db4 cdc status` and the metrics show)."""
+    return {shard: max(0, top - acked.get(shard, 0)) for shard, top in last.items()}

@@ -18,6 +18,7 @@ from prometheus_client.registry import Collector
 from db4.v1 import node_pb2
 from db4core.errors import Db4Error
 from db4core.periodic import Periodic
+from db4router.consumers import lag
 from db4router.operations import Operation, Operations
 from db4router.topology import ClusterView
 
@@ -34,10 +35,6 @@ OP_COPIED = Gauge("db4_operation_copied_bytes", "Bytes a split or move in progre
 OP_TOTAL = Gauge("db4_operation_total_bytes", "Bytes a split or move in progress will copy",
                  ["op_id", "kind", "state"])
 OPS_RUNNING = Gauge("db4_operations_running", "Splits and moves in progress", ["kind"])
-
-
-def _reset(gauge: Gauge) -> None:
-    gauge.clear()
 
 
 class RouterMetrics:
@@ -66,13 +63,13 @@ class RouterMetrics:
         ops: list[Operation] = [op for op in await self.operations.listing() if not op.finished]
         last = {st.shard_id: st.last_lsn for _, st in logs}
         for gauge in (CONSUMER_LAG, LOG_ENTRIES, LOG_BYTES, OP_COPIED, OP_TOTAL, OPS_RUNNING):
-            _reset(gauge)
+            gauge.clear()
         for _, st in logs:
             LOG_ENTRIES.labels(st.shard_id).set(st.entries)
             LOG_BYTES.labels(st.shard_id).set(st.bytes)
         for name, lsn in consumers.items():
-            for shard, top in last.items():
-                CONSUMER_LAG.labels(name, shard).set(max(0, top - lsn.get(shard, 0)))
+            for shard, behind in lag(last, lsn).items():
+                CONSUMER_LAG.labels(name, shard).set(behind)
         for kind in ("split", "move"):
             OPS_RUNNING.labels(kind).set(sum(1 for op in ops if op.kind == kind))
         for op in ops:

@@ -454,18 +454,22 @@ def _metered(handler: Any, quota: Quota) -> Any:
         quota.charge(len(raw))
         return raw
 
-    def requests(iterator: Any) -> Any:
+    def charged(request: Any) -> Any:
+        """The request, its bytes charged (as they arrive, for a request stream)."""
+        if not handler.request_streaming:
+            quota.charge(_size(request))
+            return request
+
         async def counted() -> Any:
-            async for message in iterator:
+            async for message in request:
                 quota.charge(_size(message))
                 yield message
         return counted()
 
     async def no_slot(context: Any) -> None:
-        context.set_trailing_metadata(((ANSWERED_KEY, "1"), (RETRY_AFTER_KEY, "1000")))
-        await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                            f"the token is over its quota of open streams "
-                            f"({quota.limits.streams}); retry in 1000 ms")
+        await _abort(context, grpc.StatusCode.RESOURCE_EXHAUSTED,
+                     f"the token is over its quota of open streams ({quota.limits.streams}); "
+                     "retry in 1000 ms", ((RETRY_AFTER_KEY, "1000"),))
 
     if handler.response_streaming:
         inner = handler.unary_stream or handler.stream_stream
@@ -474,12 +478,8 @@ def _metered(handler: Any, quota: Quota) -> Any:
             if not quota.open_stream():
                 await no_slot(context)
             try:
-                if handler.request_streaming:
-                    request = requests(request)
-                else:
-                    quota.charge(_size(request))
                 paced = _PacedContext(context, quota) if quota.limits.bytes_per_s else context
-                async for item in inner(request, paced):
+                async for item in inner(charged(request), paced):
                     await _pace(quota)
                     yield item
             finally:
@@ -493,11 +493,7 @@ def _metered(handler: Any, quota: Quota) -> Any:
             if streaming and not quota.open_stream():
                 await no_slot(context)
             try:
-                if handler.request_streaming:
-                    request = requests(request)
-                else:
-                    quota.charge(_size(request))
-                result = inner(request, context)
+                result = inner(charged(request), context)
                 return await result if hasattr(result, "__await__") else result
             finally:
                 if streaming:
@@ -510,16 +506,19 @@ def _metered(handler: Any, quota: Quota) -> Any:
 def _refusal(handler: Any, code: grpc.StatusCode, message: str,
              trailers: tuple[tuple[str, str], ...] = ()) -> Any:
     """A handler of the same kind as `handler` that ends the call with `code`."""
-    metadata = ((ANSWERED_KEY, "1"), *trailers)
 
     async def refuse(_request: Any, context: grpc.aio.ServicerContext) -> Any:
-        context.set_trailing_metadata(metadata)
-        await context.abort(code, message)
+        await _abort(context, code, message, trailers)
 
     async def refuse_stream(_request: Any, context: grpc.aio.ServicerContext) -> Any:
-        context.set_trailing_metadata(metadata)
-        await context.abort(code, message)
+        await _abort(context, code, message, trailers)
         yield  # pragma: no cover - makes this an async generator
 
-    behaviour = refuse_stream if handler.response_streaming else refuse
-    return handlers.like(handler, behaviour)
+    return handlers.like(handler, refuse_stream if handler.response_streaming else refuse)
+
+
+async def _abort(context: Any, code: grpc.StatusCode, message: str,
+                 trailers: tuple[tuple[str, str], ...] = ()) -> None:
+    """End the call: answered by this server (never sent again by a client), with `trailers`."""
+    context.set_trailing_metadata(((ANSWERED_KEY, "1"), *trailers))
+    await context.abort(code, message)
