@@ -16,11 +16,13 @@ exactly only the rows that can make it, bounded by the local bm25 (`Bounds`):
   r = avgdl_l / avgdl_g, the corpus-wide term lies between t_l / max(1, r) and t_l / min(1, r).
   So a row's corpus-wide score (positive: -bm25) lies between `low` and `up` times its local
   one, with up = max(g_i / l_i) / min(1, r) and low = min(g_i / l_i) / max(1, r).
-- Pass 1 walks the matching rows (with the where) in local-score order, in C, and stops at the
-  k-th (k = limit + 1) row that is surely after the cursor (up x local < the cursor's score).
-  The k-th best corpus-wide score is then at least T = low x that row's local score.
-- Pass 2 scores exactly, with db4_score, only rows whose local score is at least T / up: any
-  row below cannot reach T. The page is the best k of those.
+- Pass 1 walks the matching rows (with the where) in local-score order, in C, to the k-th
+  (k = limit + 1) row that is surely after the cursor (up x local < the cursor's score). The
+  k-th best corpus-wide score is then at least T = low x that row's local score. The walk goes
+  on while local scores reach T / up, naming those rows: any row below cannot reach T.
+- Pass 2 scores exactly, with db4_score, only the rows pass 1 named. The page is the best k.
+- Highlights and snippets come last, for the hits of the page only (after the merge of a node's
+  shards): FTS5 makes them by tokenizing the row again, which costs more than the score.
 
 With shards of similar content, r and the IDF ratios are close to 1 and pass 2 scores little
 more than k rows. Scores stay exactly those of one FTS5 index (tests/integration/
@@ -30,6 +32,7 @@ test_search_exact.py); every bound is widened by 1e-9 against rounding.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import threading
 from collections.abc import Iterator, Sequence
@@ -71,6 +74,7 @@ class Hit:
     body: str
     highlights: dict[str, str] = field(default_factory=dict)
     snippet: str = ""
+    rid: int = -1  # the row in the shard's index, for its marks
 
 
 @dataclass
@@ -213,43 +217,51 @@ def _match_count(conn: apsw.Connection, d: SearchDef, expression: str) -> int:
 def search(conn: apsw.Connection, args: SearchArgs) -> SearchPage:
     """Up to `limit` hits strictly after `after`, by score descending then id, in one snapshot;
     each with its document, per-field highlights and a snippet."""
-    check_args(args)
-    with transaction(conn, "BEGIN"):
-        d = ready_index(conn, args.index)
-        scoring = Scoring(args.scoring_idf, args.avgdl, d.weights)
-        floor = _local_floor(conn, d, args)
-        sql, params = _page_sql(d, args, floor)
-        with _scoring(scoring), _fts_errors(args.expression):
-            try:
-                found = list(conn.execute(sql, params))
-            except PhraseCountError as err:
-                raise InvalidArgumentError(f"idf does not fit the expression: {err}") from None
-        hits: list[Hit] = []
-        size = 0
-        for rid, doc_id, body, score, *marks in found[:args.limit]:
-            hit = Hit(doc_id, score, body)
-            if marks:
-                _set_marks(d, hit, marks)
-            else:
-                _mark(conn, d, args, rid, hit)
-            size += len(body) + sum(len(h) for h in hit.highlights.values()) + len(hit.snippet)
-            if hits and size > PAGE_BYTES:
-                return SearchPage(hits, True)  # the next hit would not fit: asked for again
-            hits.append(hit)
-    return SearchPage(hits, len(found) > args.limit)
+    return search_merged([conn], args)
 
 
 def search_merged(conns: list[apsw.Connection], args: SearchArgs) -> SearchPage:
-    """`search` on several shards (in turn), their pages merged into the best `limit` hits."""
-    pages = [search(conn, args) for conn in conns]
-    hits, more = merge_ranked([(p.hits, p.has_more) for p in pages], args.limit,
-                              key=lambda h: (-h.score, h.id), size=_hit_size,
-                              max_bytes=PAGE_BYTES)
+    """`search` on several shards (in turn, each in its own snapshot, all held until the page
+    is marked), their pages merged into the best `limit` hits. Only the hits of the merged page
+    get highlights and a snippet: FTS5 makes them by tokenizing the row again, which costs more
+    than scoring it."""
+    check_args(args)
+    with contextlib.ExitStack() as stack:
+        ranked: list[tuple[apsw.Connection, SearchDef, SearchPage]] = []
+        for conn in conns:
+            stack.enter_context(transaction(conn, "BEGIN"))
+            d = ready_index(conn, args.index)
+            ranked.append((conn, d, _ranked(conn, d, args)))
+        hits, more = merge_ranked([(page.hits, page.has_more) for _, _, page in ranked],
+                                  args.limit, key=lambda h: (-h.score, h.id), size=_hit_size,
+                                  max_bytes=PAGE_BYTES)
+        chosen = {id(h) for h in hits}
+        for conn, d, page in ranked:
+            _mark(conn, d, args, [h for h in page.hits if id(h) in chosen])
+    size = 0
+    for n, hit in enumerate(hits):
+        size += _hit_size(hit)
+        if n and size > PAGE_BYTES:
+            return SearchPage(hits[:n], True)  # the rest would not fit: asked for again
     return SearchPage(hits, more)
 
 
 def _hit_size(hit: Hit) -> int:
     return len(hit.body) + sum(len(h) for h in hit.highlights.values()) + len(hit.snippet)
+
+
+def _ranked(conn: apsw.Connection, d: SearchDef, args: SearchArgs) -> SearchPage:
+    """A shard's best limit hits after the position, scored exactly, without marks."""
+    candidates = _candidates(conn, d, args)
+    sql, params = _page_sql(d, args, candidates)
+    with _scoring(Scoring(args.scoring_idf, args.avgdl, d.weights)), \
+            _fts_errors(args.expression):
+        try:
+            found = list(conn.execute(sql, params))
+        except PhraseCountError as err:
+            raise InvalidArgumentError(f"idf does not fit the expression: {err}") from None
+    hits = [Hit(doc_id, score, body, rid=rid) for rid, doc_id, body, score in found[:args.limit]]
+    return SearchPage(hits, len(found) > args.limit)
 
 
 def bounds(conn: apsw.Connection, d: SearchDef, args: SearchArgs) -> Bounds | None:
@@ -267,41 +279,50 @@ def bounds(conn: apsw.Connection, d: SearchDef, args: SearchArgs) -> Bounds | No
                   low=min(ratios) / max(1.0, r) * (1 - BOUND_SLACK))
 
 
-def _local_floor(conn: apsw.Connection, d: SearchDef, args: SearchArgs) -> float | None:
-    """The least local score (-bm25 with the shard's own figures) a row of the page can have
-    (0.0 when every one of a few matches can); None when every match must be scored and
-    marked after (pass 1 of the module's docstring)."""
+def _candidates(conn: apsw.Connection, d: SearchDef, args: SearchArgs) -> list[int] | None:
+    """The rows (rowids) that can make the page: every row whose local score (-bm25 with the
+    shard's own figures) reaches the floor of pass 1 in the module's docstring; None when every
+    match must be scored."""
     b = bounds(conn, d, args)
     if b is None or b.up <= 0 or b.low <= 0:
         return None
     after_score = args.after[0] if args.after is not None else None
     where_sql, where_params = compile_where(args.where, "d.body")
     local = f"-bm25({d.table}, {', '.join('?' * len(d.weights))})"
-    sql = (f"SELECT {local} AS pl FROM {d.table} "
+    sql = (f"SELECT {d.table}.rowid, {local} AS pl FROM {d.table} "
            f"CROSS JOIN {d.rows} r ON r.rid = {d.table}.rowid "
            f"CROSS JOIN docs d ON d.collection = ? AND d.id = r.id "
            f"WHERE {d.table} MATCH ? AND {where_sql} ORDER BY pl DESC"
            if args.where else
-           f"SELECT {local} AS pl FROM {d.table} WHERE {d.table} MATCH ? ORDER BY pl DESC")
+           f"SELECT rowid, {local} AS pl FROM {d.table} WHERE {d.table} MATCH ? "
+           "ORDER BY pl DESC")
     params = ([*d.weights, d.collection, args.expression, *where_params] if args.where
               else [*d.weights, args.expression])
     wanted = args.limit + 1
-    seen = walked = 0
+    seen = 0
+    floor: float | None = None
+    rows: list[int] = []
     with _fts_errors(args.expression):
         cursor = conn.execute(sql, params)
         try:
-            for (pl,) in cursor:
-                walked += 1
+            for rid, pl in cursor:
+                if floor is not None:
+                    if pl < floor:
+                        return rows
+                    rows.append(rid)
+                    continue
+                rows.append(rid)
                 if after_score is not None and pl * b.up >= after_score:
                     continue  # may rank before the cursor: not surely on this page or after
                 seen += 1
                 if seen == wanted:
-                    return pl * b.low / b.up * (1 - BOUND_SLACK)
+                    # The k-th best corpus-wide score is at least low x pl: a row whose local
+                    # score is under floor cannot reach it.
+                    floor = pl * b.low / b.up * (1 - BOUND_SLACK)
         finally:
             cursor.close()
-    # Fewer rows than the page: every one is scored; when they are few, with their marks in
-    # the same statement (a floor every row passes) rather than one more MATCH per hit.
-    return 0.0 if walked <= SMALL_MATCH_SET else None
+    # Every match walked: each is a candidate, named when they are few.
+    return rows if len(rows) <= SMALL_MATCH_SET else None
 
 
 def check_args(args: SearchArgs) -> None:
@@ -319,10 +340,11 @@ def check_args(args: SearchArgs) -> None:
             f"snippet_tokens must be 1 to {MAX_SNIPPET_TOKENS}, got {args.snippet_tokens}")
 
 
-def _page_sql(d: SearchDef, args: SearchArgs, floor: float | None = None) -> tuple[str, list]:
-    """The page statement: every match (whose local score reaches `floor`, when given) scored
-    once (a materialized CTE), joined to its document, filtered by `where` and the position,
-    ordered and limited to limit + 1."""
+def _page_sql(d: SearchDef, args: SearchArgs,
+              candidates: list[int] | None = None) -> tuple[str, list]:
+    """The page statement: every match (of `candidates`, when given) scored once (a
+    materialized CTE), joined to its document, filtered by `where` and the position, ordered
+    and limited to limit + 1."""
     where_sql, where_params = compile_where(args.where, "d.body")
     after_sql, after_params = "1", []
     if args.after is not None:
@@ -330,56 +352,49 @@ def _page_sql(d: SearchDef, args: SearchArgs, floor: float | None = None) -> tup
         # The same double the previous page returned: compared exactly, never rounded.
         after_sql = "(m.score < ? OR (m.score = ? AND r.id > ?))"
         after_params = [score, score, doc_id]
-    floor_sql, marks_sql = "", ""
-    floor_params: list = []
-    marks_params: list = []
-    if floor is not None:
-        floor_sql = f" AND -bm25({d.table}, {', '.join('?' * len(d.weights))}) >= ?"
-        floor_params = [*d.weights, floor]
-        # Few rows pass the floor: their highlights and snippet come with their scores, where
-        # FTS5 has the row at hand, instead of one more MATCH per hit.
-        marks_sql, marks_params = _marks_sql(d, args)
-        marks_sql = ", " + marks_sql
-    marks_out = "".join(f", m.mark{i}" for i in range(len(d.fields) + 1)) if marks_sql else ""
+    only_sql, only_params = _only(candidates)
     sql = (
-        f"WITH m AS MATERIALIZED (SELECT rowid AS rid, {SCORE_FUNCTION}({d.table}) AS score"
-        f"{marks_sql} FROM {d.table} WHERE {d.table} MATCH ?{floor_sql}) "
+        f"WITH m AS MATERIALIZED (SELECT rowid AS rid, {SCORE_FUNCTION}({d.table}) AS score "
+        f"FROM {d.table} WHERE {d.table} MATCH ?{only_sql}) "
         # CROSS JOIN keeps this order: left to itself the planner may scan the collection's
         # documents and probe the matches, costing the whole collection for a rare term.
-        f"SELECT m.rid, r.id, d.body, m.score{marks_out} FROM m "
+        f"SELECT m.rid, r.id, d.body, m.score FROM m "
         f"CROSS JOIN {d.rows} r ON r.rid = m.rid "
         f"CROSS JOIN docs d ON d.collection = ? AND d.id = r.id "
         f"WHERE {where_sql} AND {after_sql} ORDER BY m.score DESC, r.id LIMIT ?")
-    return sql, [*marks_params, args.expression, *floor_params, d.collection, *where_params,
-                 *after_params, args.limit + 1]
+    return sql, [args.expression, *only_params, d.collection, *where_params, *after_params,
+                 args.limit + 1]
 
 
-def _marks_sql(d: SearchDef, args: SearchArgs) -> tuple[str, list]:
-    """Columns mark0.. of a row's highlights (one per field) then its snippet, on the FTS5
-    table."""
+def _only(rowids: list[int] | None) -> tuple[str, list]:
+    """A filter of the match scan to some rows. `+rowid` keeps SQLite from handing the IN to
+    FTS5, which would run the whole query again for each row (~0.1 ms a row); checked on the
+    scan, it costs a lookup in a list built once."""
+    if rowids is None:
+        return "", []
+    return " AND +rowid IN (SELECT value FROM json_each(?))", [json.dumps(rowids)]
+
+
+def _mark(conn: apsw.Connection, d: SearchDef, args: SearchArgs, hits: list[Hit]) -> None:
+    """Fill the hits' highlights (string fields only) and snippets, all of one shard, with one
+    more scan of the matches."""
+    if not hits:
+        return
     opening, closing = args.marks
-    cols = [f"highlight({d.table}, {i}, ?, ?) AS mark{i}" for i in range(len(d.fields))]
-    cols.append(f"snippet({d.table}, -1, ?, ?, ?, ?) AS mark{len(d.fields)}")
+    cols = [f"highlight({d.table}, {i}, ?, ?)" for i in range(len(d.fields))]
+    cols.append(f"snippet({d.table}, -1, ?, ?, ?, ?)")
     params = [opening, closing] * len(d.fields) + [opening, closing, ELLIPSIS,
                                                     args.snippet_tokens]
-    return ", ".join(cols), params
-
-
-def _set_marks(d: SearchDef, hit: Hit, row: Sequence) -> None:
-    """A hit's highlights (string fields only) and snippet from the _marks_sql columns."""
-    values = row[-(len(d.fields) + 1):]
-    hit.highlights = {f.path: text for f, text in zip(d.fields, values[:-1], strict=True)
-                      if text is not None}
-    hit.snippet = values[-1] or ""
-
-
-def _mark(conn: apsw.Connection, d: SearchDef, args: SearchArgs, rid: int, hit: Hit) -> None:
-    """Fill a hit's highlights and snippet with one more MATCH of its row."""
-    cols, params = _marks_sql(d, args)
-    row = conn.execute(f"SELECT {cols} FROM {d.table} WHERE {d.table} MATCH ? AND rowid = ?",
-                       [*params, args.expression, rid]).fetchone()
-    if row is not None:
-        _set_marks(d, hit, row)
+    only_sql, only_params = _only([h.rid for h in hits])
+    by_rid = {h.rid: h for h in hits}
+    with _fts_errors(args.expression):
+        for rid, *values in conn.execute(
+                f"SELECT rowid, {', '.join(cols)} FROM {d.table} "
+                f"WHERE {d.table} MATCH ?{only_sql}", [*params, args.expression, *only_params]):
+            hit = by_rid[rid]
+            hit.highlights = {f.path: text for f, text in zip(d.fields, values[:-1], strict=True)
+                              if text is not None}
+            hit.snippet = values[-1] or ""
 
 
 # ---- shared --------------------------------------------------------------------------------
