@@ -23,7 +23,7 @@ from db4core.config import (
 from db4core.errors import UnavailableError
 from db4core.topology import Keys
 from db4core.txn import DEFAULT_IN_DOUBT_S
-from db4node import load, metrics, retention
+from db4node import load, metrics, retention, search_merge
 from db4node.checkpoint import DEFAULT_INTERVAL_S, Checkpointer
 from db4node.keeper import RangeKeeper
 from db4node.load import LoadReporter
@@ -73,6 +73,9 @@ def parser() -> argparse.ArgumentParser:
     add_flag(p, "cdc-truncate-interval-seconds", DEFAULT_INTERVAL_S, type=float,
              help="how often the node reads the consumers' checkpoints from etcd and truncates "
                   "the change logs")
+    add_flag(p, "search-merge-seconds", search_merge.DEFAULT_INTERVAL_S, type=float,
+             help="a shard whose change log has not moved for this long has its full-text "
+                  "indexes merged into one segment each, in short steps (0: never)")
     add_security_flags(p)
     add_observe_flags(p)
     return p
@@ -124,6 +127,10 @@ async def serve(args: argparse.Namespace) -> None:
                                 args.cdc_truncate_interval_seconds)
     if args.load_report_seconds <= 0:
         raise SystemExit("--load-report-seconds must be positive")
+    if args.search_merge_seconds < 0:
+        raise SystemExit("--search-merge-seconds must not be negative")
+    merger = (search_merge.SearchMerger(store, args.search_merge_seconds)
+              if args.search_merge_seconds else None)
     if args.metrics_port:
         metrics.register(store, lambda: checkpointer.checkpoint)
         bound = serve_metrics(sec.host(args.host), args.metrics_port)
@@ -152,6 +159,8 @@ async def serve(args: argparse.Namespace) -> None:
         resolver.start()
         checkpointer.start()
         reporter.start()
+        if merger is not None:
+            merger.start()
         await health.set(True)
         membership.on_lease = health.set
         log.info("db4 node %s serving on %s (data %s, %d shards)", args.id, address,
@@ -162,6 +171,8 @@ async def serve(args: argparse.Namespace) -> None:
     await resolver.stop()
     await checkpointer.stop()
     await reporter.stop()
+    if merger is not None:
+        await merger.stop()
     await keeper.stop()
     await server.stop(grace=2)  # in-flight calls finish first
     await membership.stop()

@@ -138,6 +138,28 @@ def hosted(conn: apsw.Connection) -> list[SearchDef]:
 # ---- build, upkeep, drop (writer thread) -----------------------------------------------------
 
 
+def merge_step(conn: apsw.Connection, pages: int) -> bool:
+    """Merge some of the b-tree segments of the shard's complete indexes toward one (FTS5's
+    'merge' with a negative page count: about `pages` pages written each, whatever the levels),
+    in one transaction; True when any work was done (FTS5 reports it by changing at least two
+    rows). A query reads every segment of its terms, so fewer segments make it faster."""
+    if pages <= 0:
+        raise ValueError(f"pages must be positive, got {pages}")
+    did = False
+    with transaction(conn):
+        names = [row[0] for row in conn.execute(
+            "SELECT name FROM search_indexes WHERE ready ORDER BY name")]
+        for d in hosted(conn):
+            if d.name not in names:
+                continue  # still being built
+            table = d.table
+            before = conn.total_changes()
+            conn.execute(f"INSERT INTO {table}({table}, rank) VALUES ('merge', ?)", (-pages,))
+            did = did or conn.total_changes() - before >= 2
+    return did
+
+
+
 def begin(conn: apsw.Connection, d: SearchDef) -> bool:
     """Make the index exist and be kept current from now on; True when it is complete already.
 

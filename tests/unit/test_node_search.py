@@ -3,6 +3,7 @@ beside concurrent writes, FTS5-exact statistics, and scores equal to FTS5's own 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 
@@ -21,8 +22,10 @@ from db4core.errors import (
 from db4core.hashing import token_for
 from db4node import search_index, search_query
 from db4node.search_index import SearchDef
+from db4node.search_merge import SearchMerger
 from db4node.search_query import SearchArgs
 from db4node.shard import Op, Shard
+from db4node.store import ShardStore
 
 COLL = "articles"
 
@@ -493,3 +496,63 @@ def test_bounds_score_few_rows_when_the_figures_are_the_shards_own(shard, zoo):
         assert 4 <= len(calls) < counts[0] / 2, (len(calls), counts[0])
     finally:
         search_query.register(shard.conn)
+
+
+# ---- segment merging ---------------------------------------------------------------------------
+
+
+def segments(shard: Shard, d: SearchDef) -> int:
+    """The index's b-tree segments: each has its rows in the %_idx shadow table."""
+    idx = '"' + f"fts:{d.name}_idx".replace('"', '""') + '"'
+    return shard.conn.execute(f"SELECT count(DISTINCT segid) FROM {idx}").fetchone()[0]
+
+
+def written_one_by_one(shard: Shard, n: int, first: int = 0) -> None:
+    for i in range(first, first + n):  # a transaction, so a segment, each
+        shard.write([op("create", f"m{i:03}", title=f"merge fox {i}", body="quick brown " * i)])
+
+
+def test_merge_steps_leave_one_segment_and_the_same_pages(shard, text):
+    written_one_by_one(shard, 30)
+    before_segments = segments(shard, text)
+    assert before_segments > 1
+    rows, tokens, counts = search_query.stats(shard.conn, "text", ['"fox"'])
+    args = SearchArgs("text", '"fox"', (search.idf(rows, counts[0]),), tokens / rows, 7,
+                      phrases=('"fox"',))
+    before = search_query.search(shard.conn, args)
+    steps = 0
+    while search_index.merge_step(shard.conn, 1):
+        steps += 1
+    assert steps >= 1
+    assert segments(shard, text) == 1
+    assert not search_index.merge_step(shard.conn, 1)  # nothing left: no work reported
+    shard.conn.execute(f"INSERT INTO {text.table}({text.table}) VALUES ('integrity-check')")
+    after = search_query.search(shard.conn, args)
+    assert [(h.id, h.score, h.highlights, h.snippet) for h in after.hits] == \
+        [(h.id, h.score, h.highlights, h.snippet) for h in before.hits]
+    assert after.has_more == before.has_more
+
+
+def test_the_merger_merges_a_shard_once_it_is_quiet_and_again_after_writes(tmp_path):
+    async def run() -> None:
+        store = ShardStore(str(tmp_path))
+        try:
+            shard = store.get("s0").shard
+            d = define()
+            build(shard, d)
+            written_one_by_one(shard, 30)
+            merger = SearchMerger(store, interval_s=60, pages=1)
+            assert await merger.run_once() == 0  # written since the last look: not quiet
+            assert segments(shard, d) > 1
+            assert await merger.run_once() > 0  # quiet for a round: merged
+            assert segments(shard, d) == 1
+            assert await merger.run_once() == 0  # merged at this position already
+            written_one_by_one(shard, 2, first=30)
+            assert await merger.run_once() == 0
+            assert segments(shard, d) > 1
+            assert await merger.run_once() > 0
+            assert segments(shard, d) == 1
+        finally:
+            store.close()
+
+    asyncio.run(run())
