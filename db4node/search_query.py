@@ -77,12 +77,20 @@ class Hit:
     rid: int = -1  # the row in the shard's index, for its marks
 
 
+# A shard's BM25 statistics of a query: rows, tokens over all rows and columns, and the rows
+# each phrase matches (what SearchStats answers).
+LocalStats = tuple[int, int, tuple[int, ...]]
+
+
 @dataclass
 class SearchPage:
-    """A shard's best hits after a position, best first, and whether more follow."""
+    """A shard's best hits after a position, best first, and whether more follow; or, when
+    `stale` names any shard (by its position among the connections searched), no hits and
+    those shards' statistics now, which differ from what the caller expected."""
 
     hits: list[Hit]
     has_more: bool
+    stale: dict[int, LocalStats] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -168,10 +176,14 @@ def _scoring(scoring: Scoring) -> Iterator[None]:
 def stats(conn: apsw.Connection, name: str, phrases: Sequence[str]) -> tuple[int, int, list[int]]:
     """(rows, tokens over all rows and columns, rows matching each phrase), one snapshot."""
     with transaction(conn, "BEGIN"):
-        d = ready_index(conn, name)
-        rows, tokens = totals(conn, d)
-        counts = [_match_count(conn, d, p) for p in phrases]
-    return rows, tokens, counts
+        rows, tokens, counts = local_stats(conn, ready_index(conn, name), phrases)
+    return rows, tokens, list(counts)
+
+
+def local_stats(conn: apsw.Connection, d: SearchDef, phrases: Sequence[str]) -> LocalStats:
+    """The shard's statistics of the phrases, in the caller's snapshot."""
+    rows, tokens = totals(conn, d)
+    return rows, tokens, tuple(_match_count(conn, d, p) for p in phrases)
 
 
 def totals(conn: apsw.Connection, d: SearchDef) -> tuple[int, int]:
@@ -214,24 +226,41 @@ def _match_count(conn: apsw.Connection, d: SearchDef, expression: str) -> int:
 # ---- pages -------------------------------------------------------------------------------------
 
 
-def search(conn: apsw.Connection, args: SearchArgs) -> SearchPage:
+def search(conn: apsw.Connection, args: SearchArgs,
+           expect: LocalStats | None = None) -> SearchPage:
     """Up to `limit` hits strictly after `after`, by score descending then id, in one snapshot;
-    each with its document, per-field highlights and a snippet."""
-    return search_merged([conn], args)
+    each with its document, per-field highlights and a snippet. With `expect` (the statistics
+    the figures were summed from), a shard whose own differ answers them instead (`stale`)."""
+    return search_merged([conn], args, [expect])
 
 
-def search_merged(conns: list[apsw.Connection], args: SearchArgs) -> SearchPage:
+def search_merged(conns: list[apsw.Connection], args: SearchArgs,
+                  expect: Sequence[LocalStats | None] | None = None) -> SearchPage:
     """`search` on several shards (in turn, each in its own snapshot, all held until the page
     is marked), their pages merged into the best `limit` hits. Only the hits of the merged page
     get highlights and a snippet: FTS5 makes them by tokenizing the row again, which costs more
-    than scoring it."""
+    than scoring it. `expect[i]`, when given, is what conns[i]'s statistics must be."""
     check_args(args)
+    expect = list(expect) if expect is not None else [None] * len(conns)
+    if len(expect) != len(conns):
+        raise ValueError("one expectation per connection")
     with contextlib.ExitStack() as stack:
         ranked: list[tuple[apsw.Connection, SearchDef, SearchPage]] = []
-        for conn in conns:
+        stale: dict[int, LocalStats] = {}
+        for i, conn in enumerate(conns):
             stack.enter_context(transaction(conn, "BEGIN"))
             d = ready_index(conn, args.index)
-            ranked.append((conn, d, _ranked(conn, d, args)))
+            own = local_stats(conn, d, args.phrases) if args.phrases else None
+            wanted = expect[i]
+            if wanted is not None:
+                if own is None:
+                    own = local_stats(conn, d, ())
+                if own != wanted:
+                    stale[i] = own
+            if not stale:  # once any is stale no page is made; the others are still checked
+                ranked.append((conn, d, _ranked(conn, d, args, own)))
+        if stale:
+            return SearchPage([], False, stale)
         hits, more = merge_ranked([(page.hits, page.has_more) for _, _, page in ranked],
                                   args.limit, key=lambda h: (-h.score, h.id), size=_hit_size,
                                   max_bytes=PAGE_BYTES)
@@ -250,9 +279,11 @@ def _hit_size(hit: Hit) -> int:
     return len(hit.body) + sum(len(h) for h in hit.highlights.values()) + len(hit.snippet)
 
 
-def _ranked(conn: apsw.Connection, d: SearchDef, args: SearchArgs) -> SearchPage:
-    """A shard's best limit hits after the position, scored exactly, without marks."""
-    candidates = _candidates(conn, d, args)
+def _ranked(conn: apsw.Connection, d: SearchDef, args: SearchArgs,
+            own: LocalStats | None) -> SearchPage:
+    """A shard's best limit hits after the position, scored exactly, without marks (`own`:
+    its statistics of args.phrases, None without phrases)."""
+    candidates = _candidates(conn, d, args, own)
     sql, params = _page_sql(d, args, candidates)
     with _scoring(Scoring(args.scoring_idf, args.avgdl, d.weights)), \
             _fts_errors(args.expression):
@@ -264,26 +295,27 @@ def _ranked(conn: apsw.Connection, d: SearchDef, args: SearchArgs) -> SearchPage
     return SearchPage(hits, len(found) > args.limit)
 
 
-def bounds(conn: apsw.Connection, d: SearchDef, args: SearchArgs) -> Bounds | None:
-    """How far a row's corpus-wide score can be from its local one; None without phrases or
-    rows (then every match is scored)."""
-    if not args.phrases or len(args.phrases) != len(args.scoring_idf):
+def bounds(args: SearchArgs, own: LocalStats | None) -> Bounds | None:
+    """How far a row's corpus-wide score can be from its local one (`own`: the shard's
+    statistics of args.phrases); None without phrases or rows (then every match is scored)."""
+    if own is None or not args.phrases or len(args.phrases) != len(args.scoring_idf):
         return None
-    rows, tokens = totals(conn, d)
+    rows, tokens, counts = own
     if rows <= 0 or tokens <= 0:
         return None
-    local_idf = [fts5_idf(rows, _match_count(conn, d, p)) for p in args.phrases]
+    local_idf = [fts5_idf(rows, n) for n in counts]
     ratios = [g / local for g, local in zip(args.scoring_idf, local_idf, strict=True)]
     r = (float(tokens) / float(rows)) / args.avgdl
     return Bounds(up=max(ratios) / min(1.0, r) * (1 + BOUND_SLACK),
                   low=min(ratios) / max(1.0, r) * (1 - BOUND_SLACK))
 
 
-def _candidates(conn: apsw.Connection, d: SearchDef, args: SearchArgs) -> list[int] | None:
+def _candidates(conn: apsw.Connection, d: SearchDef, args: SearchArgs,
+                own: LocalStats | None) -> list[int] | None:
     """The rows (rowids) that can make the page: every row whose local score (-bm25 with the
     shard's own figures) reaches the floor of pass 1 in the module's docstring; None when every
     match must be scored."""
-    b = bounds(conn, d, args)
+    b = bounds(args, own)
     if b is None or b.up <= 0 or b.low <= 0:
         return None
     after_score = args.after[0] if args.after is not None else None

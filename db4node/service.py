@@ -112,6 +112,8 @@ def same_but_shard(requests: list[Message]) -> bool:
         copy.CopyFrom(r)
         copy.ClearField("shard_id")
         copy.ClearField("epoch")
+        if copy.DESCRIPTOR.fields_by_name.get("expect") is not None:
+            copy.ClearField("expect")  # each shard's own statistics
         return copy.SerializeToString(deterministic=True)
 
     first = shape(requests[0])
@@ -168,8 +170,22 @@ def decode_search(request: node_pb2.SearchShardRequest) -> search_query.SearchAr
         tuple(request.phrases))
 
 
-def search_hits(page: search_query.SearchPage) -> node_pb2.SearchShardResponse:
-    """A shard's hits on the wire."""
+def decode_expect(request: node_pb2.SearchShardRequest) -> search_query.LocalStats | None:
+    """The statistics a shard's figures were summed from, when the request names them."""
+    if not request.HasField("expect"):
+        return None
+    e = request.expect
+    return e.rows, e.tokens, tuple(e.phrase_rows)
+
+
+def search_hits(page: search_query.SearchPage,
+                shard_ids: list[str]) -> node_pb2.SearchShardResponse:
+    """A page on the wire (`shard_ids`: the shards searched, in order)."""
+    if page.stale:
+        return node_pb2.SearchShardResponse(stale={
+            shard_ids[i]: node_pb2.SearchStatsResponse(rows=rows, tokens=tokens,
+                                                       phrase_rows=counts)
+            for i, (rows, tokens, counts) in page.stale.items()})
     hits = [router_pb2.SearchHit(id=h.id, score=h.score, document=h.body.encode(),
                                  highlights=h.highlights, snippet=h.snippet) for h in page.hits]
     return node_pb2.SearchShardResponse(hits=hits, has_more=page.has_more)
@@ -520,11 +536,12 @@ class NodeService(ReshardHandlers, node_pb2_grpc.NodeServicer):
             raise InvalidArgumentError(
                 "SearchMerged requests must differ only in their shard and epoch")
         args = decode_search(reqs[0])
+        expect = [decode_expect(r) for r in reqs]
         workers = await self._scatter_workers([(r.shard_id, r.epoch) for r in reqs])
         page = await self.store.scatter.run(
-            workers, lambda conns: search_query.search_merged(conns, args),
+            workers, lambda conns: search_query.search_merged(conns, args, expect),
             deadline_of(context), f"search of {args.index!r} over {len(reqs)} shards")
-        return search_hits(page)
+        return search_hits(page, [r.shard_id for r in reqs])
 
     async def _scoped_workers(self, shards: list[tuple[str, int]]) -> tuple[list, list]:
         """The workers of distinct shards this node owns at the callers' epochs (each counted
@@ -556,7 +573,8 @@ class NodeService(ReshardHandlers, node_pb2_grpc.NodeServicer):
         args = decode_search(request)
         await self.membership.check_owner(request.shard_id, [], request.epoch)
         self.store.load.read(request.shard_id)
+        expect = decode_expect(request)
         page = await self.store.get(request.shard_id).query(
-            lambda conn: search_query.search(conn, args),
+            lambda conn: search_query.search(conn, args, expect),
             deadline_of(context), f"search of {args.index!r}")
-        return search_hits(page)
+        return search_hits(page, [request.shard_id])

@@ -10,11 +10,17 @@ the query and the where. Each round asks every node once for all of its shards
 (`SearchStatsShards`, `SearchMerged`: the node merges its shards' hits). A where that pins the
 collection's partition key (the rule of `find`, db4core/query/README.md) limits round 2 to the
 pinned values' shards; round 1 still asks every shard, since scores use corpus-wide statistics.
+
+Round 1 is skipped when this router kept every shard's statistics of the same phrases from an
+earlier search at the same ring epoch: round 2 then carries each shard's kept statistics, and a
+shard whose own differ (a write since) answers them instead of hits, so the page is asked for
+again with corrected figures (`Search.search`). Scores stay exact either way.
 """
 
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -52,14 +58,36 @@ class SearchPlan:
     fingerprint: str
 
 
+# One shard's statistics of a query's phrases: rows, tokens, rows per phrase.
+ShardStats = tuple[int, int, tuple[int, ...]]
+
+# Statistics kept from earlier searches, by (index, phrases): at most this many queries.
+KNOWN_QUERIES = 1024
+# Searches with kept statistics asked again after shards answered theirs had changed, before
+# the search gathers them afresh.
+KNOWN_TRIES = 2
+
+
 @dataclass
 class Stats:
-    """Corpus-wide BM25 figures, and the shards with at least one matching row."""
+    """Corpus-wide BM25 figures, the shards with at least one matching row, and each shard's
+    own statistics they were summed from."""
 
     rows: int
     avgdl: float
     idf: list[float]
     matching: list[str]
+    shards: dict[str, ShardStats]
+
+
+def summed(shards: dict[str, ShardStats], phrases: int) -> Stats:
+    """The corpus-wide figures of every shard's statistics."""
+    rows = sum(a[0] for a in shards.values())
+    tokens = sum(a[1] for a in shards.values())
+    per_phrase = [sum(a[2][i] for a in shards.values()) for i in range(phrases)]
+    matching = sorted(s for s, a in shards.items() if any(a[2]))
+    avgdl = average_size(tokens, rows) if rows else 0.0
+    return Stats(rows, avgdl, [idf(rows, n) for n in per_phrase], matching, shards)
 
 
 class Search:
@@ -70,6 +98,8 @@ class Search:
         self.dispatcher = dispatcher
         self.indexes = indexes
         self.pruned = pruned  # Queries.pruned: the shards a where pins, None for every shard
+        # (index, phrases) -> (ring epoch, each shard's statistics), least recently used first
+        self._known: OrderedDict[tuple, tuple[int, dict[str, ShardStats]]] = OrderedDict()
 
     @property
     def secret(self) -> bytes:
@@ -91,15 +121,56 @@ class Search:
                           fingerprint)
 
     async def search(self, request: router_pb2.SearchRequest) -> router_pb2.SearchResponse:
-        """One page of hits, best first."""
+        """One page of hits, best first.
+
+        Statistics kept from an earlier search of the same phrases at the same ring epoch save
+        round 1: round 2 then goes to every shard with the statistics each shard's part of the
+        figures came from, and a shard whose own differ answers them instead of hits. The page
+        is then asked for again with figures summed from those, and after KNOWN_TRIES such
+        answers the statistics are gathered afresh. So the figures are always exactly those of
+        the shards' snapshots, as with two rounds. A where that pins the partition key always
+        makes two rounds (its round 2 does not reach every shard)."""
         plan = self.plan(request)
         after = self._after(plan, request.cursor)
-        stats = await self.stats(plan)
         pinned = await self.pruned(plan.collection, plan.where)
+        epoch = self.dispatcher.view.require().epoch
+        key = (plan.index, tuple(plan.phrases))
+        known = self._recall(key, epoch) if pinned is None else None
+        for _ in range(KNOWN_TRIES):
+            if known is None:
+                break
+            stats = summed(known, len(plan.phrases))
+            if stats.rows == 0:
+                break
+            answers = await self._hits(plan, stats, sorted(known), after, expect=True)
+            stale = {s: _shard_stats(a) for answer in answers for s, a in answer.stale.items()}
+            if not stale:
+                return self._response(plan, answers)
+            known = {**known, **stale}
+            self._remember(key, epoch, known)
+        stats = await self.stats(plan)
+        if pinned is None:
+            self._remember(key, epoch, stats.shards)
         shards = [s for s in stats.matching if pinned is None or s in pinned]
         if stats.rows == 0 or not shards:
             return router_pb2.SearchResponse()
-        answers = await self._hits(plan, stats, shards, after)
+        return self._response(plan, await self._hits(plan, stats, shards, after))
+
+    def _recall(self, key: tuple, epoch: int) -> dict[str, ShardStats] | None:
+        found = self._known.get(key)
+        if found is None or found[0] != epoch:
+            return None
+        self._known.move_to_end(key)
+        return found[1]
+
+    def _remember(self, key: tuple, epoch: int, shards: dict[str, ShardStats]) -> None:
+        self._known[key] = (epoch, shards)
+        self._known.move_to_end(key)
+        while len(self._known) > KNOWN_QUERIES:
+            self._known.popitem(last=False)
+
+    def _response(self, plan: SearchPlan, answers: list[node_pb2.SearchShardResponse]
+                  ) -> router_pb2.SearchResponse:
         hits, has_more = merge_hits(answers, plan.limit)
         cursor = ""
         if has_more:
@@ -134,28 +205,30 @@ class Search:
 
         shards = sorted(self.dispatcher.view.require().ring.shards)
         per_node = await self._per_node(plan.index, shards, ask_node, ask, list)
-        answers = {s: a for part, results in per_node for s, a in zip(part, results, strict=True)}
-        rows = sum(a.rows for a in answers.values())
-        tokens = sum(a.tokens for a in answers.values())
-        per_phrase = [sum(a.phrase_rows[i] for a in answers.values())
-                      for i in range(len(plan.phrases))]
-        matching = [s for s in shards if any(answers[s].phrase_rows)]
-        avgdl = average_size(tokens, rows) if rows else 0.0
-        return Stats(rows, avgdl, [idf(rows, n) for n in per_phrase], matching)
+        answers = {s: _shard_stats(a) for part, results in per_node
+                   for s, a in zip(part, results, strict=True)}
+        return summed(answers, len(plan.phrases))
 
     async def _hits(self, plan: SearchPlan, stats: Stats, shards: list[str],
-                    after: list | None) -> list[node_pb2.SearchShardResponse]:
+                    after: list | None, expect: bool = False
+                    ) -> list[node_pb2.SearchShardResponse]:
         """Round 2: the best hits after the position, scored globally; one answer per node
-        (the node merges its shards')."""
+        (the node merges its shards'). With `expect`, each shard is told the statistics its
+        part of the figures came from (and answers its own instead of hits when they differ)."""
         req = plan.request
         after_raw = json.dumps(after).encode() if after is not None else b""
 
         def shard_request(shard: str, epoch: int) -> node_pb2.SearchShardRequest:
-            return node_pb2.SearchShardRequest(
+            out = node_pb2.SearchShardRequest(
                 shard_id=shard, index=plan.index, expression=plan.expression,
                 idf=stats.idf, avgdl=stats.avgdl, limit=plan.limit, after=after_raw,
                 where=req.where, highlight_open=plan.marks[0], highlight_close=plan.marks[1],
                 snippet_tokens=plan.snippet_tokens, epoch=epoch, phrases=plan.phrases)
+            if expect:
+                rows, tokens, counts = stats.shards[shard]
+                out.expect.CopyFrom(node_pb2.SearchStatsResponse(
+                    rows=rows, tokens=tokens, phrase_rows=counts))
+            return out
 
         async def ask(stub, shard, epoch):
             return await stub.SearchShard(shard_request(shard, epoch), timeout=NODE_TIMEOUT_S)
@@ -166,6 +239,9 @@ class Search:
             return await stub.SearchMerged(merged, timeout=NODE_TIMEOUT_S)
 
         def combine(answers: list[node_pb2.SearchShardResponse]) -> node_pb2.SearchShardResponse:
+            stale = {s: a for answer in answers for s, a in answer.stale.items()}
+            if stale:
+                return node_pb2.SearchShardResponse(stale=stale)
             hits, more = merge_hits(answers, plan.limit)
             return node_pb2.SearchShardResponse(hits=hits, has_more=more)
 
@@ -201,6 +277,10 @@ class Search:
         except NotFoundError:
             await self.indexes.ensure_on(shard, index)  # NOT_FOUND here: the index was dropped
         return await self.dispatcher.by_shard(shard, call)
+
+
+def _shard_stats(a: node_pb2.SearchStatsResponse) -> ShardStats:
+    return a.rows, a.tokens, tuple(a.phrase_rows)
 
 
 def merge_hits(answers: list[node_pb2.SearchShardResponse], limit: int,

@@ -132,3 +132,57 @@ def test_top_20_equals_one_fts5_table(raw_module, cluster_index, reference, quer
     assert [h.id for h in got.hits] == [i for i, _ in expected]
     for hit, (_, score) in zip(got.hits, expected, strict=True):
         assert hit.score == pytest.approx(score, rel=1e-6), hit.id
+
+
+def _reference_top(docs: list[dict], fts5: str) -> list[tuple[str, float]]:
+    docs = sorted(docs, key=lambda d: d["$id"])
+    conn = apsw.Connection(":memory:")
+    try:
+        conn.execute("CREATE VIRTUAL TABLE t USING fts5(title, body, tokenize='porter')")
+        with conn:
+            conn.executemany("INSERT INTO t(rowid, title, body) VALUES (?, ?, ?)",
+                             [(n, d["title"], d["body"]) for n, d in enumerate(docs)])
+        return [(docs[rowid]["$id"], score) for rowid, score in conn.execute(
+            "SELECT rowid, -bm25(t, 2.0, 1.0) AS score FROM t WHERE t MATCH ? "
+            "ORDER BY score DESC, rowid LIMIT 20", (fts5,))]
+    finally:
+        conn.close()
+
+
+def test_statistics_kept_from_an_earlier_search_are_not_used_once_writes_changed_them(
+        client, raw_module, mode):
+    """The router keeps each shard's statistics of a query to skip round 1 next time; a write
+    since (here through the router or straight to the nodes, by mode) must make the shards
+    answer theirs, so the second search still ranks exactly as one FTS5 table."""
+    rng = random.Random(7)
+    coll = f"kept{rng.randrange(10**9)}{mode}"
+    docs = {f"k{i:03}": {"$id": f"k{i:03}", "title": _text(rng, 2, 5, i % 9 == 0),
+                         "body": _text(rng, 5, 40, i % 5 == 0)} for i in range(120)}
+    client.collection(coll).insert_many(list(docs.values()))
+    index = router_pb2.SearchIndex(name=f"{coll}_fts", collection=coll, tokenizer="porter",
+                                   fields=[router_pb2.SearchField(path="title", weight=2.0),
+                                           router_pb2.SearchField(path="body", weight=1.0)])
+    list(raw_module.CreateSearchIndex(router_pb2.CreateSearchIndexRequest(index=index)))
+
+    def check(query: str, fts5: str) -> None:
+        expected = _reference_top(list(docs.values()), fts5)
+        assert expected
+        got = raw_module.Search(router_pb2.SearchRequest(index=index.name, query=query,
+                                                         limit=20))
+        assert [h.id for h in got.hits] == [i for i, _ in expected]
+        for hit, (_, score) in zip(got.hits, expected, strict=True):
+            assert hit.score == pytest.approx(score, rel=1e-6), hit.id
+
+    for _ in range(2):  # the second search runs on the statistics the first one kept
+        check(RARE, RARE)
+        check(f"{RARE} OR cache", f"{RARE} OR cache")
+    more = [{"$id": f"k{i:03}", "title": _text(rng, 2, 5, True), "body": _text(rng, 5, 40, True)}
+            for i in range(120, 150)]
+    client.collection(coll).insert_many(more)
+    docs.update({d["$id"]: d for d in more})
+    for doc_id in ("k000", "k005", "k010"):
+        client.collection(coll).delete(doc_id)
+        del docs[doc_id]
+    for _ in range(2):
+        check(RARE, RARE)
+        check(f"{RARE} OR cache", f"{RARE} OR cache")

@@ -556,3 +556,27 @@ def test_the_merger_merges_a_shard_once_it_is_quiet_and_again_after_writes(tmp_p
             store.close()
 
     asyncio.run(run())
+
+
+def test_a_shard_whose_statistics_differ_from_the_expected_answers_them_instead_of_hits(
+        shard, zoo):
+    rows, tokens, counts = search_query.stats(shard.conn, "text", ['"fox"'])
+    own = (rows, tokens, tuple(counts))
+    args = SearchArgs("text", '"fox"', (search.idf(rows * 2, counts[0]),), tokens / rows, 3,
+                      phrases=('"fox"',))
+    plain = search_query.search(shard.conn, args)
+    kept = search_query.search(shard.conn, args, own)
+    assert kept.hits and not kept.stale
+    assert [(h.id, h.score, h.snippet) for h in kept.hits] == \
+        [(h.id, h.score, h.snippet) for h in plain.hits]
+    for wrong in [(rows + 1, tokens, own[2]), (rows, tokens - 1, own[2]),
+                  (rows, tokens, (counts[0] + 1,))]:
+        page = search_query.search(shard.conn, args, wrong)
+        assert page.hits == [] and page.stale == {0: own}
+    second = apsw.Connection(shard.path)  # the same shard again: another snapshot of it
+    search_query.register(second)
+    try:
+        other = search_query.search_merged([shard.conn, second], args, [own, wrong])
+    finally:
+        second.close()
+    assert other.hits == [] and other.stale == {1: own}

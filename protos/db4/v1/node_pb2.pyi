@@ -583,7 +583,7 @@ class SearchStatsResponse(_message.Message):
     def __init__(self, rows: _Optional[int] = ..., tokens: _Optional[int] = ..., phrase_rows: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class SearchShardRequest(_message.Message):
-    __slots__ = ("shard_id", "index", "expression", "idf", "avgdl", "limit", "after", "where", "highlight_open", "highlight_close", "snippet_tokens", "epoch", "phrases")
+    __slots__ = ("shard_id", "index", "expression", "idf", "avgdl", "limit", "after", "where", "highlight_open", "highlight_close", "snippet_tokens", "epoch", "phrases", "expect")
     SHARD_ID_FIELD_NUMBER: _ClassVar[int]
     INDEX_FIELD_NUMBER: _ClassVar[int]
     EXPRESSION_FIELD_NUMBER: _ClassVar[int]
@@ -597,6 +597,7 @@ class SearchShardRequest(_message.Message):
     SNIPPET_TOKENS_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     PHRASES_FIELD_NUMBER: _ClassVar[int]
+    EXPECT_FIELD_NUMBER: _ClassVar[int]
     shard_id: str
     index: str
     expression: str
@@ -610,7 +611,8 @@ class SearchShardRequest(_message.Message):
     snippet_tokens: int
     epoch: int
     phrases: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, shard_id: _Optional[str] = ..., index: _Optional[str] = ..., expression: _Optional[str] = ..., idf: _Optional[_Iterable[float]] = ..., avgdl: _Optional[float] = ..., limit: _Optional[int] = ..., after: _Optional[bytes] = ..., where: _Optional[bytes] = ..., highlight_open: _Optional[str] = ..., highlight_close: _Optional[str] = ..., snippet_tokens: _Optional[int] = ..., epoch: _Optional[int] = ..., phrases: _Optional[_Iterable[str]] = ...) -> None: ...
+    expect: SearchStatsResponse
+    def __init__(self, shard_id: _Optional[str] = ..., index: _Optional[str] = ..., expression: _Optional[str] = ..., idf: _Optional[_Iterable[float]] = ..., avgdl: _Optional[float] = ..., limit: _Optional[int] = ..., after: _Optional[bytes] = ..., where: _Optional[bytes] = ..., highlight_open: _Optional[str] = ..., highlight_close: _Optional[str] = ..., snippet_tokens: _Optional[int] = ..., epoch: _Optional[int] = ..., phrases: _Optional[_Iterable[str]] = ..., expect: _Optional[_Union[SearchStatsResponse, _Mapping]] = ...) -> None: ...
 
 class CheckpointShardsRequest(_message.Message):
     __slots__ = ("shard_ids",)
@@ -655,9 +657,18 @@ class SearchMergedRequest(_message.Message):
     def __init__(self, requests: _Optional[_Iterable[_Union[SearchShardRequest, _Mapping]]] = ...) -> None: ...
 
 class SearchShardResponse(_message.Message):
-    __slots__ = ("hits", "has_more")
+    __slots__ = ("hits", "has_more", "stale")
+    class StaleEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: SearchStatsResponse
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[SearchStatsResponse, _Mapping]] = ...) -> None: ...
     HITS_FIELD_NUMBER: _ClassVar[int]
     HAS_MORE_FIELD_NUMBER: _ClassVar[int]
+    STALE_FIELD_NUMBER: _ClassVar[int]
     hits: _containers.RepeatedCompositeFieldContainer[_router_pb2.SearchHit]
     has_more: bool
-    def __init__(self, hits: _Optional[_Iterable[_Union[_router_pb2.SearchHit, _Mapping]]] = ..., has_more: _Optional[bool] = ...) -> None: ...
+    stale: _containers.MessageMap[str, SearchStatsResponse]
+    def __init__(self, hits: _Optional[_Iterable[_Union[_router_pb2.SearchHit, _Mapping]]] = ..., has_more: _Optional[bool] = ..., stale: _Optional[_Mapping[str, SearchStatsResponse]] = ...) -> None: ...
