@@ -4,7 +4,9 @@
 Measures, through the router: top-20 search p50/p99 for a few kinds of query (a common term, a
 rare term, a phrase, a prefix, a field term, an OR), each as a ratio to the same query on one
 apsw FTS5 table with the same content in this process (rank by bm25 with the same weights,
-then read the 20 documents): target <= 3x. And indexing: insert_many docs/s into a collection
+then read the 20 documents): target <= 3x. The searches start once every node has merged the
+freshly loaded shards' index segments (nodes do it when a shard is quiet; the steady state a
+search meets). And indexing: insert_many docs/s into a collection
 with a search index (title 2.0, body 1.0, porter) as a ratio to insert_many docs/s into a
 collection without one, in the same cluster. And isolation: on a 1-node, 4-shard cluster, the
 p99 of point reads of another shard while a full-text index is built over a 50k-document shard,
@@ -18,6 +20,7 @@ import itertools
 import json
 import os
 import random
+import re
 import sys
 import tempfile
 import time
@@ -126,6 +129,9 @@ def run_cluster(root: Path, docs: list[dict], batch: int, repeat: int) -> tuple[
             create_search_index(stub, "articles_fts", "articles")
             rates = {"plain": load(client, "plain", docs, batch),
                      "indexed": load(client, "articles", docs, batch)}
+            settled = wait_for_merges(cluster)
+            print(f"the nodes merged the fresh index segments of {len(settled)} shards "
+                  "before the searches", flush=True)
             timings = {}
             for label, (query, _) in QUERIES.items():
                 req = router_pb2.SearchRequest(index="articles_fts", query=query, limit=20)
@@ -133,6 +139,23 @@ def run_cluster(root: Path, docs: list[dict], batch: int, repeat: int) -> tuple[
             return rates, timings
     finally:
         cluster.stop()
+
+
+MERGED = re.compile(r"merged the full-text index segments of shard (\S+) ")
+
+
+def wait_for_merges(cluster: Cluster, timeout: float = 120.0) -> set[str]:
+    """Wait until every shard's node logged the merge of its index segments (nodes merge them
+    once a freshly loaded shard is quiet: the steady state a search meets)."""
+    deadline = time.monotonic() + timeout
+    merged: set[str] = set()
+    while len(merged) < cluster.shards:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"only shards {sorted(merged)} merged their index segments")
+        time.sleep(0.5)
+        for log in (cluster.root / "logs").glob("n*.log"):
+            merged |= set(MERGED.findall(log.read_text(errors="replace")))
+    return merged
 
 
 def point_reads(coll, ids: list[str], tenant: str, n: int) -> list[float]:

@@ -13,6 +13,7 @@ A shard under steady writes is left to FTS5's own incremental merging.
 from __future__ import annotations
 
 import logging
+import time
 
 from db4core.errors import UnavailableError
 from db4core.periodic import Periodic
@@ -53,16 +54,20 @@ class SearchMerger:
             self._seen[shard_id] = lsn
             if not quiet or self._merged.get(shard_id) == lsn:
                 continue
+            start, done = time.monotonic(), 0
             try:
                 while await worker.write(lambda s: search_index.merge_step(s.conn, self.pages),
                                          None, f"full-text index merge of shard {shard_id}"):
-                    steps += 1
+                    done += 1
                     if worker.shard.last_lsn != lsn:
                         break  # written meanwhile: merged once it is quiet again
                 else:
                     self._merged[shard_id] = lsn
             except UnavailableError:
                 continue  # closed meanwhile (moved away, or the node is stopping)
-        if steps:
-            log.debug("merged full-text index segments in %d steps", steps)
+            finally:
+                steps += done
+            if done:
+                log.info("merged the full-text index segments of shard %s in %d steps (%.2f s)",
+                         shard_id, done, time.monotonic() - start)
         return steps
