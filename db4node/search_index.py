@@ -147,17 +147,14 @@ def merge_step(conn: apsw.Connection, pages: int) -> bool:
         raise ValueError(f"pages must be positive, got {pages}")
     did = False
     with transaction(conn):
-        names = [row[0] for row in conn.execute(
-            "SELECT name FROM search_indexes WHERE ready ORDER BY name")]
-        for d in hosted(conn):
-            if d.name not in names:
-                continue  # still being built
-            table = d.table
+        for name, collection, definition in conn.execute(
+                "SELECT name, collection, definition FROM search_indexes WHERE ready "
+                "ORDER BY name").fetchall():
+            table = SearchDef.from_row(str(name), str(collection), str(definition)).table
             before = conn.total_changes()
             conn.execute(f"INSERT INTO {table}({table}, rank) VALUES ('merge', ?)", (-pages,))
             did = did or conn.total_changes() - before >= 2
     return did
-
 
 
 def begin(conn: apsw.Connection, d: SearchDef) -> bool:
