@@ -38,6 +38,7 @@ from stats import percentile, timed  # noqa: E402
 
 from db4.v1 import router_pb2, router_pb2_grpc  # noqa: E402
 from db4client import Client  # noqa: E402
+from db4node.search_merge import MERGED_LOG  # noqa: E402
 from tests.support.cluster import Cluster  # noqa: E402
 from tests.support.procs import kill_all  # noqa: E402
 
@@ -141,7 +142,7 @@ def run_cluster(root: Path, docs: list[dict], batch: int, repeat: int) -> tuple[
         cluster.stop()
 
 
-MERGED = re.compile(r"merged the full-text index segments of shard (\S+) ")
+MERGED = re.compile(re.escape(MERGED_LOG) + r" (\S+) ")
 
 
 def wait_for_merges(cluster: Cluster, timeout: float = 120.0) -> set[str]:

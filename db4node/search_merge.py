@@ -24,6 +24,8 @@ log = logging.getLogger("db4.node.search_merge")
 
 DEFAULT_INTERVAL_S = 2.0
 MERGE_PAGES = 100  # about 10-20 ms of writer time a step
+# The start of the line logged for each shard merged (bench/search.py waits for them).
+MERGED_LOG = "merged the full-text index segments of shard"
 
 
 class SearchMerger:
@@ -48,7 +50,12 @@ class SearchMerger:
         """Merge the indexes of every shard quiet since the last round and written since its
         last merge; the number of merge steps that did work."""
         steps = 0
-        for shard_id, worker in self.store.open_shards():
+        shards = self.store.open_shards()
+        open_ids = {shard_id for shard_id, _ in shards}
+        for state in (self._seen, self._merged):  # forget shards closed since (moved away)
+            for gone in state.keys() - open_ids:
+                del state[gone]
+        for shard_id, worker in shards:
             lsn = worker.shard.last_lsn
             quiet = self._seen.get(shard_id) == lsn
             self._seen[shard_id] = lsn
@@ -68,6 +75,6 @@ class SearchMerger:
             finally:
                 steps += done
             if done:
-                log.info("merged the full-text index segments of shard %s in %d steps (%.2f s)",
-                         shard_id, done, time.monotonic() - start)
+                log.info("%s %s in %d steps (%.2f s)", MERGED_LOG, shard_id, done,
+                         time.monotonic() - start)
         return steps

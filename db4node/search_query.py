@@ -250,13 +250,9 @@ def search_merged(conns: list[apsw.Connection], args: SearchArgs,
         for i, conn in enumerate(conns):
             stack.enter_context(transaction(conn, "BEGIN"))
             d = ready_index(conn, args.index)
-            own = local_stats(conn, d, args.phrases) if args.phrases else None
-            wanted = expect[i]
-            if wanted is not None:
-                if own is None:
-                    own = local_stats(conn, d, ())
-                if own != wanted:
-                    stale[i] = own
+            own = local_stats(conn, d, args.phrases)
+            if expect[i] is not None and own != expect[i]:
+                stale[i] = own
             if not stale:  # once any is stale no page is made; the others are still checked
                 ranked.append((conn, d, _ranked(conn, d, args, own)))
         if stale:
@@ -280,9 +276,9 @@ def _hit_size(hit: Hit) -> int:
 
 
 def _ranked(conn: apsw.Connection, d: SearchDef, args: SearchArgs,
-            own: LocalStats | None) -> SearchPage:
+            own: LocalStats) -> SearchPage:
     """A shard's best limit hits after the position, scored exactly, without marks (`own`:
-    its statistics of args.phrases, None without phrases)."""
+    its statistics of args.phrases)."""
     candidates = _candidates(conn, d, args, own)
     sql, params = _page_sql(d, args, candidates)
     with _scoring(Scoring(args.scoring_idf, args.avgdl, d.weights)), \
@@ -295,10 +291,10 @@ def _ranked(conn: apsw.Connection, d: SearchDef, args: SearchArgs,
     return SearchPage(hits, len(found) > args.limit)
 
 
-def bounds(args: SearchArgs, own: LocalStats | None) -> Bounds | None:
+def bounds(args: SearchArgs, own: LocalStats) -> Bounds | None:
     """How far a row's corpus-wide score can be from its local one (`own`: the shard's
     statistics of args.phrases); None without phrases or rows (then every match is scored)."""
-    if own is None or not args.phrases or len(args.phrases) != len(args.scoring_idf):
+    if not args.phrases or len(args.phrases) != len(args.scoring_idf):
         return None
     rows, tokens, counts = own
     if rows <= 0 or tokens <= 0:
@@ -311,7 +307,7 @@ def bounds(args: SearchArgs, own: LocalStats | None) -> Bounds | None:
 
 
 def _candidates(conn: apsw.Connection, d: SearchDef, args: SearchArgs,
-                own: LocalStats | None) -> list[int] | None:
+                own: LocalStats) -> list[int] | None:
     """The rows (rowids) that can make the page: every row whose local score (-bm25 with the
     shard's own figures) reaches the floor of pass 1 in the module's docstring; None when every
     match must be scored."""

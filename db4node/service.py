@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import functools
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import grpc
@@ -104,16 +104,15 @@ def bounded_items(rows: list[tuple[str, int] | None]) -> list[node_pb2.ReadItem]
     return items
 
 
-def same_but_shard(requests: list[Message]) -> bool:
-    """Whether requests differ only in their `shard_id` and `epoch` (what a node-level request
-    over several shards must be: one query, many shards)."""
+def same_but_shard(requests: list[Message],
+                   per_shard: tuple[str, ...] = ("shard_id", "epoch")) -> bool:
+    """Whether requests differ only in their `per_shard` fields (what a node-level request over
+    several shards must be: one query, many shards)."""
     def shape(r: Message) -> bytes:
         copy = type(r)()
         copy.CopyFrom(r)
-        copy.ClearField("shard_id")
-        copy.ClearField("epoch")
-        if copy.DESCRIPTOR.fields_by_name.get("expect") is not None:
-            copy.ClearField("expect")  # each shard's own statistics
+        for name in per_shard:
+            copy.ClearField(name)
         return copy.SerializeToString(deterministic=True)
 
     first = shape(requests[0])
@@ -170,6 +169,11 @@ def decode_search(request: node_pb2.SearchShardRequest) -> search_query.SearchAr
         tuple(request.phrases))
 
 
+def stats_message(rows: int, tokens: int, counts: Sequence[int]) -> node_pb2.SearchStatsResponse:
+    """A shard's search statistics on the wire."""
+    return node_pb2.SearchStatsResponse(rows=rows, tokens=tokens, phrase_rows=counts)
+
+
 def decode_expect(request: node_pb2.SearchShardRequest) -> search_query.LocalStats | None:
     """The statistics a shard's figures were summed from, when the request names them."""
     if not request.HasField("expect"):
@@ -183,9 +187,7 @@ def search_hits(page: search_query.SearchPage,
     """A page on the wire (`shard_ids`: the shards searched, in order)."""
     if page.stale:
         return node_pb2.SearchShardResponse(stale={
-            shard_ids[i]: node_pb2.SearchStatsResponse(rows=rows, tokens=tokens,
-                                                       phrase_rows=counts)
-            for i, (rows, tokens, counts) in page.stale.items()})
+            shard_ids[i]: stats_message(*own) for i, own in page.stale.items()})
     hits = [router_pb2.SearchHit(id=h.id, score=h.score, document=h.body.encode(),
                                  highlights=h.highlights, snippet=h.snippet) for h in page.hits]
     return node_pb2.SearchShardResponse(hits=hits, has_more=page.has_more)
@@ -488,7 +490,7 @@ class NodeService(ReshardHandlers, node_pb2_grpc.NodeServicer):
         rows, tokens, counts = await self.store.get(request.shard_id).query(
             lambda conn: search_query.stats(conn, name, phrases),
             deadline_of(context), f"search statistics of {name!r}")
-        return node_pb2.SearchStatsResponse(rows=rows, tokens=tokens, phrase_rows=counts)
+        return stats_message(rows, tokens, counts)
 
     @servicer_method
     async def CheckpointShards(self, request: node_pb2.CheckpointShardsRequest,
@@ -522,9 +524,7 @@ class NodeService(ReshardHandlers, node_pb2_grpc.NodeServicer):
         found = await self.store.scatter.run(
             workers, lambda conns: [search_query.stats(c, name, phrases) for c in conns],
             deadline_of(context), f"search statistics of {name!r} over {len(reqs)} shards")
-        return node_pb2.SearchStatsShardsResponse(results=[
-            node_pb2.SearchStatsResponse(rows=rows, tokens=tokens, phrase_rows=counts)
-            for rows, tokens, counts in found])
+        return node_pb2.SearchStatsShardsResponse(results=[stats_message(*f) for f in found])
 
     @servicer_method
     async def SearchMerged(self, request: node_pb2.SearchMergedRequest,
@@ -532,9 +532,9 @@ class NodeService(ReshardHandlers, node_pb2_grpc.NodeServicer):
         reqs = list(request.requests)
         if not reqs:
             raise InvalidArgumentError("SearchMerged needs at least one request")
-        if not same_but_shard(reqs):
-            raise InvalidArgumentError(
-                "SearchMerged requests must differ only in their shard and epoch")
+        if not same_but_shard(reqs, ("shard_id", "epoch", "expect")):
+            raise InvalidArgumentError("SearchMerged requests must differ only in their shard, "
+                                       "epoch and expected statistics")
         args = decode_search(reqs[0])
         expect = [decode_expect(r) for r in reqs]
         workers = await self._scatter_workers([(r.shard_id, r.epoch) for r in reqs])
