@@ -6,6 +6,13 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 PROTOS := $(wildcard protos/db4/v1/*.proto)
 ARGS ?=
+# Unit and fault tests run on this many workers (pytest-xdist; each fault-test module, with its
+# own clusters, stays on one worker). Integration tests share one cluster and run one at a time,
+# as do fault tests marked `serial` (they measure latency). JOBS=1 runs everything in turn.
+JOBS ?= 2
+# A run that selects no test of one part (ARGS="-k name" picks from another) is no failure:
+# pytest's exit status 5.
+NONE_OK := || [ $$? -eq 5 ]
 
 .PHONY: help run test test-unit test-integration test-faults lint genproto verify-genproto bench deps clean
 
@@ -29,18 +36,19 @@ $(STAMP): pyproject.toml
 run: deps ## start a local cluster (db4 dev); ARGS="--nodes 3 --shards 8" to change it
 	$(VENV)/bin/db4 dev $(ARGS)
 
-test: deps lint verify-genproto deploy-check ## lint, then unit and integration suites, then the image
-	$(PY) -m pytest -q tests/unit tests/integration tests/faults $(ARGS)
+test: deps lint verify-genproto deploy-check ## lint, then unit, integration and fault suites, then the image
+	@$(MAKE) --no-print-directory test-unit test-integration test-faults
 	@$(MAKE) --no-print-directory test-deploy
 
-test-unit: deps ## unit tests only (no sockets)
-	$(PY) -m pytest -q tests/unit $(ARGS)
+test-unit: deps ## unit tests only (no sockets), on JOBS workers
+	$(PY) -m pytest -q -n $(JOBS) tests/unit $(ARGS) $(NONE_OK)
 
 test-integration: deps ## integration tests (real etcd, node and router processes)
-	$(PY) -m pytest -q tests/integration $(ARGS)
+	$(PY) -m pytest -q tests/integration $(ARGS) $(NONE_OK)
 
-test-faults: deps ## fault tests (kill -9, restarts)
-	$(PY) -m pytest -q tests/faults $(ARGS)
+test-faults: deps ## fault tests (kill -9, restarts), on JOBS workers, then the serial ones alone
+	$(PY) -m pytest -q -n $(JOBS) --dist loadfile -m "not serial" tests/faults $(ARGS) $(NONE_OK)
+	$(PY) -m pytest -q -m serial tests/faults $(ARGS) $(NONE_OK)
 
 lint: deps ## ruff, mypy, import-linter contracts
 	$(VENV)/bin/ruff check .

@@ -28,6 +28,9 @@ COLLECTION = "many"
 # per channel.
 FLOW_OPTIONS = (*channel_options(None), ("grpc.use_local_subchannel_pool", 1))
 
+# The latency figure compares point reads with and without unread streams: nothing else may run.
+pytestmark = pytest.mark.serial
+
 
 def rss_mb(pid: int) -> float:
     """Resident memory of a process in MiB."""
