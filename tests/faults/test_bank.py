@@ -1,10 +1,11 @@
 """The bank: serializable transfers across shards while nodes and the router are killed -9.
 
-10 accounts over at least 4 shards on 3 nodes. Eight clients transfer random amounts for 60 s;
-each transfer also creates a ledger entry (its own id) in the same transaction, so that a
-transfer whose commit answer was lost in a crash (outcome unknown) can be told apart afterwards.
-A fault thread kills -9 and restarts a random node or the router every few seconds. Auditors read
-every balance in one transaction throughout.
+10 accounts over at least 4 shards on 3 nodes. Eight clients transfer random amounts for 60 s
+(longer, up to 150 s, until 10 audits have committed); each transfer also creates a ledger entry
+(its own id) in the same transaction, so that a transfer whose commit answer was lost in a crash
+(outcome unknown) can be told apart afterwards. A fault thread kills -9 and restarts a random
+node or the router every few seconds. Auditors read every balance in one transaction
+throughout.
 
 Checked: every audit that committed sums to the total and sees no negative balance; at the end
 the balances equal the replay of the ledger, every acknowledged transfer is in the ledger, and
@@ -27,6 +28,11 @@ ACCOUNTS = 10
 START_BALANCE = 1000
 TOTAL = ACCOUNTS * START_BALANCE
 RUN_S = 60.0
+# The run goes on past RUN_S, up to MAX_RUN_S, until this many audits committed (a busy machine,
+# or the suite's other worker, slows them: the check is that audits commit under the kills, not
+# how many fit in a minute).
+MIN_AUDITS = 10
+MAX_RUN_S = 150.0
 CLIENTS = 8
 AUDITORS = 2
 TRANSIENT = (errors.UnavailableError, errors.DeadlineExceededError,
@@ -163,7 +169,10 @@ def test_bank_survives_kills(tmp_path):
             fault_thread = threading.Thread(
                 target=lambda: killed.extend(faults(cluster, bank.stop, 7)))
             fault_thread.start()
-            time.sleep(RUN_S)
+            started = time.monotonic()
+            while (time.monotonic() - started < RUN_S
+                   or (bank.audits < MIN_AUDITS and time.monotonic() - started < MAX_RUN_S)):
+                time.sleep(0.5)
             bank.stop.set()
             fault_thread.join()
             for w in workers:
@@ -174,7 +183,8 @@ def test_bank_survives_kills(tmp_path):
                   f"unknown outcome, {bank.audits} audits ({bank.audits_given_up} given up), "
                   f"kills: {killed}")
             assert len(killed) >= 8, killed
-            assert bank.audits >= 10 and not bank.bad_audits, (bank.audits, bank.bad_audits[:3])
+            assert bank.audits >= MIN_AUDITS and not bank.bad_audits, (bank.audits,
+                                                                   bank.bad_audits[:3])
             assert len(bank.acked) > 50
 
             final = settled_balances(client, ids)
