@@ -17,11 +17,13 @@ RING_BITS = 64
 RING_SIZE = 1 << RING_BITS
 
 
+_CANONICAL = json.JSONEncoder(separators=(",", ":"), sort_keys=True, ensure_ascii=False,
+                              allow_nan=False).encode  # built once: json.dumps builds one a call
+
+
 def canonical_json(value: Any) -> bytes:
     """Encode a JSON value the one way the hash sees it."""
-    return json.dumps(
-        value, separators=(",", ":"), sort_keys=True, ensure_ascii=False, allow_nan=False
-    ).encode()
+    return _CANONICAL(value).encode()
 
 
 def hash64(data: bytes) -> int:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import apsw
@@ -103,11 +103,16 @@ def first_lsn(conn: apsw.Connection) -> int:
 
 def append(conn: apsw.Connection, c: Change) -> None:
     """Write one record; the caller holds the transaction that writes the data change."""
-    conn.execute(
+    append_many(conn, (c,))
+
+
+def append_many(conn: apsw.Connection, changes: Iterable[Change]) -> None:
+    """Write records in one statement run (a batch's); the caller holds the transaction."""
+    conn.executemany(
         f"INSERT INTO changes({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (c.lsn, c.txid, c.op, c.collection, c.id, c.before, c.after, c.ts, checksum(c),
-         participants_text(c.participants), None if c.token is None else to_signed(c.token)),
-    )
+        [(c.lsn, c.txid, c.op, c.collection, c.id, c.before, c.after, c.ts, checksum(c),
+          participants_text(c.participants), None if c.token is None else to_signed(c.token))
+         for c in changes])
 
 
 def _decode(row: tuple, shard_id: str) -> Change:

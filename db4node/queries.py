@@ -30,6 +30,8 @@ from db4core.query import (
 from db4node.sql import scalar, transaction
 from db4rpc.options import MAX_MESSAGE_BYTES
 
+_compact = json.JSONEncoder(separators=(",", ":")).encode  # once, not a json.dumps a row
+
 Ranges = list[tuple[int, int]]
 
 # A node's answer stays far below the 64 MiB transport limit: a page or a point read stops
@@ -94,7 +96,7 @@ def find_merged(conns: list[apsw.Connection], collection: str, where: dict | Non
         for _key, body, values in heapq.merge(*streams, key=lambda row: row[0]):
             if len(rows) == limit:
                 return Page(rows, True)
-            row = (body, json.dumps(values, separators=(",", ":")))
+            row = (body, _compact(values))
             size += len(row[0]) + len(row[1])
             if rows and size > PAGE_BYTES:
                 return Page(rows, True)  # the next row would not fit: the router asks again
@@ -178,7 +180,7 @@ def count(conn: apsw.Connection, collection: str, where: dict | None,
 
 def _position(body: str, sort: list) -> str:
     doc: Any = json.loads(body)
-    return json.dumps(sort_values(doc, sort), separators=(",", ":"))
+    return _compact(sort_values(doc, sort))
 
 
 def ensure_index(conn: apsw.Connection, name: str, collection: str,

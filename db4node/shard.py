@@ -10,6 +10,7 @@ the stored row's sees no document there, and no write changes a document's parti
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import time
@@ -77,8 +78,7 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _encode(doc: documents.Document) -> str:
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+_encode = documents.compact_json
 
 
 def read_rows(conn: apsw.Connection, collection: str, ids: list[str],
@@ -268,23 +268,25 @@ class Shard:
         committed one; participants: a cross-shard transaction's shards); returns the last LSN.
         The caller holds the transaction and sets last_lsn once it commits."""
         parts = tuple(sorted(participants)) if participants is not None else None
-        lsn = self.last_lsn if after is None else after
-        for e in effects:
-            lsn += 1
-            changelog.append(self.conn, changelog.Change(
-                lsn, txid, e.op, e.collection, e.id, e.before, e.after, now,
-                participants=parts, token=e.token))
-        return lsn
+        first = self.last_lsn if after is None else after
+        changelog.append_many(self.conn, [
+            changelog.Change(lsn, txid, e.op, e.collection, e.id, e.before, e.after, now,
+                             participants=parts, token=e.token)
+            for lsn, e in enumerate(effects, first + 1)])
+        return first + len(effects)
 
-    def store_effect(self, e: Effect) -> None:
-        """Write one effect's row (a prepared transaction's after-image) as computed."""
-        if e.after is None:
-            self.conn.execute("DELETE FROM docs WHERE collection = ? AND id = ?",
-                              (e.collection, e.id))
-        else:
-            self.conn.execute(
-                "INSERT OR REPLACE INTO docs(collection, id, token, version, body) "
-                "VALUES (?,?,?,?,?)", (e.collection, e.id, to_signed(e.token), e.version, e.after))
+    def store_effects(self, effects: Sequence[Effect]) -> None:
+        """Write the effects' rows (a prepared transaction's after-images) as computed, in
+        order: consecutive writes run as one statement."""
+        for deletes, run in itertools.groupby(effects, key=lambda e: e.after is None):
+            if deletes:
+                self.conn.executemany("DELETE FROM docs WHERE collection = ? AND id = ?",
+                                      [(e.collection, e.id) for e in run])
+            else:
+                self.conn.executemany(
+                    "INSERT OR REPLACE INTO docs(collection, id, token, version, body) "
+                    "VALUES (?,?,?,?,?)",
+                    [(e.collection, e.id, to_signed(e.token), e.version, e.after) for e in run])
 
     def prepare(self, txid: str, ops: list[Op], reads: Sequence[ReadCheck],
                 participants: list[str], in_doubt_ms: int) -> list[OpResult]:

@@ -157,10 +157,9 @@ def commit_prepared(shard: Shard, txid: str) -> bool:
     now = int(time.time() * 1000)
     shard.conn.execute("BEGIN IMMEDIATE")
     try:
-        for effect in record.effects:
-            shard.store_effect(effect)
+        shard.store_effects(record.effects)
         lsn = shard.log_effects(record.effects, txid, now, record.participants)
-        _forget(shard, txid)
+        _forget(shard, record)
         shard.conn.execute("COMMIT")
     except BaseException:
         shard.conn.execute("ROLLBACK")
@@ -177,7 +176,7 @@ def abort_prepared(shard: Shard, txid: str) -> bool:
     if record is None:
         return False
     with transaction(shard.conn):
-        _forget(shard, txid)
+        _forget(shard, record)
     _release(shard, record)
     return True
 
@@ -187,9 +186,11 @@ def in_doubt(shard: Shard, now_ms: int) -> list[Prepared]:
     return [p for p in list(shard.prepared.values()) if p.in_doubt(now_ms)]
 
 
-def _forget(shard: Shard, txid: str) -> None:
-    shard.conn.execute("DELETE FROM txn_locks WHERE txid = ?", (txid,))
-    shard.conn.execute("DELETE FROM txn_prepared WHERE txid = ?", (txid,))
+def _forget(shard: Shard, record: Prepared) -> None:
+    # By key: txn_locks is keyed by (collection, id), so a delete by txid alone would scan it.
+    shard.conn.executemany("DELETE FROM txn_locks WHERE collection = ? AND id = ? AND txid = ?",
+                           [(c, i, record.txid) for c, i in record.keys])
+    shard.conn.execute("DELETE FROM txn_prepared WHERE txid = ?", (record.txid,))
 
 
 def _release(shard: Shard, record: Prepared) -> None:
