@@ -266,7 +266,7 @@ def install(path: str, parent: str, ranges: Ranges, op: str) -> tuple[int, int]:
             conn.execute("DELETE FROM meta WHERE key IN (?, ?, ?)",
                          (FENCE_KEY, changelog.LAST_LSN_KEY, FOLLOW_KEY))
             _put_follow(conn, Follow(parent, ranges, l0, op))
-        kept = int(scalar(conn, "SELECT COUNT(*) FROM docs"))
+        kept = int(scalar(conn, "SELECT COALESCE(SUM(n), 0) FROM doc_counts"))
     finally:
         conn.close()
     fd = os.open(path, os.O_RDONLY)

@@ -508,8 +508,12 @@ def sizes(conn: apsw.Connection, path: str, only: follow.Ranges | None = None
     """Documents per collection (id claims are no documents; with `only`, those whose token
     falls in the ranges) and the bytes of the shard's file and WAL, read on any connection to
     the shard at `path`."""
-    sql, params = keep_to("SELECT collection, COUNT(*) FROM docs WHERE 1 GROUP BY collection",
-                          [], only)
+    params: list = []
+    if only is None:  # the counts the writes keep (schema.COUNTS_MIGRATION)
+        sql = "SELECT collection, n FROM doc_counts WHERE n > 0"
+    else:  # a cleanup runs: the rows of those ranges, counted on the token index
+        sql, params = keep_to(
+            "SELECT collection, COUNT(*) FROM docs WHERE 1 GROUP BY collection", [], only)
     per = {c: n for c, n in conn.execute(sql, params) if not is_claim(c)}
     size = sum(os.path.getsize(p) for p in (path, path + "-wal") if os.path.exists(p))
     return per, size
