@@ -38,30 +38,6 @@ def _entries_cut(last: int, keep: int) -> int:
     return max(last - keep, 0)
 
 
-def _seconds_cut(conn: apsw.Connection, keep_s: float, now_ms: int, last: int) -> int:
-    """Highest LSN below the first record younger than keep_s (all of them when none is; with
-    keep_s 0 a record written this very millisecond may go too). The scan reads only records
-    old enough to go, oldest first."""
-    oldest_kept_ts = now_ms - int(keep_s * 1000)
-    for lsn, ts in conn.execute("SELECT lsn, ts FROM changes ORDER BY lsn"):
-        if ts > oldest_kept_ts:
-            return int(lsn) - 1
-    return last
-
-
-def _bytes_cut(conn: apsw.Connection, keep_bytes: int) -> int:
-    """Highest LSN that may go while the newest records holding keep_bytes of documents stay
-    (0 when the whole log holds less). The scan reads the newest records only."""
-    total = 0
-    for lsn, size in conn.execute(
-            "SELECT lsn, COALESCE(length(before), 0) + COALESCE(length(after), 0) "
-            "FROM changes ORDER BY lsn DESC"):
-        if total >= keep_bytes:
-            return int(lsn)  # the newer records hold enough: this one and older may go
-        total += size
-    return 0
-
-
 def truncation_point(conn: apsw.Connection, retention: Retention, checkpoint: int | None,
                      now_ms: int | None = None) -> int:
     """Highest LSN that may be deleted (below the first kept record: nothing to delete).
@@ -74,6 +50,10 @@ def truncation_point(conn: apsw.Connection, retention: Retention, checkpoint: in
 
 def _cut(conn: apsw.Connection, retention: Retention, checkpoint: int | None,
          now_ms: int) -> int:
+    """The records that may go: at most the entries cut and the checkpoint; none younger
+    than `seconds` or after it; none whose going would leave the newer records holding less
+    than `bytes` of documents. Reads only the records that may go, and the one after them: a
+    round that deletes nothing reads one record (the oldest) and the log's byte total."""
     last = changelog.last_lsn(conn)
     first = changelog.first_lsn(conn)
     cut = _entries_cut(last, retention.entries)
@@ -81,10 +61,26 @@ def _cut(conn: apsw.Connection, retention: Retention, checkpoint: int | None,
         cut = min(cut, checkpoint)
     if cut < first:
         return cut  # cheap limits keep everything: no scan
-    cut = min(cut, _seconds_cut(conn, retention.seconds, now_ms, last))
-    if cut < first:
-        return cut
-    return min(cut, _bytes_cut(conn, retention.bytes))
+    oldest_kept_ts = now_ms - int(retention.seconds * 1000)
+    row = conn.execute("SELECT ts FROM changes WHERE lsn = ?", (first,)).fetchone()
+    if row is not None and row[0] > oldest_kept_ts:
+        return first - 1  # the oldest record is young enough: everything stays
+    # Records may go while the ones after them still hold keep_bytes: while the characters of
+    # the records up to them (oldest first) stay within total - keep_bytes.
+    allowance = changelog.log_bytes(conn) - retention.bytes
+    if allowance < 0:
+        return 0  # the whole log holds less than the bytes limit keeps
+    may_go, held = 0, 0  # LSNs are dense: each record is may_go + 1
+    for lsn, ts, size in conn.execute(
+            "SELECT lsn, ts, COALESCE(length(before), 0) + COALESCE(length(after), 0) "
+            "FROM changes WHERE lsn <= ? ORDER BY lsn", (cut,)):
+        held += size
+        if held > allowance:
+            return may_go  # this record must stay for the bytes limit
+        if ts > oldest_kept_ts:
+            return int(lsn) - 1  # the first record young enough to stay
+        may_go = int(lsn)
+    return cut
 
 
 def delete_through(conn: apsw.Connection, upto: int, last_lsn: int, chunk: int = CHUNK) -> int:

@@ -113,6 +113,36 @@ COUNTS_MIGRATION = """
 """
 MIGRATIONS += (COUNTS_MIGRATION,)
 
+# 8: the document characters the change log holds (what its bytes retention limit counts), kept
+# by triggers like doc_counts, so a truncation round that deletes nothing reads no record. No row
+# is an empty log.
+LOG_BYTES_MIGRATION = """
+    CREATE TABLE log_bytes (
+        id    INTEGER PRIMARY KEY CHECK (id = 0),
+        bytes INTEGER NOT NULL
+    );
+    INSERT INTO log_bytes(id, bytes)
+        SELECT 0, COALESCE(SUM(COALESCE(length(before), 0) + COALESCE(length(after), 0)), 0)
+        FROM changes;
+    CREATE TRIGGER "db4:log:insert" AFTER INSERT ON changes BEGIN
+        INSERT INTO log_bytes(id, bytes)
+            VALUES (0, COALESCE(length(NEW.before), 0) + COALESCE(length(NEW.after), 0))
+            ON CONFLICT(id) DO UPDATE SET bytes = bytes + excluded.bytes;
+    END;
+    CREATE TRIGGER "db4:log:delete" AFTER DELETE ON changes BEGIN
+        UPDATE log_bytes
+            SET bytes = bytes - COALESCE(length(OLD.before), 0) - COALESCE(length(OLD.after), 0)
+            WHERE id = 0;
+    END;
+    CREATE TRIGGER "db4:log:update" AFTER UPDATE OF before, after ON changes BEGIN
+        UPDATE log_bytes
+            SET bytes = bytes - COALESCE(length(OLD.before), 0) - COALESCE(length(OLD.after), 0)
+                + COALESCE(length(NEW.before), 0) + COALESCE(length(NEW.after), 0)
+            WHERE id = 0;
+    END;
+"""
+MIGRATIONS += (LOG_BYTES_MIGRATION,)
+
 
 def migrate(conn: apsw.Connection) -> None:
     """Apply the migrations not yet applied, each in its own transaction."""

@@ -7,6 +7,8 @@ import json
 
 import crc32c
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from db4core.errors import DataLossError, OutOfRangeError
 from db4core.hashing import token_for
@@ -176,3 +178,95 @@ def test_replaying_the_log_from_lsn_1_rebuilds_the_documents(shard):
     shard.abort_prepared("tx-no")
     stored = {(c, i): b for c, i, b in shard.conn.execute("SELECT collection, id, body FROM docs")}
     assert replay(list(changelog.read(shard.conn, 0, 10_000))) == stored
+
+
+# ---- retention reads only what it deletes ----------------------------------------------------
+
+
+def put_records(shard: Shard, records: list[tuple[int, int]], first: int = 1) -> None:
+    """Change-log records with dense LSNs from `first`: (ts, document characters) each."""
+    with shard.conn:
+        shard.conn.executemany(
+            "INSERT INTO changes(lsn, txid, op, collection, id, before, after, ts, crc) "
+            "VALUES (?, 'tx', 'insert', 'c', ?, NULL, ?, ?, 0)",
+            [(lsn, f"d{lsn}", "x" * size, ts)
+             for lsn, (ts, size) in enumerate(records, start=first)])
+
+
+def vm_steps(shard: Shard, limits: Retention) -> tuple[int, int]:
+    """The truncation point, and the SQLite VM steps it took (every 10th counted)."""
+    steps = 0
+
+    def count() -> bool:
+        nonlocal steps
+        steps += 1
+        return False
+
+    shard.conn.set_progress_handler(count, 10)
+    try:
+        cut = retention.truncation_point(shard.conn, limits, None, now_ms=10_000_000)
+    finally:
+        shard.conn.set_progress_handler(None)
+    return cut, steps
+
+
+def test_retention_that_deletes_nothing_reads_no_record(tmp_path):
+    """Old records over the entries limit that the bytes limit keeps: the truncation round
+    (every few seconds) must not read the whole log to find that nothing goes."""
+    limits = Retention(entries=10, bytes=10**9, seconds=60)
+    found = {}
+    for n in (300, 3000):
+        s = Shard(f"s{n}", str(tmp_path / f"s{n}.db"))
+        try:
+            put_records(s, [(1000, 50)] * n)
+            found[n] = vm_steps(s, limits)
+        finally:
+            s.close()
+    assert found[300][0] == found[3000][0] == 0
+    assert found[3000][1] <= found[300][1] + 5, f"VM steps grow with the log: {found}"
+
+
+def reference_cut(records: list[tuple[int, int, int]], last: int, limits: Retention,
+                  checkpoint: int | None, now_ms: int) -> int:
+    """The truncation point as defined (a scan of every record): records (lsn, ts, size)."""
+    first = records[0][0] if records else last + 1
+    cut = max(last - limits.entries, 0)
+    if checkpoint is not None:
+        cut = min(cut, checkpoint)
+    if cut < first:
+        return cut
+    oldest_kept = now_ms - int(limits.seconds * 1000)
+    by_time = next((lsn - 1 for lsn, ts, _ in records if ts > oldest_kept), last)
+    cut = min(cut, by_time)
+    if cut < first:
+        return cut
+    newer, by_bytes = 0, 0
+    for lsn, _, size in reversed(records):
+        if newer >= limits.bytes:
+            by_bytes = lsn
+            break
+        newer += size
+    return min(cut, by_bytes)
+
+
+@settings(max_examples=150, deadline=None)
+@given(records=st.lists(st.tuples(st.integers(0, 30), st.integers(0, 40)), max_size=30),
+       truncated=st.integers(0, 5), entries=st.integers(0, 35), keep_bytes=st.integers(0, 800),
+       seconds=st.integers(0, 30), checkpoint=st.one_of(st.none(), st.integers(0, 40)))
+def test_the_truncation_point_is_the_one_every_record_defines(
+        tmp_path_factory, records, truncated, entries, keep_bytes, seconds, checkpoint):
+    s = Shard("s0", str(tmp_path_factory.mktemp("cut") / "s0.db"))
+    try:
+        put_records(s, [(ts * 1000, size) for ts, size in records])
+        with s.conn:  # the oldest records truncated already, as a round would
+            s.conn.execute("DELETE FROM changes WHERE lsn <= ?", (truncated,))
+        stored = [(lsn, ts, size) for lsn, ts, size in s.conn.execute(
+            "SELECT lsn, ts, COALESCE(length(before), 0) + COALESCE(length(after), 0) "
+            "FROM changes ORDER BY lsn")]
+        limits = Retention(entries=entries, bytes=keep_bytes, seconds=seconds)
+        last = changelog.last_lsn(s.conn)
+        want = reference_cut(stored, last, limits, checkpoint, 31_000)
+        got = retention.truncation_point(s.conn, limits, checkpoint, now_ms=31_000)
+        assert got == want, (stored, limits, checkpoint)
+    finally:
+        s.close()
