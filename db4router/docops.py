@@ -141,13 +141,16 @@ class DocOps:
     # ---- locating ----------------------------------------------------------------------------
 
     def locate(self, info: CollectionInfo, doc_id: str, partition: bytes | None) -> Located:
-        """Token from the id or the given partition value; None when a lookup is needed."""
+        """Token from the given partition value, else the id in a collection partitioned by
+        `$id`; None when a lookup is needed. A value given is a boundary whatever the key: in a
+        collection partitioned by `$id` a document's value is its id, so naming another finds
+        nothing (the node sees another token)."""
         validate_id(doc_id)
+        if partition is not None:
+            return Located(doc_id, token_for(documents.decode(partition, "partition")))
         if info.partition_key == "$id":
             return Located(doc_id, token_for(doc_id))
-        if partition is None:
-            return Located(doc_id, None)
-        return Located(doc_id, token_for(documents.decode(partition, "partition")))
+        return Located(doc_id, None)
 
     async def lookup(self, info: CollectionInfo, doc_id: str) -> tuple[bytes, int] | None:
         """Find a document on every shard by id: (body, token), None when nowhere."""

@@ -145,10 +145,11 @@ class Routes:
 
     @staticmethod
     def _token(req: Any, key: str) -> int | None:
-        if key == "$id":
-            return token_for(req.id)
+        """As the router's locate: a partition value given first (a boundary), then the id."""
         if req.HasField("partition"):
             return token_for(documents.decode(req.partition, "partition"))
+        if key == "$id":
+            return token_for(req.id)
         return None
 
     def _owner(self, topo: Topology, token: int) -> tuple[str, str, int] | None:

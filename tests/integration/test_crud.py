@@ -96,6 +96,25 @@ def test_partitioned_collection(client, coll_name):
     assert orders.get(first, partition="acme") is None
 
 
+def test_a_partition_value_is_a_boundary_in_a_collection_partitioned_by_id(client, coll_name):
+    """In a collection partitioned by `$id`, a document's partition value is its id: naming
+    another value finds nothing, and no write goes through."""
+    coll = client.collection(coll_name)
+    doc = coll.create({"$id": "m1", "n": 1})
+    assert coll.get("m1", partition="m1") == doc
+    assert coll.get("m1", partition="other") is None
+    with pytest.raises(errors.NotFoundError):
+        coll.update("m1", {"n": 2}, partition="other")
+    with pytest.raises(errors.NotFoundError):
+        coll.replace("m1", {"n": 3}, partition="other")
+    with pytest.raises(errors.NotFoundError):
+        coll.atomic_increment("m1", "n", partition="other")
+    assert coll.delete("m1", partition="other") is False
+    assert coll.get("m1") == doc  # untouched
+    assert coll.update("m1", {"n": 5}, partition="m1")["n"] == 5
+    assert coll.delete("m1", partition="m1") is True
+
+
 def test_same_tenant_shares_a_shard_across_collections(client, coll_name):
     a, b = f"{coll_name}a", f"{coll_name}b"
     client.create_collection(a, partition_key="tenantId")
