@@ -84,18 +84,30 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False)
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def log_level(text: str, error: type[BaseException] = argparse.ArgumentTypeError) -> str:
+    """A --log-level value, upper-cased; `error` (an argparse type error by default) names the
+    levels for anything else."""
+    if text.upper() not in LOG_LEVELS:
+        raise error(f"--log-level must be one of {', '.join(LOG_LEVELS)}, got {text!r}")
+    return text.upper()
+
+
 def setup_logging(component: str, level: str = "INFO", fmt: str = "text") -> None:
     """Log to stderr, one line per record, with the component name (`fmt` json: one JSON
     object per line, with the request id)."""
     if fmt not in LOG_FORMATS:
         raise SystemExit(f"--log-format must be one of {', '.join(LOG_FORMATS)}, got {fmt!r}")
+    level = log_level(level, SystemExit)
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
         handler.setFormatter(JsonFormatter(component))
     else:
         handler.setFormatter(logging.Formatter(
             f"%(asctime)s %(levelname)s {component} %(name)s: %(message)s"))
-    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
+    logging.basicConfig(level=getattr(logging, level),
                         handlers=[handler])
 
 

@@ -140,6 +140,14 @@ def _version(value: Any) -> int | None:
     return value
 
 
+def ring_token(value: Any, what: str) -> int:
+    """A token of the 64-bit ring: an int from 0 to 2^64 - 1."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 1 << 64:
+        raise InvalidArgumentError(
+            f"{what} must be a ring token, an int from 0 to 2^64-1, got {value!r}")
+    return value
+
+
 # ---- answers ----
 
 def _doc(resp: Any) -> Document:
@@ -349,7 +357,7 @@ def split_shard(shard_id: str, op_id: str, split_token: int | None = None,
     """Plan a split (answers at once); retried safely: the op_id names the operation."""
     req = admin_pb2.SplitShardRequest(shard_id=shard_id, node_id=node_id or "", op_id=op_id)
     if split_token is not None:
-        req.split_token = int(split_token)
+        req.split_token = ring_token(split_token, "split_token")
     return Call(ADMIN, "SplitShard", req, operation_dict, idempotent=True)
 
 

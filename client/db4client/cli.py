@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
+from db4client import _wire
 from db4client.commands import (
     PRINTED,
     cmd_abort_operation,
@@ -94,6 +95,16 @@ def positive_seconds(text: str) -> float:
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
     return value
+
+
+def ring_token(text: str) -> int:
+    """argparse type: a token of the 64-bit ring (0 to 2^64-1)."""
+    try:
+        return _wire.ring_token(int(text), "the token")
+    except (ValueError, InvalidArgumentError):
+        raise argparse.ArgumentTypeError(
+            f"expected a ring token, an integer from 0 to {(1 << 64) - 1}, got {text!r}"
+        ) from None
 
 
 def json_object(text: str) -> dict[str, Any]:
@@ -188,7 +199,7 @@ def _operation_commands(sub: Any) -> None:
                         "split a shard: a new shard takes its tokens above the split token; "
                         "waits for the end with progress on stderr")
     p.add_argument("shard", help="shard id (see db4 status)")
-    p.add_argument("--split-token", type=int, default=None,
+    p.add_argument("--split-token", type=ring_token, default=None,
                    help="tokens above it move (default: the point halving the shard's share; "
                         "db4 status shows a hot shard's load median)")
     p.add_argument("--node", default=None, help="node for the new shard (default: the same)")

@@ -37,6 +37,7 @@ from db4client.devports import (
     port_in_use,
     save_ports,
 )
+from db4core.config import log_level
 
 if TYPE_CHECKING:
     from db4client.devtls import DevTls
@@ -392,7 +393,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "later starts reuse the saved one)")
     p.add_argument("--timeout", type=float, default=60.0,
                    help="seconds to wait for each part to serve (default 60)")
-    p.add_argument("--log-level", default="INFO",
+    p.add_argument("--log-level", default="INFO", type=log_level,
                    help="log level of nodes and router: DEBUG, INFO, WARNING or ERROR")
     p.add_argument("--tls", action="store_true",
                    help="TLS everywhere (mutual between router and nodes) and bearer tokens: "

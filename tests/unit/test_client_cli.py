@@ -89,6 +89,10 @@ def test_arguments_are_parsed_as_json():
     ["dev", "--nodes", "0"],
     ["nosuchcommand"],
     ["get", "users", "u1", "--router", "192.168.1.5:7400"],
+    ["split", "s001", "--split-token", "-5"],
+    ["split", "s001", "--split-token", str(1 << 64)],
+    ["split", "s001", "--split-token", "abc"],
+    ["dev", "--log-level", "LOUD"],
 ])
 def test_usage_errors_exit_2(argv, capsys):
     with pytest.raises(SystemExit) as done:
