@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,16 +46,20 @@ class RetryPolicy:
         return ceiling * random.uniform(0.5, 1.0)
 
     def delay_for(self, call: Call | StreamCall, err: Db4Error, attempt: int,
-                  failing_s: float = 0.0, unsent: bool = False) -> float | None:
+                  failing_s: float = 0.0, unsent: bool = False,
+                  remaining_s: float | None = None) -> float | None:
         """Seconds to wait before retrying `call` after `err`, None when it must not retry.
         `attempt` counts the failures so far (from 0), `failing_s` the seconds since the
         first; `unsent` says the request never left the client (`never_sent`). Such a call is
-        tried again, read or write, for `unary_budget_s`; another UNAVAILABLE (the router could
-        not reach a node) is tried again `attempts` times, reads only."""
+        tried again, read or write, for `unary_budget_s` and within the call's timeout
+        (`remaining_s`: what is left of it); another UNAVAILABLE (the router could not reach a
+        node) is tried again `attempts` times, reads only."""
         if not isinstance(err, UnavailableError):
             return None
         delay = self.backoff_s(attempt)
         if unsent:
+            if remaining_s is not None and delay >= remaining_s:
+                return None
             return delay if failing_s + delay <= self.unary_budget_s else None
         if call.idempotent and attempt + 1 < self.attempts:
             return delay
@@ -101,3 +106,11 @@ def retry_settings(max_retries: Any, initial_backoff_ms: Any) -> tuple[int, floa
         raise InvalidArgumentError(
             f"initial_backoff_ms must be a finite number >= 0, got {initial_backoff_ms!r}")
     return max_retries, float(initial_backoff_ms)
+
+
+def try_deadline(deadline: float | None, ends: float | None, unsent: bool) -> float | None:
+    """A try's gRPC deadline: the call's timeout, or, after a try that never left the client,
+    what is left of it (such retries stay within the timeout, `RetryPolicy.delay_for`)."""
+    if not unsent or ends is None:
+        return deadline
+    return max(ends - time.monotonic(), 0.001)

@@ -14,6 +14,7 @@ from db4.v1 import admin_pb2_grpc, node_pb2_grpc, router_pb2_grpc
 from db4client import _bulk, _cdc, _channel, _direct, _query, _search, _txn, _wire
 from db4client._plan import arun_plan
 from db4client._retry import DEFAULT_POLICY, RetryPolicy, never_sent
+from db4client._retry import try_deadline as _try_deadline
 from db4client.admin import AsyncAdmin
 from db4client.collection import AsyncCollection, _adocuments
 from db4client.errors import (
@@ -81,17 +82,21 @@ class AsyncClient:
                     return value
         method = getattr(self._stubs[call.service], call.method)
         attempt, first_failure = 0, 0.0
+        deadline = call.deadline(self.timeout)
+        ends = None if deadline is None else time.monotonic() + deadline
+        unsent = False
         while True:
             try:
-                resp = await method(call.request, timeout=call.deadline(self.timeout),
+                resp = await method(call.request, timeout=_try_deadline(deadline, ends, unsent),
                                     metadata=self._metadata)
             except grpc.RpcError as err:
                 domain = from_rpc_error(err)
                 if attempt == 0:
                     first_failure = time.monotonic()
-                delay = self._retry.delay_for(call, domain, attempt,
-                                              time.monotonic() - first_failure,
-                                              never_sent(err))
+                unsent = never_sent(err)
+                delay = self._retry.delay_for(
+                    call, domain, attempt, time.monotonic() - first_failure, unsent,
+                    None if ends is None else ends - time.monotonic())
                 if delay is None:
                     return call.fail(domain, err)
                 await asyncio.sleep(delay)

@@ -14,6 +14,7 @@ from db4.v1 import admin_pb2_grpc, node_pb2_grpc, router_pb2_grpc
 from db4client import _bulk, _cdc, _channel, _direct, _query, _search, _txn, _wire
 from db4client._plan import run_plan
 from db4client._retry import DEFAULT_POLICY, RetryPolicy, never_sent
+from db4client._retry import try_deadline as _try_deadline
 from db4client.admin import Admin
 from db4client.collection import Collection, _documents
 from db4client.errors import (
@@ -109,17 +110,21 @@ class Client:
                     return value
         method = getattr(self._stubs[call.service], call.method)
         attempt, first_failure = 0, 0.0
+        deadline = call.deadline(self.timeout)
+        ends = None if deadline is None else time.monotonic() + deadline
+        unsent = False
         while True:
             try:
-                resp = method(call.request, timeout=call.deadline(self.timeout),
+                resp = method(call.request, timeout=_try_deadline(deadline, ends, unsent),
                               metadata=self._metadata)
             except grpc.RpcError as err:
                 domain = from_rpc_error(err)
                 if attempt == 0:
                     first_failure = time.monotonic()
-                delay = self._retry.delay_for(call, domain, attempt,
-                                              time.monotonic() - first_failure,
-                                              never_sent(err))
+                unsent = never_sent(err)
+                delay = self._retry.delay_for(
+                    call, domain, attempt, time.monotonic() - first_failure, unsent,
+                    None if ends is None else ends - time.monotonic())
                 if delay is None:
                     return call.fail(domain, err)
                 time.sleep(delay)

@@ -213,6 +213,22 @@ def test_calls_that_found_no_router_keep_trying_within_their_budget():
     assert budget_spent.delay_for(client_call(), err, 0, 0.0, unsent=True) is None
 
 
+def test_calls_that_found_no_router_stop_trying_at_their_timeout():
+    """The timeout is what a caller waits: tries of a call that never left the client stop
+    within it, whatever is left of the retry budget."""
+    policy = RetryPolicy(initial_backoff_s=0.02, max_backoff_s=0.04, unary_budget_s=30.0)
+    client = Client(retry=policy, timeout=0.3)
+    db4 = FakeStub()
+    client._stubs = {"db4": db4, "admin": FakeStub()}
+    db4.script += [FakeRpcError(grpc.StatusCode.UNAVAILABLE, REFUSED)] * 1000
+    with pytest.raises(errors.UnavailableError):
+        client.collection("users").get("u1")
+    assert 2 <= len(db4.calls) <= 30, len(db4.calls)  # 0.3 s of 10-40 ms backoffs, not 30 s
+    err = errors.UnavailableError(REFUSED)
+    assert policy.delay_for(client_call(), err, 0, 0.0, unsent=True, remaining_s=0.001) is None
+    assert policy.delay_for(client_call(), err, 0, 0.0, unsent=True, remaining_s=5.0)
+
+
 @pytest.mark.parametrize("write", ["create", "update", "replace", "upsert", "delete"])
 def test_writes_are_not_retried_once_they_may_have_been_sent(write):
     client, db4, _ = make_client()
