@@ -133,12 +133,13 @@ class Batches:
 
     @staticmethod
     def _check_unique(items: list[Item]) -> None:
-        seen: set[str] = set()
+        seen: dict[str, int] = {}
         for item in items:
             if item.id in seen:
-                raise AlreadyExistsError(f"$id {item.id!r} appears twice in the batch; "
-                                         "nothing was inserted")
-            seen.add(item.id)
+                raise AlreadyExistsError(
+                    f"documents[{item.index}]: $id {item.id!r} appears twice in the batch "
+                    f"(also documents[{seen[item.id]}]); nothing was inserted")
+            seen[item.id] = item.index
 
     def _by_shard(self, items: list[Item]) -> dict[str, list[Item]]:
         topo = self.dispatcher.view.require()

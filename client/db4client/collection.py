@@ -76,14 +76,15 @@ def _insert_chunks(call: _wire.Call[list[Document]]) -> list[_wire.Call[list[Doc
     docs = list(call.request.documents)
     slices = _byte_chunks([len(d) + 16 for d in docs])
     if len(slices) > 1:
-        seen: set[str] = set()
-        for raw in docs:
+        seen: dict[str, int] = {}
+        for index, raw in enumerate(docs):
             doc_id = documents.decode(raw).get("$id")
             if doc_id in seen:
-                raise AlreadyExistsError(f"$id {doc_id!r} appears twice in the batch; "
-                                         "nothing was inserted")
+                raise AlreadyExistsError(
+                    f"documents[{index}]: $id {doc_id!r} appears twice in the batch "
+                    f"(also documents[{seen[doc_id]}]); nothing was inserted")
             if doc_id is not None:
-                seen.add(doc_id)
+                seen[doc_id] = index
     name = call.request.collection
     return [dataclasses.replace(call, request=router_pb2.InsertManyRequest(
         collection=name, documents=docs[a:b])) for a, b in slices]

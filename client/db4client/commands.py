@@ -7,15 +7,17 @@ propagate: `cli.run_client_command` prints them as `error: CODE: message` and ex
 from __future__ import annotations
 
 import argparse
+import bisect
 import contextlib
 import json
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
 from db4client import _query
-from db4client.errors import InvalidArgumentError, NotFoundError
+from db4client.errors import Db4Error, InvalidArgumentError, NotFoundError
 from db4core import documents
 
 # What a command returns when it printed its own output (a stream, a table).
@@ -58,12 +60,43 @@ def cmd_put(client: Any, args: argparse.Namespace) -> Any:
     return client.collection(args.collection).create(args.document)
 
 
-def jsonl_documents(path: str, stream: Any) -> Iterator[Any]:
-    """The documents of a binary JSON-lines stream, one object per line (blank lines skipped);
-    a line that is not a JSON object (or not UTF-8) is InvalidArgumentError naming the file and
-    line."""
+class LineNumbers:
+    """Which line of a JSON-lines file holds the i-th document (0-based), for errors that
+    name documents by their place in the input: blank lines are skipped, and only they are
+    remembered (the index of the document each came before)."""
+
+    def __init__(self) -> None:
+        self.blanks: list[int] = []
+
+    def line_of(self, index: int) -> int:
+        return index + 1 + bisect.bisect_right(self.blanks, index)
+
+    def name_lines(self, err: Db4Error, path: str) -> Db4Error:
+        """The error with each `documents[i]` as `PATH line N`, and what stays loaded in
+        lines."""
+        message = re.sub(r"documents\[(\d+)\]",
+                         lambda m: f"{path} line {self.line_of(int(m.group(1)))}", err.message)
+        loaded = getattr(err, "loaded", None)
+        if loaded:
+            message = message.replace(
+                f"the first {loaded} documents are loaded",
+                f"the first {loaded} documents are loaded (through line "
+                f"{self.line_of(loaded - 1)})")
+        err.message = message
+        err.args = (message,)
+        return err
+
+
+def jsonl_documents(path: str, stream: Any, lines: LineNumbers | None = None
+                    ) -> Iterator[Any]:
+    """The documents of a binary JSON-lines stream, one object per line (blank lines skipped,
+    noted in `lines`); a line that is not a JSON object (or not UTF-8) is InvalidArgumentError
+    naming the file and line."""
+    yielded = 0
     for number, line in enumerate(stream, 1):
         if not line.strip():
+            if lines is not None:
+                lines.blanks.append(yielded)
             continue
         try:
             doc = documents.decode(line)
@@ -73,6 +106,7 @@ def jsonl_documents(path: str, stream: Any) -> Iterator[Any]:
             raise InvalidArgumentError(f"{path} line {number}: a document must be a JSON "
                                        f"object, got {type(doc).__name__}")
         yield doc
+        yielded += 1
 
 
 def _count_lines(path: str) -> int:
@@ -104,11 +138,14 @@ def cmd_import(client: Any, args: argparse.Namespace) -> Any:
             shown["at"] = time.monotonic()
             show(False)
 
+    lines = LineNumbers()
     with stream if not stdin else contextlib.nullcontext(stream):
         try:
-            result = client.bulk_load(args.collection, jsonl_documents(name, stream),
+            result = client.bulk_load(args.collection, jsonl_documents(name, stream, lines),
                                       batch_size=args.batch_size, progress=report,
                                       in_flight=args.in_flight)
+        except Db4Error as err:
+            raise lines.name_lines(err, name) from err.__cause__
         finally:
             show(True)
     return {"loaded": result.loaded, "batches": result.batches,

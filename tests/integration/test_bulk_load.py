@@ -115,3 +115,21 @@ def test_db4_import_names_a_bad_line_and_keeps_the_batches_before_it(client, col
     assert client.collection(coll_name).count() == 20
     missing = db4("import", coll_name, str(tmp_path / "nope.jsonl"), router=cluster.address)
     assert missing.returncode == 1 and "cannot read" in missing.stderr
+
+
+def test_db4_import_names_the_file_line_of_a_document_the_server_refuses(client, coll_name,
+                                                                         cluster, tmp_path):
+    """A document the router or a node refuses (no partition value, a `$id` given twice, an
+    id taken) is named by its line in the file, blank lines counted, as a bad JSON line is."""
+    client.create_collection(coll_name, partition_key="tenantId")
+    path = tmp_path / "pk.jsonl"
+    path.write_text('{"tenantId": "a"}\n\n\n{"tenantId": "b"}\n{"name": "no partition value"}\n')
+    out = db4("import", coll_name, str(path), router=cluster.address)
+    assert out.returncode == 1
+    assert f"{path} line 5:" in out.stderr and "partition key" in out.stderr, out.stderr
+    assert "documents[" not in out.stderr, out.stderr
+    twice = tmp_path / "twice.jsonl"
+    twice.write_text('{"$id": "f1", "tenantId": "a"}\n\n{"$id": "f1", "tenantId": "a"}\n')
+    out = db4("import", f"{coll_name}x", str(twice), router=cluster.address)
+    assert out.returncode == 1
+    assert f"{twice} line 3:" in out.stderr and "line 1" in out.stderr, out.stderr
