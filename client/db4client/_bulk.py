@@ -116,25 +116,37 @@ def run(insert: Callable[[list[Any]], list[Document]], delete: Callable[[list[st
     begin = clock()
     pending: deque[tuple[int, Future]] = deque()
     state = _State()
+    # Ctrl-C (KeyboardInterrupt): nothing more is read, the batches in flight finish and are
+    # counted as any others, then it is raised again carrying `loaded` (a second one stops
+    # at once).
+    stop: KeyboardInterrupt | None = None
     with ThreadPoolExecutor(in_flight, thread_name_prefix="db4-bulk") as pool:
         source = batches(docs, batch_size)
         while True:
-            if state.error is None and len(pending) < in_flight:
-                try:
-                    nxt = next(source, None)
-                except Db4Error as err:  # the input itself is bad (db4 import: a bad line)
-                    state.input_failed(err)
-                    nxt = None
-                if nxt is not None:
-                    pending.append((nxt[0], pool.submit(insert, nxt[1])))
-                    continue
-            if not pending:
-                break
-            start, fut = pending.popleft()
             try:
-                stored = fut.result()
-            except Db4Error as err:
-                state.batch_failed(err, start)
+                if state.error is None and stop is None and len(pending) < in_flight:
+                    try:
+                        nxt = next(source, None)
+                    except Db4Error as err:  # the input itself is bad (db4 import: a bad line)
+                        state.input_failed(err)
+                        nxt = None
+                    if nxt is not None:
+                        pending.append((nxt[0], pool.submit(insert, nxt[1])))
+                        continue
+                if not pending:
+                    break
+                start, fut = pending[0]
+                try:
+                    stored = fut.result()
+                except Db4Error as err:
+                    pending.popleft()
+                    state.batch_failed(err, start)
+                    continue
+                pending.popleft()
+            except KeyboardInterrupt as err:
+                if stop is not None:
+                    raise
+                stop = err
                 continue
             if state.keeps():
                 state.loaded_batch(len(stored), progress)
@@ -143,6 +155,9 @@ def run(insert: Callable[[list[Any]], list[Document]], delete: Callable[[list[st
                 delete(ids(stored))
             except Db4Error as err:
                 state.not_undone(len(stored), err)
+    if stop is not None and state.error is None:
+        stop.loaded = state.loaded  # type: ignore[attr-defined]
+        raise stop
     return state.result(begin, clock)
 
 

@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 from db4client import _wire
 from db4client.commands import (
     PRINTED,
+    Interrupted,
     cmd_abort_operation,
     cmd_cdc_status,
     cmd_cdc_tail,
@@ -538,6 +539,12 @@ def main(argv: list[str] | None = None) -> int:
         return dev.run(args)
     try:
         return run_client_command(args)
+    except Interrupted as stop:
+        print(f"db4 {args.command}: {stop}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print(f"db4 {args.command}: interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:
         # The reader went away (`db4 status | head`): stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

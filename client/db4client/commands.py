@@ -60,6 +60,10 @@ def cmd_put(client: Any, args: argparse.Namespace) -> Any:
     return client.collection(args.collection).create(args.document)
 
 
+class Interrupted(Exception):
+    """Ctrl-C during a command, with what it had done (`db4` prints it and exits 130)."""
+
+
 class LineNumbers:
     """Which line of a JSON-lines file holds the i-th document (0-based), for errors that
     name documents by their place in the input: blank lines are skipped, and only they are
@@ -146,6 +150,11 @@ def cmd_import(client: Any, args: argparse.Namespace) -> Any:
                                       in_flight=args.in_flight)
         except Db4Error as err:
             raise lines.name_lines(err, name) from err.__cause__
+        except KeyboardInterrupt as stop:
+            loaded = int(getattr(stop, "loaded", shown["loaded"]))
+            through = f" (through line {lines.line_of(loaded - 1)})" if loaded else ""
+            raise Interrupted(f"interrupted: the first {loaded} documents{through} are loaded, "
+                              "none after them") from None
         finally:
             show(True)
     return {"loaded": result.loaded, "batches": result.batches,

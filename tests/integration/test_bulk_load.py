@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import signal
 import subprocess
 import sys
 
@@ -133,3 +135,33 @@ def test_db4_import_names_the_file_line_of_a_document_the_server_refuses(client,
     out = db4("import", f"{coll_name}x", str(twice), router=cluster.address)
     assert out.returncode == 1
     assert f"{twice} line 3:" in out.stderr and "line 1" in out.stderr, out.stderr
+
+
+def test_ctrl_c_stops_db4_import_saying_through_which_line_it_loaded(client, coll_name,
+                                                                    cluster, tmp_path):
+    path = tmp_path / "big.jsonl"
+    path.write_text("".join(json.dumps(d) + "\n" for d in stream(100_000)))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "db4client.cli", "import", coll_name, str(path), "--batch-size",
+         "500", "--in-flight", "2", "--router", cluster.address],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        first = proc.stderr.readline()  # the first progress line: a batch is loaded
+        assert "documents" in first, first
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err, err
+    found = re.search(r"interrupted: the first (\d+) documents \(through line (\d+)\) are "
+                      r"loaded, none after them", err)
+    assert found, err
+    loaded = int(found.group(1))
+    assert 0 < loaded < 100_000 and int(found.group(2)) == loaded
+    coll = client.collection(coll_name)
+    assert coll.count() == loaded
+    assert coll.get(f"d{loaded - 1:05}") is not None and coll.get(f"d{loaded:05}") is None

@@ -67,3 +67,30 @@ def test_a_failed_undo_is_reported_with_the_first_error():
         _bulk.run(store.insert, store.delete, docs(40), 10, 4, None, time.monotonic)
     assert err.value.loaded == 0
     assert "deleting them failed (UNAVAILABLE: no router)" in err.value.message
+
+
+def interrupted_at(n: int, stop_at: int):
+    """Documents, then Ctrl-C while the next one is read."""
+    for i in range(n):
+        if i == stop_at:
+            raise KeyboardInterrupt
+        yield {"$id": f"d{i:03d}"}
+
+
+def test_ctrl_c_lets_the_batches_in_flight_finish_and_says_what_is_loaded():
+    store = Store(delay=0.05)
+    seen: list[int] = []
+    with pytest.raises(KeyboardInterrupt) as stop:
+        _bulk.run(store.insert, store.delete, interrupted_at(100, 45), 10, 4, seen.append,
+                  time.monotonic)
+    assert stop.value.loaded == 40 and seen[-1] == 40  # 4 batches read, all committed
+    assert sorted(store.docs) == [f"d{i:03d}" for i in range(40)]
+
+
+def test_ctrl_c_after_a_failed_batch_reports_the_failure():
+    store = Store(delay=0.05, fail_at={"d015"})
+    with pytest.raises(AlreadyExistsError) as err:
+        _bulk.run(store.insert, store.delete, interrupted_at(100, 35), 10, 4, None,
+                  time.monotonic)
+    assert err.value.loaded == 10
+    assert sorted(store.docs) == [f"d{i:03d}" for i in range(10)]
