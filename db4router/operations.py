@@ -304,10 +304,15 @@ class Operations:
         return True
 
     async def request_abort(self, op_id: str) -> Operation:
-        """Ask the leader to abort an unfinished operation (a finished one is answered as is);
-        the operation aborts unless it passed its commit point."""
+        """Ask the leader to abort an unfinished operation (an aborted one is answered as is:
+        idempotent); the operation aborts unless it passed its commit point. One that finished
+        (done) is FAILED_PRECONDITION: there is nothing left to abort."""
         for _ in range(20):
             op = await self.get(op_id)
+            if op.state == DONE:
+                raise FailedPreconditionError(
+                    f"operation {op_id} ({op.kind} of {op.source}) already finished; nothing "
+                    "was aborted")
             if op.finished or op.abort_requested:
                 return op
             op.abort_requested = True

@@ -143,9 +143,9 @@ class Plans:
             moves = rebalance_moves(topo, alive)
         else:
             raise InvalidArgumentError(f"unknown plan kind {kind!r}")
+        if dry_run:  # nothing runs: the plan as it would start
+            return Plan(plan_id, kind, moves, node, state="planned")
         plan = Plan(plan_id, kind, moves, node, state="running" if moves else "done")
-        if dry_run:
-            return plan
         for other in await self.listing():
             if other.state == "running":
                 raise FailedPreconditionError(

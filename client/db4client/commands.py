@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
 from db4client import _query
-from db4client.errors import Db4Error, InvalidArgumentError, NotFoundError
+from db4client.errors import Db4Error, FailedPreconditionError, InvalidArgumentError, NotFoundError
 from db4core import documents
 
 # What a command returns when it printed its own output (a stream, a table).
@@ -433,8 +433,13 @@ def cmd_operations(client: Any, args: argparse.Namespace) -> Any:
 
 
 def cmd_abort_operation(client: Any, args: argparse.Namespace) -> Any:
-    """Abort a split or move before its commit point."""
-    return client.admin.abort_operation(args.op_id)
+    """Abort a split or move before its commit point; one that passed it meanwhile and
+    finished is FAILED_PRECONDITION (exit 1), not a success."""
+    op = client.admin.abort_operation(args.op_id)
+    if op.get("state") == "done":
+        raise FailedPreconditionError(
+            f"operation {args.op_id} passed its commit point and finished; nothing was aborted")
+    return op
 
 
 def plan_reporter(out: TextIO) -> Callable[[dict[str, Any]], None]:

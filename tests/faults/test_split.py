@@ -9,7 +9,7 @@ import time
 import pytest
 
 from db4client import Client
-from db4client.errors import Db4Error, TransactionAbortedError
+from db4client.errors import Db4Error, FailedPreconditionError, TransactionAbortedError
 from tests.support.cluster import Cluster
 from tests.support.procs import Node
 
@@ -85,6 +85,9 @@ def test_a_move_puts_the_shard_on_another_node(small_cluster):
         other = next(n["node_id"] for n in status["nodes"] if n["node_id"] != shard["node_id"])
         op = client.admin.move_shard(shard["shard_id"], other)
         assert op["state"] == "done", op
+        with pytest.raises(FailedPreconditionError, match="already finished; nothing was "
+                                                          "aborted"):
+            client.admin.abort_operation(op["op_id"])
         shards = {s["shard_id"]: s for s in client.admin.status(with_stats=True)["shards"]}
         assert shard["shard_id"] not in shards
         assert shards[op["target_shard"]]["node_id"] == other
@@ -274,7 +277,7 @@ def test_a_joined_node_gets_shards_by_a_rebalance_and_a_drain_empties_a_node(tmp
             joined.start().wait_ready()
             before = client.admin.status()
             plan = client.admin.rebalance(dry_run=True)
-            assert plan["plan_id"] is None and plan["moves"]
+            assert plan["plan_id"] is None and plan["moves"] and plan["state"] == "planned"
             assert {m["node_id"] for m in plan["moves"]} >= {"n3"}
             assert client.admin.status()["epoch"] == before["epoch"]  # nothing moved
             done = client.admin.rebalance()
@@ -283,6 +286,9 @@ def test_a_joined_node_gets_shards_by_a_rebalance_and_a_drain_empties_a_node(tmp
             placed = {s["node_id"] for s in client.admin.status()["shards"]}
             assert "n3" in placed
             check_all(client, "spread", want)
+            dry = client.admin.drain_node("n1", dry_run=True)
+            assert dry["state"] == "planned" and dry["moves"], dry
+            assert all(m["result"] == "pending" and m["op_id"] is None for m in dry["moves"])
             drained = client.admin.drain_node("n1")
             assert drained["state"] == "done", drained
             shards = client.admin.status()["shards"]
