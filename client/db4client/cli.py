@@ -499,6 +499,15 @@ def client_auth(args: argparse.Namespace) -> tuple[str | None, dict[str, str] | 
     return token, tls
 
 
+def _hint(err: Any, tls: dict[str, Any] | None) -> str:
+    """What to try when the router could not be reached without TLS: a router that serves
+    TLS closes a plaintext connection at once ("Socket closed")."""
+    if err.code == "UNAVAILABLE" and tls is None and "Socket closed" in err.message:
+        return ("\n(a router that serves TLS closes plaintext connections: give its CA with "
+                "--tls-ca or DB4_TLS_CA)")
+    return ""
+
+
 def run_client_command(args: argparse.Namespace) -> int:
     """Connect, run the command, print JSON; domain errors become `error: CODE: message`."""
     from db4client import Client, errors
@@ -512,7 +521,7 @@ def run_client_command(args: argparse.Namespace) -> int:
         with client:
             result = args.func(client, args)
     except errors.Db4Error as err:
-        print(f"error: {err.code}: {err.message}", file=sys.stderr)
+        print(f"error: {err.code}: {err.message}{_hint(err, tls)}", file=sys.stderr)
         return 1
     if result is PRINTED:
         return 0

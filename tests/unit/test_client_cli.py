@@ -163,6 +163,16 @@ def test_domain_errors_print_code_and_exit_1(fake_client, capsys):
     assert captured.err == "error: ABORTED: expected 1, found 2\n"
 
 
+def test_a_plaintext_call_closed_by_the_router_suggests_tls(fake_client, capsys):
+    def closed(name, a, kw):
+        raise errors.UnavailableError("failed to connect to all addresses; last error: "
+                                      "UNAVAILABLE: ipv4:127.0.0.1:7400: Socket closed")
+
+    fake_client.behaviour = staticmethod(closed)
+    assert cli.main(["get", "users", "u1"]) == 1
+    assert "--tls-ca" in capsys.readouterr().err
+
+
 def test_missing_document_is_not_found(fake_client, capsys):
     fake_client.behaviour = staticmethod(lambda name, a, kw: None)
     assert cli.main(["get", "users", "u1"]) == 1
