@@ -336,7 +336,8 @@ def delete_many(collection: str, ids: Any) -> Call[list[bool]]:
 def shard_for(collection: str, partition_value: Any) -> Call[dict]:
     """Where a partition key value lives: shard, node, ring token, epoch."""
     if partition_value is None:
-        raise InvalidArgumentError("partition_value must not be None")
+        raise InvalidArgumentError("a partition value cannot be null (None): a document "
+                                   "without one is refused")
     req = router_pb2.ShardForRequest(collection=validate_collection(collection),
                                      partition=documents.encode(partition_value, "partition"))
     return Call(DB4, "ShardFor", req, _shard_info, idempotent=True)
