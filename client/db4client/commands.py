@@ -304,18 +304,32 @@ def cmd_search(client: Any, args: argparse.Namespace) -> Any:
 # ---- change data capture ----
 
 
+HEARTBEAT_ACK_S = 5.0  # db4 cdc tail acknowledges a heartbeat's position at most this often
+
+
 def cmd_cdc_tail(client: Any, args: argparse.Namespace) -> Any:
     """Print every change as one JSON object per line, flushed, until Ctrl-C (the SDK rides
-    out router restarts); a durable consumer acknowledges each event once printed."""
+    out router restarts); a durable consumer acknowledges each event once printed, and the
+    position of a heartbeat at most every HEARTBEAT_ACK_S (with --collection, the records
+    skipped, so the shards' logs are not held for it)."""
     out = sys.stdout
     sub = client.subscribe(collections=args.collection, from_token=args.from_token,
                            start=args.start, consumer=args.consumer)
+    acked = {"at": time.monotonic()}
+
+    def ack(token: str) -> None:
+        sub.ack(token)
+        acked["at"] = time.monotonic()
+
+    if args.consumer is not None:
+        sub.on_heartbeat = lambda token: (
+            ack(token) if time.monotonic() - acked["at"] >= HEARTBEAT_ACK_S else None)
     try:
         for event in sub:
             out.write(json.dumps(event.to_dict(), ensure_ascii=False) + "\n")
             out.flush()
             if args.consumer is not None:
-                sub.ack(event.token)
+                ack(event.token)
     except KeyboardInterrupt:
         pass  # Ctrl-C is how a tail ends
     finally:

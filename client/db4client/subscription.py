@@ -35,6 +35,11 @@ class _Position:
     def __init__(self, call: Any, consumer: str | None) -> None:
         self.token: str | None = call.request.from_token or None
         self.consumer = consumer
+        # Called with the new token when a heartbeat moves the position: everything before
+        # it was yielded or skipped (a collection not asked for), so a consumer that has
+        # handled every event may acknowledge it, else a filter that skips everything of a
+        # shard would hold that shard's change log from its last event on.
+        self.on_heartbeat: Callable[[str], None] | None = None
         self.closed = False
         self._lock = threading.Lock()
         self._rpc: Any = None  # the gRPC call now open, so close() can cancel it anywhere
@@ -79,7 +84,10 @@ class Subscription(_Position):
                 self.token = event.token
                 yield event
             if batch.token:
+                moved = not batch.events and batch.token != self.token
                 self.token = batch.token
+                if moved and self.on_heartbeat is not None:
+                    self.on_heartbeat(batch.token)
 
     def __iter__(self) -> Iterator[ChangeEvent]:
         return self
@@ -131,7 +139,10 @@ class AsyncSubscription(_Position):
                 self.token = event.token
                 yield event
             if batch.token:
+                moved = not batch.events and batch.token != self.token
                 self.token = batch.token
+                if moved and self.on_heartbeat is not None:
+                    self.on_heartbeat(batch.token)
 
     def __aiter__(self) -> AsyncIterator[ChangeEvent]:
         return self

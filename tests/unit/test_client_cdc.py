@@ -408,3 +408,31 @@ def test_cdc_tail_bad_token_is_an_invalid_argument_error(capsys):
 
     assert cli.main(["cdc", "tail", "--from-token", "nope"]) == 1
     assert capsys.readouterr().err.startswith("error: INVALID_ARGUMENT: ")
+
+
+def test_a_heartbeat_that_moves_the_position_is_reported():
+    client, db4 = make_client()
+    db4.script.append(Stream(heartbeat(s1=0), batch(event("a", 1)), heartbeat(s1=1),
+                             heartbeat(s1=1, s2=9), batch(event("b", 2))))
+    sub = client.subscribe()
+    seen: list[str] = []
+    sub.on_heartbeat = seen.append
+    assert [next(sub).id, next(sub).id] == ["a", "b"]
+    assert seen == [tok(s1=0), tok(s1=1, s2=9)]  # not the one that moved nothing
+
+
+def test_cdc_tail_acknowledges_heartbeats_so_a_filter_does_not_hold_the_log(monkeypatch,
+                                                                           capsys):
+    from db4client import commands
+
+    monkeypatch.setattr(commands, "HEARTBEAT_ACK_S", 0.0)
+    client, db4 = make_client()
+    db4.script += [Stream(batch(event("a", 1)), heartbeat(s1=1, s2=9), data_loss()),
+                   router_pb2.AcknowledgeResponse(), router_pb2.AcknowledgeResponse()]
+    args = dataclasses.make_dataclass("Args", ["collection", "from_token", "start",
+                                               "consumer"])(["users"], None, "oldest", "c1")
+    with pytest.raises(errors.DataLossError):
+        commands.cmd_cdc_tail(client, args)
+    acks = [c[1].token for c in db4.calls if c[0] == "Acknowledge"]
+    assert acks == [tok(s1=1), tok(s1=1, s2=9)]
+    assert json.loads(capsys.readouterr().out)["id"] == "a"
