@@ -94,9 +94,9 @@ class _State:
         if progress is not None:
             progress(self.loaded)
 
-    def not_undone(self, n: int, err: Db4Error) -> None:
+    def not_undone(self, n: int, why: str) -> None:
         self.left.append(f"{n} documents of a later batch stay loaded: deleting them failed "
-                         f"({err.code}: {err.message})")
+                         f"({why})")
 
     def result(self, begin: float, clock: Callable[[], float]) -> BulkLoadResult:
         if self.error is None:
@@ -117,12 +117,16 @@ def run(insert: Callable[[list[Any]], list[Document]], delete: Callable[[list[st
     pending: deque[tuple[int, Future]] = deque()
     state = _State()
     # Ctrl-C (KeyboardInterrupt): nothing more is read, the batches in flight finish and are
-    # counted as any others, then it is raised again carrying `loaded` (a second one stops
-    # at once).
+    # counted as any others, then it is raised again carrying `loaded`. A second Ctrl-C stops
+    # at once: it carries `loaded` None and `at_least`, since batches then in flight may or may
+    # not commit.
     stop: KeyboardInterrupt | None = None
-    with ThreadPoolExecutor(in_flight, thread_name_prefix="db4-bulk") as pool:
+    pool = ThreadPoolExecutor(in_flight, thread_name_prefix="db4-bulk")
+    waits = True  # the pool's end waits for its batches (not after a second Ctrl-C)
+    try:
         source = batches(docs, batch_size)
         while True:
+            undoing = 0
             try:
                 if state.error is None and stop is None and len(pending) < in_flight:
                     try:
@@ -143,18 +147,26 @@ def run(insert: Callable[[list[Any]], list[Document]], delete: Callable[[list[st
                     state.batch_failed(err, start)
                     continue
                 pending.popleft()
+                if state.keeps():
+                    state.loaded_batch(len(stored), progress)  # counted before progress runs
+                    continue
+                undoing = len(stored)  # committed after the failed batch: undone
+                try:
+                    delete(ids(stored))
+                except Db4Error as err:
+                    state.not_undone(len(stored), f"{err.code}: {err.message}")
             except KeyboardInterrupt as err:
+                if undoing:
+                    state.not_undone(undoing, "interrupted")
                 if stop is not None:
+                    waits = False
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    err.loaded = None  # type: ignore[attr-defined]
+                    err.at_least = state.loaded  # type: ignore[attr-defined]
                     raise
                 stop = err
-                continue
-            if state.keeps():
-                state.loaded_batch(len(stored), progress)
-                continue
-            try:  # committed after the failed batch: undone
-                delete(ids(stored))
-            except Db4Error as err:
-                state.not_undone(len(stored), err)
+    finally:
+        pool.shutdown(wait=waits)
     if stop is not None and state.error is None:
         stop.loaded = state.loaded  # type: ignore[attr-defined]
         raise stop
@@ -196,7 +208,7 @@ async def arun(insert: Callable[[list[Any]], Awaitable[list[Document]]],
             try:  # committed after the failed batch: undone
                 await delete(ids(stored))
             except Db4Error as err:
-                state.not_undone(len(stored), err)
+                state.not_undone(len(stored), f"{err.code}: {err.message}")
     finally:
         for _, task in pending:  # cancelled from outside: nothing left running
             task.cancel()

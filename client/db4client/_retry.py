@@ -51,15 +51,15 @@ class RetryPolicy:
         """Seconds to wait before retrying `call` after `err`, None when it must not retry.
         `attempt` counts the failures so far (from 0), `failing_s` the seconds since the
         first; `unsent` says the request never left the client (`never_sent`). Such a call is
-        tried again, read or write, for `unary_budget_s` and within the call's timeout
-        (`remaining_s`: what is left of it); another UNAVAILABLE (the router could not reach a
-        node) is tried again `attempts` times, reads only."""
+        tried again, read or write, for `unary_budget_s`; another UNAVAILABLE (the router could
+        not reach a node) is tried again `attempts` times, reads only. `remaining_s`: what is
+        left of the call's timeout once a try never left (then no retry outlasts it)."""
         if not isinstance(err, UnavailableError):
             return None
         delay = self.backoff_s(attempt)
+        if remaining_s is not None and delay >= remaining_s:
+            return None
         if unsent:
-            if remaining_s is not None and delay >= remaining_s:
-                return None
             return delay if failing_s + delay <= self.unary_budget_s else None
         if call.idempotent and attempt + 1 < self.attempts:
             return delay
@@ -108,9 +108,9 @@ def retry_settings(max_retries: Any, initial_backoff_ms: Any) -> tuple[int, floa
     return max_retries, float(initial_backoff_ms)
 
 
-def try_deadline(deadline: float | None, ends: float | None, unsent: bool) -> float | None:
-    """A try's gRPC deadline: the call's timeout, or, after a try that never left the client,
-    what is left of it (such retries stay within the timeout, `RetryPolicy.delay_for`)."""
-    if not unsent or ends is None:
+def try_deadline(deadline: float | None, ends: float | None, bounded: bool) -> float | None:
+    """A try's gRPC deadline: the call's timeout, or, once a try never left the client (then
+    the whole call stays within the timeout, `RetryPolicy.delay_for`), what is left of it."""
+    if not bounded or ends is None:
         return deadline
     return max(ends - time.monotonic(), 0.001)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
 from db4client import _query
-from db4client.errors import Db4Error, FailedPreconditionError, InvalidArgumentError, NotFoundError
+from db4client.errors import Db4Error, InvalidArgumentError, NotFoundError
 from db4core import documents
 
 # What a command returns when it printed its own output (a stream, a table).
@@ -151,10 +151,15 @@ def cmd_import(client: Any, args: argparse.Namespace) -> Any:
         except Db4Error as err:
             raise lines.name_lines(err, name) from err.__cause__
         except KeyboardInterrupt as stop:
-            loaded = int(getattr(stop, "loaded", shown["loaded"]))
+            exact = getattr(stop, "loaded", None)
+            loaded = int(exact if exact is not None
+                         else getattr(stop, "at_least", shown["loaded"]))
             through = f" (through line {lines.line_of(loaded - 1)})" if loaded else ""
-            raise Interrupted(f"interrupted: the first {loaded} documents{through} are loaded, "
-                              "none after them") from None
+            if exact is not None:
+                raise Interrupted(f"interrupted: the first {loaded} documents{through} are "
+                                  "loaded, none after them") from None
+            raise Interrupted(f"interrupted twice: the first {loaded} documents{through} are "
+                              "loaded; batches in flight after them may be too") from None
         finally:
             show(True)
     return {"loaded": result.loaded, "batches": result.batches,
@@ -447,13 +452,9 @@ def cmd_operations(client: Any, args: argparse.Namespace) -> Any:
 
 
 def cmd_abort_operation(client: Any, args: argparse.Namespace) -> Any:
-    """Abort a split or move before its commit point; one that passed it meanwhile and
-    finished is FAILED_PRECONDITION (exit 1), not a success."""
-    op = client.admin.abort_operation(args.op_id)
-    if op.get("state") == "done":
-        raise FailedPreconditionError(
-            f"operation {args.op_id} passed its commit point and finished; nothing was aborted")
-    return op
+    """Abort a split or move before its commit point (one that finished is
+    FAILED_PRECONDITION from the router: exit 1)."""
+    return client.admin.abort_operation(args.op_id)
 
 
 def plan_reporter(out: TextIO) -> Callable[[dict[str, Any]], None]:

@@ -14,6 +14,7 @@ every other error propagate.
 
 from __future__ import annotations
 
+import inspect
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator
 from typing import Any, Protocol
@@ -29,6 +30,14 @@ class _Streams(Protocol):
     def _stream(self, call: Any, on_open: Callable[[Any], None] | None = None) -> Any: ...
 
 
+class _Failed:
+    """What `on_heartbeat` raised, passed out of the stream's generator (which goes on): the
+    iteration raises it, and the next one continues the stream."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
 class _Position:
     """What both kinds of subscription share: the token, the consumer, the open gRPC call."""
 
@@ -38,8 +47,10 @@ class _Position:
         # Called with the new token when a heartbeat moves the position: everything before
         # it was yielded or skipped (a collection not asked for), so a consumer that has
         # handled every event may acknowledge it, else a filter that skips everything of a
-        # shard would hold that shard's change log from its last event on.
-        self.on_heartbeat: Callable[[str], None] | None = None
+        # shard would hold that shard's change log from its last event on. What it raises
+        # comes out of the iteration, which can go on; on an AsyncSubscription it may be a
+        # coroutine function (`sub.ack`), awaited.
+        self.on_heartbeat: Callable[[str], Any] | None = None
         self.closed = False
         self._lock = threading.Lock()
         self._rpc: Any = None  # the gRPC call now open, so close() can cancel it anywhere
@@ -78,7 +89,7 @@ class Subscription(_Position):
         self._batches: Generator[Batch, None, None] = client._stream(call, self._opened)
         self._events = self._flatten()
 
-    def _flatten(self) -> Generator[ChangeEvent, None, None]:
+    def _flatten(self) -> Generator[ChangeEvent | _Failed, None, None]:
         for batch in self._batches:
             for event in batch.events:
                 self.token = event.token
@@ -87,7 +98,10 @@ class Subscription(_Position):
                 moved = not batch.events and batch.token != self.token
                 self.token = batch.token
                 if moved and self.on_heartbeat is not None:
-                    self.on_heartbeat(batch.token)
+                    try:
+                        self.on_heartbeat(batch.token)
+                    except Exception as err:  # noqa: BLE001 - the caller's, given back
+                        yield _Failed(err)
 
     def __iter__(self) -> Iterator[ChangeEvent]:
         return self
@@ -96,11 +110,14 @@ class Subscription(_Position):
         if self.closed:
             raise StopIteration
         try:
-            return next(self._events)
+            item = next(self._events)
         except Exception:
             if self.closed:  # the cancelled call's error: the end the caller asked for
                 raise StopIteration from None
             raise
+        if isinstance(item, _Failed):
+            raise item.error
+        return item
 
     def __enter__(self) -> Subscription:
         return self
@@ -133,7 +150,7 @@ class AsyncSubscription(_Position):
         self._batches: AsyncGenerator[Batch, None] = client._stream(call, self._opened)
         self._events = self._flatten()
 
-    async def _flatten(self) -> AsyncGenerator[ChangeEvent, None]:
+    async def _flatten(self) -> AsyncGenerator[ChangeEvent | _Failed, None]:
         async for batch in self._batches:
             for event in batch.events:
                 self.token = event.token
@@ -142,7 +159,12 @@ class AsyncSubscription(_Position):
                 moved = not batch.events and batch.token != self.token
                 self.token = batch.token
                 if moved and self.on_heartbeat is not None:
-                    self.on_heartbeat(batch.token)
+                    try:  # a coroutine function (`sub.ack`) is awaited
+                        result = self.on_heartbeat(batch.token)
+                        if inspect.isawaitable(result):
+                            await result
+                    except Exception as err:  # noqa: BLE001 - the caller's, given back
+                        yield _Failed(err)
 
     def __aiter__(self) -> AsyncIterator[ChangeEvent]:
         return self
@@ -151,11 +173,14 @@ class AsyncSubscription(_Position):
         if self.closed:
             raise StopAsyncIteration
         try:
-            return await self._events.__anext__()
+            item = await self._events.__anext__()
         except Exception:
             if self.closed:
                 raise StopAsyncIteration from None
             raise
+        if isinstance(item, _Failed):
+            raise item.error
+        return item
 
     async def __aenter__(self) -> AsyncSubscription:
         return self

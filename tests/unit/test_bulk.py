@@ -94,3 +94,25 @@ def test_ctrl_c_after_a_failed_batch_reports_the_failure():
                   time.monotonic)
     assert err.value.loaded == 10
     assert sorted(store.docs) == [f"d{i:03d}" for i in range(10)]
+
+
+def test_a_second_ctrl_c_stops_at_once_saying_what_is_loaded_at_least():
+    store = Store(delay=0.0)
+    finished = threading.Event()
+
+    def insert(batch: list[dict]) -> list[dict]:
+        slow = int(batch[0]["$id"][1:]) >= 20  # batches after the first two take 2 s
+        time.sleep(2.0 if slow else 0.1)
+        if slow:
+            finished.set()
+        return store.insert(batch)
+
+    def progress(loaded: int) -> None:
+        raise KeyboardInterrupt  # Ctrl-C as each batch is shown: the second stops at once
+
+    began = time.monotonic()
+    with pytest.raises(KeyboardInterrupt) as stop:
+        _bulk.run(insert, store.delete, docs(100), 10, 4, progress, time.monotonic)
+    assert stop.value.loaded is None and stop.value.at_least == 20
+    assert not finished.is_set(), "it waited for the batches in flight"
+    assert time.monotonic() - began < 1.5

@@ -436,3 +436,36 @@ def test_cdc_tail_acknowledges_heartbeats_so_a_filter_does_not_hold_the_log(monk
     acks = [c[1].token for c in db4.calls if c[0] == "Acknowledge"]
     assert acks == [tok(s1=1), tok(s1=1, s2=9)]
     assert json.loads(capsys.readouterr().out)["id"] == "a"
+
+
+def test_what_on_heartbeat_raises_comes_out_and_the_stream_goes_on():
+    client, db4 = make_client()
+    db4.script.append(Stream(heartbeat(s1=1), batch(event("a", 2)), batch(event("b", 3))))
+    sub = client.subscribe()
+
+    def fail(token: str) -> None:
+        raise errors.UnavailableError("ack failed")
+
+    sub.on_heartbeat = fail
+    with pytest.raises(errors.UnavailableError, match="ack failed"):
+        next(sub)
+    assert [ev.id for ev in [next(sub), next(sub)]] == ["a", "b"]
+
+
+def test_an_async_subscription_awaits_a_coroutine_on_heartbeat():
+    client, db4 = make_async_client()
+    db4.script += [Stream(heartbeat(s1=4), batch(event("a", 5)), data_loss()),
+                   router_pb2.AcknowledgeResponse()]
+
+    async def run():
+        async with client.subscribe(consumer="c") as sub:
+            sub.on_heartbeat = sub.ack
+            seen = []
+            with pytest.raises(errors.DataLossError):
+                async for ev in sub:
+                    seen.append(ev.id)
+        return seen
+
+    assert asyncio.run(run()) == ["a"]
+    acks = [c[1].token for c in db4.calls if c[0] == "Acknowledge"]
+    assert acks == [tok(s1=4)]

@@ -227,6 +227,23 @@ def test_calls_that_found_no_router_stop_trying_at_their_timeout():
     err = errors.UnavailableError(REFUSED)
     assert policy.delay_for(client_call(), err, 0, 0.0, unsent=True, remaining_s=0.001) is None
     assert policy.delay_for(client_call(), err, 0, 0.0, unsent=True, remaining_s=5.0)
+    # a read the router then answered UNAVAILABLE (it could not reach a node) is not tried
+    # again past what is left either
+    assert policy.delay_for(client_call(), err, 1, 0.0, unsent=False, remaining_s=0.001) is None
+
+
+def test_once_a_try_never_left_later_tries_get_what_is_left_of_the_timeout():
+    policy = RetryPolicy(initial_backoff_s=0.01, max_backoff_s=0.01, unary_budget_s=30.0)
+    client = Client(retry=policy, timeout=5.0)
+    db4 = FakeStub()
+    client._stubs = {"db4": db4, "admin": FakeStub()}
+    answered = FakeRpcError(grpc.StatusCode.UNAVAILABLE, "node n1 unreachable",
+                            {"db4-answered": "1"})
+    db4.script += [FakeRpcError(grpc.StatusCode.UNAVAILABLE, REFUSED), answered, answered]
+    with pytest.raises(errors.UnavailableError):
+        client.collection("users").get("u1")
+    timeouts = [c[2]["timeout"] for c in db4.calls]
+    assert timeouts[0] == 5.0 and all(t < 5.0 for t in timeouts[1:]), timeouts
 
 
 @pytest.mark.parametrize("write", ["create", "update", "replace", "upsert", "delete"])
