@@ -57,7 +57,16 @@ class Subscriptions:
         return Subscription(self.dispatcher, token, shards, collections, heartbeat_ms)
 
     async def position(self, start: str, shards: list[str]) -> Token:
-        """Every shard's position for "oldest" (before its first record kept) or "now"."""
+        """Every shard's position for "oldest" (before its first record kept) or "now". For
+        "now", a shard a move left without tokens is at its log's end, the move's fence, known
+        without asking its node (which may be gone: a drained node taken away)."""
+        ended = ended_logs(self.dispatcher) if start == START_NOW else {}
+        asked = [s for s in shards if s not in ended]
+        token = await self._log_position(start, asked) if asked else Token({})
+        token.lsn.update((s, ended[s]) for s in shards if s in ended)
+        return token
+
+    async def _log_position(self, start: str, shards: list[str]) -> Token:
 
         async def ask_node(stub, shard_ids, epoch):
             resp = await stub.LogStats(node_pb2.LogStatsRequest(shard_ids=shard_ids),
@@ -90,6 +99,28 @@ def feed_shards(dispatcher: Dispatcher) -> list[str]:
     return sorted(dispatcher.view.require().placement)
 
 
+def ended_logs(dispatcher: Dispatcher) -> dict[str, int]:
+    """Placed shards that own no token of the ring -> the LSN their change log ends at: the
+    fence of the last operation that took their tokens (a shard without tokens takes no write;
+    fences only grow)."""
+    view = dispatcher.view
+    topo = view.require()
+    in_ring = topo.ring.shards
+    ends: dict[str, int] = {}
+    for rec in view.lineage.values():
+        parent = str(rec["parent"])
+        if parent not in in_ring and parent in topo.placement:
+            ends[parent] = max(ends.get(parent, 0), int(rec["fence_lsn"]))
+    return ends
+
+
+def to_tail(dispatcher: Dispatcher, shards: list[str], token: Token) -> list[str]:
+    """The shards a feed at `token` must read: not one whose log ended at or before the
+    token's position in it (nothing left there, so its node is not needed)."""
+    ends = ended_logs(dispatcher)
+    return [s for s in shards if s not in ends or token.lsn.get(s, 0) < ends[s]]
+
+
 def lineage_of(dispatcher: Dispatcher) -> dict[str, tuple[str, int]]:
     """Shard -> (parent, the parent's fence LSN) for shards made by splits and moves."""
     return {child: (str(rec["parent"]), int(rec["fence_lsn"]))
@@ -103,6 +134,7 @@ class Subscription:
                  collections: list[str], heartbeat_ms: int) -> None:
         self.dispatcher = dispatcher
         self.arrived = asyncio.Event()
+        shards = to_tail(dispatcher, shards, token)
         self.merge = Merge(token, shards, collections, lineage=lineage_of(dispatcher))
         self.heartbeat_s = heartbeat_ms / 1000
         self.heartbeat_ms = heartbeat_ms
@@ -117,7 +149,7 @@ class Subscription:
             return
         self.epoch = view.epoch
         lineage = lineage_of(self.dispatcher)
-        for shard in feed_shards(self.dispatcher):
+        for shard in to_tail(self.dispatcher, feed_shards(self.dispatcher), self.merge.token):
             if shard not in self.tails:
                 self.merge.add_shard(shard, lineage.get(shard))
                 tail = Tail(self.dispatcher, shard, self.merge.token.lsn[shard],

@@ -365,3 +365,36 @@ def test_auto_split_reports_a_shard_hot_from_one_key_and_does_not_split_it(tmp_p
             assert len(client.admin.status()["shards"]) == 2
     finally:
         c.stop()
+
+
+def first_event_after_write(client: Client, coll, doc_id: str, **start) -> tuple[str, str]:
+    """Open a feed, write one document once the stream is open (its first heartbeat), and
+    answer the id of the first event and the token after it."""
+    with client.subscribe(**start) as sub:
+        sub.on_heartbeat = lambda token: coll.upsert({"$id": doc_id})
+        first = next(sub)
+        return first.id, first.token
+
+
+def test_change_feeds_go_on_after_a_drained_node_is_stopped(tmp_path):
+    """A drained node still hosts the shards its moves left without tokens (their logs end at
+    the move's fence). Once it is stopped for good, a feed that does not need those logs (from
+    "now", or from a token past their fences) must not need the node either."""
+    c = Cluster(tmp_path, nodes=2, shards=4)
+    try:
+        c.start()
+        with Client(c.address, timeout=30) as client:
+            coll = client.collection("feed")
+            for i in range(40):
+                coll.create({"$id": f"before-{i}"})
+            assert client.admin.drain_node("n1")["state"] == "done"
+            got, token = first_event_after_write(client, coll, "marker", start="now")
+            assert got == "marker"
+            next(n for n in c.nodes if n.node_id == "n1").stop()
+            assert first_event_after_write(client, coll, "after-now", start="now")[0] \
+                == "after-now"
+            # from the marker's token: the next change is the one made after it, on n2
+            assert first_event_after_write(client, coll, "after-token", from_token=token)[0] \
+                == "after-now"
+    finally:
+        c.stop()
