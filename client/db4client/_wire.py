@@ -97,10 +97,20 @@ def _document(doc: Any, where: str = "document") -> bytes:
     if not isinstance(doc, dict):
         raise InvalidArgumentError(f"{where} must be a dict, got {type(doc).__name__}")
     encoded = documents.encode(doc, where)  # first: the checks below assume str keys
+    _check_size(encoded, where)
     documents.check_field_names(doc, where)
     if "$id" in doc:
         validate_id(doc["$id"])
     return encoded
+
+
+def _check_size(encoded: bytes, where: str) -> None:
+    """The server's size limit, checked before sending (a document past gRPC's message limit
+    would fail in the channel with a misleading RESOURCE_EXHAUSTED)."""
+    try:
+        documents.check_size(encoded)
+    except InvalidArgumentError as err:
+        raise InvalidArgumentError(f"{where}: {err.message}") from None
 
 
 def _items(values: Any, what: str) -> list[Any]:
@@ -120,6 +130,7 @@ def _patch(patch: Any) -> bytes:
     if not isinstance(patch, dict):
         raise InvalidArgumentError(f"patch must be a dict, got {type(patch).__name__}")
     encoded = documents.encode(patch, "patch")  # first: check_patch assumes str keys
+    _check_size(encoded, "patch")
     documents.check_patch(patch)
     return encoded
 

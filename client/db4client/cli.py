@@ -502,8 +502,9 @@ def client_auth(args: argparse.Namespace) -> tuple[str | None, dict[str, str] | 
 def _hint(err: Any, tls: dict[str, Any] | None) -> str:
     """What to try when the router could not be reached without TLS: a router that serves
     TLS closes a plaintext connection at once ("Socket closed")."""
-    if err.code == "UNAVAILABLE" and tls is None and "Socket closed" in err.message:
-        return ("\n(a router that serves TLS closes plaintext connections: give its CA with "
+    if err.code == "UNAVAILABLE" and tls is None and "failed to connect" in err.message \
+            and "Socket closed" in err.message:
+        return (" (a router that serves TLS closes plaintext connections: give its CA with "
                 "--tls-ca or DB4_TLS_CA)")
     return ""
 

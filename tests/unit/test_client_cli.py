@@ -170,7 +170,15 @@ def test_a_plaintext_call_closed_by_the_router_suggests_tls(fake_client, capsys)
 
     fake_client.behaviour = staticmethod(closed)
     assert cli.main(["get", "users", "u1"]) == 1
-    assert "--tls-ca" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--tls-ca" in err and err.count("\n") == 1  # one line per error
+
+    def died(name, a, kw):  # a router killed mid-call: no hint
+        raise errors.UnavailableError("Stream removed (Socket closed)")
+
+    fake_client.behaviour = staticmethod(died)
+    assert cli.main(["get", "users", "u1"]) == 1
+    assert "--tls-ca" not in capsys.readouterr().err
 
 
 def test_missing_document_is_not_found(fake_client, capsys):

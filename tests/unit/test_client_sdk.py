@@ -71,6 +71,12 @@ BAD_CALLS = {
     "upsert bytes": lambda c: c.collection("users").upsert({"a": bytearray(b"x")}),
     "shard_for None": lambda c: c.shard_for("users", None),
     "bad partition key": lambda c: c.create_collection("users", partition_key="a..b"),
+    "document over 1 MiB": lambda c: c.collection("users").create({"a": "x" * (2 << 20)}),
+    "document past gRPC's limit": lambda c: c.collection("users").upsert(
+        {"a": "x" * (70 << 20)}),
+    "patch over 1 MiB": lambda c: c.collection("users").update("u1", {"a": "x" * (2 << 20)}),
+    "batch document over 1 MiB": lambda c: c.collection("users").insert_many(
+        [{}, {"a": "x" * (2 << 20)}]),
     "negative split token": lambda c: c.admin.split_shard("s001", split_token=-5),
     "split token past the ring": lambda c: c.admin.split_shard("s001", split_token=1 << 64),
     "split token as str": lambda c: c.admin.split_shard("s001", split_token="abc"),
