@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,18 @@ def read_token(path: str | None, what: str = "--token-file") -> str | None:
     return token
 
 
+def listen(add_port: Callable[[], int], address: str) -> int:
+    """gRPC's add_*_port, a port it cannot bind (in use, or no such address here) being a
+    one-line exit instead of a RuntimeError traceback."""
+    try:
+        return add_port()
+    except RuntimeError as err:
+        if "Failed to bind" not in str(err):
+            raise
+        raise SystemExit(f"cannot listen on {address}: the port is in use or the address is "
+                         "not this machine's") from None
+
+
 @dataclass
 class Security:
     """What the flags ask for, with the files read once."""
@@ -135,12 +148,12 @@ class Security:
         """Listen on host:port (TLS when configured); the port bound."""
         address = f"{self.host(host)}:{port}"
         if not self.tls:
-            return server.add_insecure_port(address)
+            return listen(lambda: server.add_insecure_port(address), address)
         assert self.key is not None and self.cert is not None
         creds = grpc.ssl_server_credentials(
             [(self.key, self.cert)], root_certificates=self.ca,
             require_client_auth=require_client_cert and self.ca is not None)
-        return server.add_secure_port(address, creds)
+        return listen(lambda: server.add_secure_port(address, creds), address)
 
     def channel_credentials(self) -> grpc.ChannelCredentials | None:
         """Credentials for calls to nodes: TLS with our certificate, plus our token."""
@@ -195,7 +208,9 @@ class Health:
             return 0
         self._extra = grpc.aio.server(options=SERVER_OPTIONS)
         self.add_to(self._extra)
-        port = self._extra.add_insecure_port(f"{sec.host(host)}:{sec.health_port}")
+        address = f"{sec.host(host)}:{sec.health_port}"
+        extra = self._extra
+        port = listen(lambda: extra.add_insecure_port(address), address)
         await self._extra.start()
         return port
 

@@ -12,6 +12,7 @@ import base64
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -378,3 +379,22 @@ def test_while_etcd_hangs_cached_tokens_keep_answering_within_a_short_deadline(s
                 assert users.get("u1")["name"] == "Ann"
         finally:
             os.kill(secured.etcd.pid, signal.SIGCONT)
+
+
+def test_a_process_on_a_port_in_use_says_so_in_one_line(cluster, tmp_path):
+    taken = socket.socket()
+    taken.bind((HOST, 0))
+    taken.listen()
+    try:
+        port = taken.getsockname()[1]
+        for module in ("db4node", "db4router"):
+            extra = ["--id", "x", "--data-dir", str(tmp_path / "d")] if module == "db4node" \
+                else []
+            run = subprocess.run([sys.executable, "-m", module, *extra, "--port", str(port),
+                                  "--etcd", cluster.etcd.url],
+                                 capture_output=True, text=True, timeout=60)
+            assert run.returncode != 0, (module, run.stderr)
+            assert f"cannot listen on {HOST}:{port}" in run.stderr, (module, run.stderr[-2000:])
+            assert "Traceback" not in run.stderr, (module, run.stderr[-2000:])
+    finally:
+        taken.close()
