@@ -17,7 +17,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from db4client.collection import _shift_index
-from db4client.errors import Db4Error, InvalidArgumentError
+from db4client.errors import (
+    Db4Error,
+    DeadlineExceededError,
+    InvalidArgumentError,
+    UnavailableError,
+)
 from db4client.results import BulkLoadResult
 from db4core.documents import MAX_BATCH_ITEMS
 
@@ -76,11 +81,16 @@ class _State:
         self.error: Db4Error | None = None
         self.start: int | None = None  # the failed batch's input position; None: the input
         self.left: list[str] = []  # later batches that committed and could not be deleted
+        # Batches that failed after they were sent (UNAVAILABLE, DEADLINE_EXCEEDED): they may
+        # have committed, and are neither counted nor undone: (first, end) input positions.
+        self.unknown: list[tuple[int, int]] = []
 
     def input_failed(self, err: Db4Error) -> None:
         self.error, self.start = err, None
 
-    def batch_failed(self, err: Db4Error, start: int) -> None:
+    def batch_failed(self, err: Db4Error, start: int, n: int) -> None:
+        if isinstance(err, (UnavailableError, DeadlineExceededError)):
+            self.unknown.append((start, start + n))
         if self.error is None or self.start is None:  # before the bad input: it comes first
             self.error, self.start = err, start
 
@@ -102,6 +112,19 @@ class _State:
         if self.error is None:
             return BulkLoadResult(self.loaded, self.batches, clock() - begin)
         err = failed(self.error, self.start, self.loaded)
+        unknown: list[tuple[int, int]] = []
+        for a, b in sorted(self.unknown):  # adjacent batches as one span
+            if unknown and unknown[-1][1] == a:
+                unknown[-1] = (unknown[-1][0], b)
+            else:
+                unknown.append((a, b))
+        err.unknown = unknown  # type: ignore[attr-defined]
+        if unknown:
+            spans = ", ".join(f"documents[{a}] to documents[{b - 1}]" for a, b in unknown)
+            err.message = (f"{err.message}; except that {spans} may be loaded: their batches "
+                           "failed after they were sent, so whether they were written is "
+                           "unknown (check before loading them again)")
+            err.args = (err.message,)
         if self.left:
             err.message = f"{err.message}; " + "; ".join(self.left)
             err.args = (err.message,)
@@ -114,7 +137,7 @@ def run(insert: Callable[[list[Any]], list[Document]], delete: Callable[[list[st
     """The blocking bulk load: `in_flight` insert_many calls on threads, results in order."""
     check_options(batch_size, in_flight)
     begin = clock()
-    pending: deque[tuple[int, Future]] = deque()
+    pending: deque[tuple[int, int, Future]] = deque()
     state = _State()
     # Ctrl-C (KeyboardInterrupt): nothing more is read, the batches in flight finish and are
     # counted as any others, then it is raised again carrying `loaded`. A second Ctrl-C stops
@@ -135,16 +158,16 @@ def run(insert: Callable[[list[Any]], list[Document]], delete: Callable[[list[st
                         state.input_failed(err)
                         nxt = None
                     if nxt is not None:
-                        pending.append((nxt[0], pool.submit(insert, nxt[1])))
+                        pending.append((nxt[0], len(nxt[1]), pool.submit(insert, nxt[1])))
                         continue
                 if not pending:
                     break
-                start, fut = pending[0]
+                start, n, fut = pending[0]
                 try:
                     stored = fut.result()
                 except Db4Error as err:
                     pending.popleft()
-                    state.batch_failed(err, start)
+                    state.batch_failed(err, start, n)
                     continue
                 pending.popleft()
                 if state.keeps():
@@ -180,7 +203,7 @@ async def arun(insert: Callable[[list[Any]], Awaitable[list[Document]]],
     """The asyncio bulk load: `in_flight` insert_many tasks, results in order."""
     check_options(batch_size, in_flight)
     begin = clock()
-    pending: deque[tuple[int, asyncio.Task]] = deque()
+    pending: deque[tuple[int, int, asyncio.Task]] = deque()
     state = _State()
     source = batches(docs, batch_size)
     try:
@@ -192,15 +215,15 @@ async def arun(insert: Callable[[list[Any]], Awaitable[list[Document]]],
                     state.input_failed(err)
                     nxt = None
                 if nxt is not None:
-                    pending.append((nxt[0], asyncio.ensure_future(insert(nxt[1]))))
+                    pending.append((nxt[0], len(nxt[1]), asyncio.ensure_future(insert(nxt[1]))))
                     continue
             if not pending:
                 break
-            start, task = pending.popleft()
+            start, n, task = pending.popleft()
             try:
                 stored = await task
             except Db4Error as err:
-                state.batch_failed(err, start)
+                state.batch_failed(err, start, n)
                 continue
             if state.keeps():
                 state.loaded_batch(len(stored), progress)
@@ -210,6 +233,6 @@ async def arun(insert: Callable[[list[Any]], Awaitable[list[Document]]],
             except Db4Error as err:
                 state.not_undone(len(stored), f"{err.code}: {err.message}")
     finally:
-        for _, task in pending:  # cancelled from outside: nothing left running
+        for _, _, task in pending:  # cancelled from outside: nothing left running
             task.cancel()
     return state.result(begin, clock)

@@ -116,3 +116,24 @@ def test_a_second_ctrl_c_stops_at_once_saying_what_is_loaded_at_least():
     assert stop.value.loaded is None and stop.value.at_least == 20
     assert not finished.is_set(), "it waited for the batches in flight"
     assert time.monotonic() - began < 1.5
+
+
+def test_batches_that_failed_after_being_sent_are_named_as_maybe_loaded():
+    """A router killed under a bulk load answers the batches in flight UNAVAILABLE, though
+    they may have committed: they are neither counted nor called absent."""
+    store = Store(delay=0.05)
+
+    def insert(batch: list[dict]) -> list[dict]:
+        first = int(batch[0]["$id"][1:])
+        if first >= 20:
+            if first < 40:  # committed, then the answer was lost
+                store.insert(batch)
+            raise UnavailableError("Stream removed (Socket closed)")
+        return store.insert(batch)
+
+    with pytest.raises(UnavailableError) as err:
+        _bulk.run(insert, store.delete, docs(100), 10, 4, None, time.monotonic)
+    assert err.value.loaded == 20
+    assert err.value.unknown == [(20, 60)]  # the four batches in flight when it failed
+    assert "documents[20] to documents[59] may be loaded" in err.value.message
+    assert sorted(store.docs) == [f"d{i:03d}" for i in range(40)]  # what the message allows
