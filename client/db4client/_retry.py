@@ -53,7 +53,7 @@ class RetryPolicy:
         first; `unsent` says the request never left the client (`never_sent`). Such a call is
         tried again, read or write, for `unary_budget_s`; another UNAVAILABLE (the router could
         not reach a node) is tried again `attempts` times, reads only. `remaining_s`: what is
-        left of the call's timeout once a try never left (then no retry outlasts it)."""
+        left of the call's timeout (no retry outlasts it)."""
         if not isinstance(err, UnavailableError):
             return None
         delay = self.backoff_s(attempt)
@@ -108,9 +108,9 @@ def retry_settings(max_retries: Any, initial_backoff_ms: Any) -> tuple[int, floa
     return max_retries, float(initial_backoff_ms)
 
 
-def try_deadline(deadline: float | None, ends: float | None, bounded: bool) -> float | None:
-    """A try's gRPC deadline: the call's timeout, or, once a try never left the client (then
-    the whole call stays within the timeout, `RetryPolicy.delay_for`), what is left of it."""
-    if not bounded or ends is None:
+def try_deadline(deadline: float | None, ends: float | None, attempt: int) -> float | None:
+    """A try's gRPC deadline: the call's timeout for the first, what is left of it for a retry
+    (the whole call, retries included, stays within it; `RetryPolicy.delay_for`)."""
+    if attempt == 0 or ends is None:
         return deadline
     return max(ends - time.monotonic(), 0.001)

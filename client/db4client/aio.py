@@ -84,20 +84,17 @@ class AsyncClient:
         attempt, first_failure = 0, 0.0
         deadline = call.deadline(self.timeout)
         ends = None if deadline is None else time.monotonic() + deadline
-        bounded = False  # after a try that never left: every later try within the timeout
-        while True:
+        while True:  # the timeout bounds the whole call, retries included
             try:
-                resp = await method(call.request, timeout=_try_deadline(deadline, ends, bounded),
+                resp = await method(call.request, timeout=_try_deadline(deadline, ends, attempt),
                                     metadata=self._metadata)
             except grpc.RpcError as err:
                 domain = from_rpc_error(err)
                 if attempt == 0:
                     first_failure = time.monotonic()
-                unsent = never_sent(err)
-                bounded = bounded or unsent
                 delay = self._retry.delay_for(
-                    call, domain, attempt, time.monotonic() - first_failure, unsent,
-                    ends - time.monotonic() if bounded and ends is not None else None)
+                    call, domain, attempt, time.monotonic() - first_failure, never_sent(err),
+                    None if ends is None else ends - time.monotonic())
                 if delay is None:
                     return call.fail(domain, err)
                 await asyncio.sleep(delay)

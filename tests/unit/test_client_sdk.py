@@ -238,7 +238,7 @@ def test_calls_that_found_no_router_stop_trying_at_their_timeout():
     assert policy.delay_for(client_call(), err, 1, 0.0, unsent=False, remaining_s=0.001) is None
 
 
-def test_once_a_try_never_left_later_tries_get_what_is_left_of_the_timeout():
+def test_every_try_gets_what_is_left_of_the_timeout():
     policy = RetryPolicy(initial_backoff_s=0.01, max_backoff_s=0.01, unary_budget_s=30.0)
     client = Client(retry=policy, timeout=5.0)
     db4 = FakeStub()
@@ -249,7 +249,21 @@ def test_once_a_try_never_left_later_tries_get_what_is_left_of_the_timeout():
     with pytest.raises(errors.UnavailableError):
         client.collection("users").get("u1")
     timeouts = [c[2]["timeout"] for c in db4.calls]
-    assert timeouts[0] == 5.0 and all(t < 5.0 for t in timeouts[1:]), timeouts
+    assert len(timeouts) == 3 and timeouts[0] == 5.0, timeouts
+    assert all(b < a for a, b in zip(timeouts, timeouts[1:], strict=False)), timeouts
+
+
+def test_a_read_the_router_answers_unavailable_is_not_retried_past_its_timeout():
+    policy = RetryPolicy(initial_backoff_s=0.3, max_backoff_s=0.3)
+    client = Client(retry=policy, timeout=0.4)
+    db4 = FakeStub()
+    client._stubs = {"db4": db4, "admin": FakeStub()}
+    answered = FakeRpcError(grpc.StatusCode.UNAVAILABLE, "node n1 unreachable",
+                            {"db4-answered": "1"})
+    db4.script += [answered] * 3
+    with pytest.raises(errors.UnavailableError):
+        client.collection("users").get("u1")
+    assert len(db4.calls) <= 2  # a second 0.15-0.3 s backoff would pass the 0.4 s timeout
 
 
 @pytest.mark.parametrize("write", ["create", "update", "replace", "upsert", "delete"])
