@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import os
 import threading
 import time
@@ -26,11 +27,17 @@ from typing import TypeVar
 
 import apsw
 
-from db4core.errors import DeadlineExceededError, ResourceExhaustedError, UnavailableError
+from db4core.errors import (
+    Db4Error,
+    DeadlineExceededError,
+    ResourceExhaustedError,
+    UnavailableError,
+)
 from db4node import pragmas, search_query
 from db4node.shard import Shard, WriteItem, Written
 
 T = TypeVar("T")
+log = logging.getLogger("db4.node.worker")
 
 # SQLite virtual-machine steps between two looks at the job: ~1 ms of a plain scan here, so a
 # statement stops within milliseconds of its limit. Each look takes the GIL; at 20,000 steps a
@@ -54,6 +61,28 @@ GROUP_MAX = GROUP_MAX_DEFAULT
 
 class CancelledByCaller(Exception):
     """The caller went away; nobody reads the answer (the loop raises CancelledError itself)."""
+
+
+_STORAGE_LOGGED: dict[str, float] = {}  # shard -> when its last storage error was logged
+STORAGE_LOG_EVERY_S = 60.0
+
+
+def storage_error(shard_id: str, err: apsw.Error) -> Db4Error:
+    """What a full disk (SQLITE_FULL) or an I/O error of the shard's files answers: not a bug
+    (INTERNAL) but the machine's state, named, and logged once a minute per shard rather than
+    with a traceback per request."""
+    now = time.monotonic()
+    if now - _STORAGE_LOGGED.get(shard_id, -STORAGE_LOG_EVERY_S) >= STORAGE_LOG_EVERY_S:
+        _STORAGE_LOGGED[shard_id] = now
+        log.error("shard %s: %s: %s (the next ones within %g s are not logged)", shard_id,
+                  type(err).__name__, err, STORAGE_LOG_EVERY_S)
+    if isinstance(err, apsw.FullError):
+        return ResourceExhaustedError(
+            f"shard {shard_id}: the disk holding its files is full; nothing was written "
+            "(reads go on; writes fail until space is freed)")
+    return UnavailableError(
+        f"shard {shard_id}: its files could not be read or written ({err}); nothing was "
+        "written (check the node's disk: space, file-size limits, hardware)")
 
 
 @dataclass
@@ -318,8 +347,7 @@ class ShardWorker:
         conn, guard = self._reader()
         return self._guarded(guard, job, lambda: fn(conn))
 
-    @staticmethod
-    def _guarded(guard: _Guard, job: Job, call: Callable[[], T]) -> T:
+    def _guarded(self, guard: _Guard, job: Job, call: Callable[[], T]) -> T:
         if job.check():  # cancelled or timed out while it waited for the thread
             raise job.error()
         guard.job = job
@@ -327,6 +355,8 @@ class ShardWorker:
             return call()
         except apsw.InterruptError as err:
             raise job.error() from err
+        except (apsw.FullError, apsw.IOError) as err:
+            raise storage_error(self.shard.shard_id, err) from err
         finally:
             guard.job = None
 

@@ -4,13 +4,14 @@ interrupt a running statement, and a point read never makes the event loop wait 
 from __future__ import annotations
 
 import asyncio
+import resource
 import threading
 import time
 
 import apsw
 import pytest
 
-from db4core.errors import DeadlineExceededError, ResourceExhaustedError
+from db4core.errors import DeadlineExceededError, ResourceExhaustedError, UnavailableError
 from db4core.hashing import token_for
 from db4node.shard import Op, Shard, read_rows
 from db4node.worker import ShardWorker
@@ -95,3 +96,30 @@ def test_a_point_read_runs_inline_and_moves_to_a_thread_when_it_would_wait(worke
     loop_conn, _ = worker._reader(wait_for_locks=False)  # this thread ran the loop
     assert loop_conn.execute("PRAGMA query_only").fetchone()[0] == 1
 
+
+
+def test_a_disk_that_refuses_writes_is_unavailable_naming_the_shard_not_a_bug(worker):
+    """A write the file system refuses (here: past the process's file-size limit, EFBIG; a
+    full disk is SQLITE_FULL, RESOURCE_EXHAUSTED) answers what is wrong with the machine,
+    naming the shard, with nothing written; once the disk takes writes again, so does the
+    shard."""
+    big = b'{"pad": "' + b"x" * 600_000 + b'"}'
+
+    def create(doc_id: str):
+        op = Op("create", "c", doc_id, token_for(doc_id), big)
+        return asyncio.run(worker.write(lambda s: s.write([op]), None, "write"))
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, hard))
+    try:
+        with pytest.raises(UnavailableError, match="shard s1: its files could not be") as err:
+            for i in range(4):  # the WAL passes 1 MiB on the second
+                create(f"big{i}")
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert "disk" in err.value.message
+    stored = worker.shard.read("c", [f"big{i}" for i in range(4)])
+    failed_at = next(i for i, row in enumerate(stored) if row is None)
+    assert all(row is None for row in stored[failed_at:])  # the failed write left nothing
+    create("after")
+    assert worker.shard.read("c", ["after"])[0] is not None
