@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -21,6 +22,7 @@ from db4rpc.status import servicer_method
 from db4rpc.tokens import Limits, TokenRecord, TokenStore
 
 T = TypeVar("T")
+log = logging.getLogger("db4.router.admin")
 
 
 class AdminService(admin_pb2_grpc.AdminServicer):
@@ -35,10 +37,20 @@ class AdminService(admin_pb2_grpc.AdminServicer):
         self.plans = plans
 
     async def _stats(self) -> dict[str, node_pb2.ShardStat]:
+        """Each shard's figures now; None for a shard whose node does not answer (Status then
+        shows its last load report: a status is most wanted when something is down)."""
         async def one(stub, shard, epoch):
-            resp = await stub.ShardStats(
-                node_pb2.ShardStatsRequest(shard_ids=[shard], epoch=epoch),
-                timeout=NODE_TIMEOUT_S)
+            try:
+                resp = await stub.ShardStats(
+                    node_pb2.ShardStatsRequest(shard_ids=[shard], epoch=epoch),
+                    timeout=NODE_TIMEOUT_S)
+            except grpc.RpcError as err:
+                if err.code() not in (grpc.StatusCode.UNAVAILABLE,
+                                      grpc.StatusCode.DEADLINE_EXCEEDED):
+                    raise
+                log.warning("status: shard %s did not answer its figures: %s", shard,
+                            err.details())
+                return None
             return resp.shards[0] if resp.shards else None
 
         return await self.dispatcher.every_shard(one)

@@ -398,3 +398,21 @@ def test_change_feeds_go_on_after_a_drained_node_is_stopped(tmp_path):
                 == "after-now"
     finally:
         c.stop()
+
+
+def test_status_with_stats_answers_while_a_node_is_down(tmp_path):
+    c = Cluster(tmp_path, nodes=2, shards=2)
+    try:
+        c.start()
+        with Client(c.address, timeout=30) as client:
+            coll = client.collection("st")
+            for i in range(10):
+                coll.create({"$id": f"d{i}"})
+            next(n for n in c.nodes if n.node_id == "n1").stop(graceful=False)
+            status = client.admin.status(with_stats=True)
+            by_node = {s["node_id"] for s in status["shards"]}
+            assert by_node == {"n1", "n2"}, status
+            up = [s for s in status["shards"] if s["node_id"] == "n2"]
+            assert all(s["documents"] is not None for s in up), status
+    finally:
+        c.stop()
