@@ -112,6 +112,7 @@ class Client:
         attempt, first_failure = 0, 0.0
         deadline = call.deadline(self.timeout)
         ends = None if deadline is None else time.monotonic() + deadline
+        before: tuple[Db4Error, grpc.RpcError] | None = None  # the failure retried
         while True:  # the timeout bounds the whole call, retries included
             try:
                 resp = method(call.request, timeout=_try_deadline(deadline, ends, attempt),
@@ -120,6 +121,11 @@ class Client:
                 domain = from_rpc_error(err)
                 if attempt == 0:
                     first_failure = time.monotonic()
+                if before is not None and isinstance(domain, DeadlineExceededError):
+                    # A retry that ran out of what was left of the timeout: what was wrong is
+                    # the failure it retried (UNAVAILABLE: a node down), not the clock.
+                    return call.fail(*before)
+                before = (domain, err)
                 delay = self._retry.delay_for(
                     call, domain, attempt, time.monotonic() - first_failure, never_sent(err),
                     None if ends is None else ends - time.monotonic())

@@ -253,6 +253,19 @@ def test_every_try_gets_what_is_left_of_the_timeout():
     assert all(b < a for a, b in zip(timeouts, timeouts[1:], strict=False)), timeouts
 
 
+def test_a_retry_that_runs_out_of_the_timeout_raises_the_failure_it_retried():
+    """Two nodes down: the router answers UNAVAILABLE after waiting for them; the retry,
+    given what is left of the timeout, ends DEADLINE_EXCEEDED. The caller learns the cause."""
+    client, db4, _ = make_client()
+    client._retry = RetryPolicy(initial_backoff_s=0.0, max_backoff_s=0.0)
+    answered = FakeRpcError(grpc.StatusCode.UNAVAILABLE, "nodes n2, n3 unreachable",
+                            {"db4-answered": "1"})
+    db4.script += [answered, FakeRpcError(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline")]
+    with pytest.raises(errors.UnavailableError, match="n2, n3 unreachable"):
+        client.collection("users").count()
+    assert len(db4.calls) == 2
+
+
 def test_a_read_the_router_answers_unavailable_is_not_retried_past_its_timeout():
     policy = RetryPolicy(initial_backoff_s=0.3, max_backoff_s=0.3)
     client = Client(retry=policy, timeout=0.4)
