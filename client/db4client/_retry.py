@@ -23,7 +23,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from db4client._wire import Call, StreamCall
-from db4client.errors import Db4Error, InvalidArgumentError, StreamIdleError, UnavailableError
+from db4client.errors import (
+    Db4Error,
+    DeadlineExceededError,
+    InvalidArgumentError,
+    StreamIdleError,
+    UnavailableError,
+    from_rpc_error,
+)
 from db4rpc.status import never_sent
 
 __all__ = ["DEFAULT_POLICY", "RetryPolicy", "full_jitter_s", "never_sent", "retry_settings"]
@@ -108,9 +115,39 @@ def retry_settings(max_retries: Any, initial_backoff_ms: Any) -> tuple[int, floa
     return max_retries, float(initial_backoff_ms)
 
 
-def try_deadline(deadline: float | None, ends: float | None, attempt: int) -> float | None:
-    """A try's gRPC deadline: the call's timeout for the first, what is left of it for a retry
-    (the whole call, retries included, stays within it; `RetryPolicy.delay_for`)."""
-    if attempt == 0 or ends is None:
-        return deadline
-    return max(ends - time.monotonic(), 0.001)
+class Tries:
+    """The tries of one unary call: each one's gRPC deadline, and after a failure, how long to
+    wait before the next or the failure to raise. The call's timeout bounds them all: the
+    first gets the whole timeout, a retry what is left of it, and none is made whose backoff
+    would end past it (`RetryPolicy.delay_for`)."""
+
+    def __init__(self, policy: RetryPolicy, call: Call, timeout: float | None) -> None:
+        self.policy, self.call = policy, call
+        self.deadline = call.deadline(timeout)
+        self.ends = None if self.deadline is None else time.monotonic() + self.deadline
+        self.attempt = 0
+        self.first_failure = 0.0
+        self.before: tuple[Db4Error, Any] | None = None  # the failure being retried
+
+    def timeout(self) -> float | None:
+        """The next try's gRPC deadline."""
+        if self.attempt == 0 or self.ends is None:
+            return self.deadline
+        return max(self.ends - time.monotonic(), 0.001)
+
+    def after(self, err: Any) -> tuple[float | None, tuple[Db4Error, Any]]:
+        """(seconds to wait before the next try, or None for none; the failure to raise then)
+        after the gRPC error `err`. A retry that ran out of what was left of the timeout
+        raises the failure it retried (UNAVAILABLE: a node down), not the clock."""
+        domain = from_rpc_error(err)
+        now = time.monotonic()
+        if self.attempt == 0:
+            self.first_failure = now
+        if self.before is not None and isinstance(domain, DeadlineExceededError):
+            return None, self.before
+        self.before = (domain, err)
+        delay = self.policy.delay_for(self.call, domain, self.attempt, now - self.first_failure,
+                                      never_sent(err),
+                                      None if self.ends is None else self.ends - now)
+        self.attempt += 1
+        return delay, (domain, err)

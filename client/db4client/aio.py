@@ -13,8 +13,7 @@ import grpc
 from db4.v1 import admin_pb2_grpc, node_pb2_grpc, router_pb2_grpc
 from db4client import _bulk, _cdc, _channel, _direct, _query, _search, _txn, _wire
 from db4client._plan import arun_plan
-from db4client._retry import DEFAULT_POLICY, RetryPolicy, never_sent
-from db4client._retry import try_deadline as _try_deadline
+from db4client._retry import DEFAULT_POLICY, RetryPolicy, Tries, never_sent
 from db4client.admin import AsyncAdmin
 from db4client.collection import AsyncCollection, _adocuments
 from db4client.errors import (
@@ -81,30 +80,15 @@ class AsyncClient:
                 if sent:
                     return value
         method = getattr(self._stubs[call.service], call.method)
-        attempt, first_failure = 0, 0.0
-        deadline = call.deadline(self.timeout)
-        ends = None if deadline is None else time.monotonic() + deadline
-        before: tuple[Db4Error, grpc.RpcError] | None = None  # the failure retried
-        while True:  # the timeout bounds the whole call, retries included
+        tries = Tries(self._retry, call, self.timeout)
+        while True:
             try:
-                resp = await method(call.request, timeout=_try_deadline(deadline, ends, attempt),
-                                    metadata=self._metadata)
+                resp = await method(call.request, timeout=tries.timeout(), metadata=self._metadata)
             except grpc.RpcError as err:
-                domain = from_rpc_error(err)
-                if attempt == 0:
-                    first_failure = time.monotonic()
-                if before is not None and isinstance(domain, DeadlineExceededError):
-                    # A retry that ran out of what was left of the timeout: what was wrong is
-                    # the failure it retried (UNAVAILABLE: a node down), not the clock.
-                    return call.fail(*before)
-                before = (domain, err)
-                delay = self._retry.delay_for(
-                    call, domain, attempt, time.monotonic() - first_failure, never_sent(err),
-                    None if ends is None else ends - time.monotonic())
+                delay, failure = tries.after(err)
                 if delay is None:
-                    return call.fail(domain, err)
+                    return call.fail(*failure)
                 await asyncio.sleep(delay)
-                attempt += 1
                 continue
             return call.parse(resp)
 
