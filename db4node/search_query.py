@@ -23,6 +23,17 @@ exactly only the rows that can make it, bounded by the local bm25 (`Bounds`):
 - Pass 2 scores exactly, with db4_score, only the rows pass 1 named. The page is the best k.
 - Highlights and snippets come last, for the hits of the page only (after the merge of a node's
   shards): FTS5 makes them by tokenizing the row again, which costs more than the score.
+- A shard whose phrases match few rows (at most limit + FEW_MATCHES, the sum of its per-phrase
+  counts: every hit matches a phrase) skips pass 1 and scores every match: one walk of the
+  matches less costs more than scoring a few dozen rows in Python. A shard where no phrase
+  matches answers no hits without a statement.
+
+Each search first needs the shard's statistics of its phrases (the router's figures are checked
+against them), one count of matches per phrase. A read-only connection keeps them, and the
+index's definition, for as long as it sees no commit: `PRAGMA data_version`, read in the
+search's snapshot, changes once any other connection has committed, and a query_only connection
+commits nothing itself. So a search repeated over a quiet shard counts nothing, and after any
+write (or merge, or cleanup) the figures are counted afresh.
 
 With shards of similar content, r and the IDF ratios are close to 1 and pass 2 scores little
 more than k rows. Scores stay exactly those of one FTS5 index (tests/integration/
@@ -35,8 +46,11 @@ import contextlib
 import json
 import math
 import threading
-from collections.abc import Iterator, Sequence
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import apsw
 
@@ -51,6 +65,7 @@ from db4node.search_index import SearchDef
 from db4node.sql import scalar, transaction
 
 SCORE_FUNCTION = "db4_score"
+T = TypeVar("T")
 MAX_SNIPPET_TOKENS = 64  # FTS5's own limit
 DEFAULT_SNIPPET_TOKENS = 32
 ELLIPSIS = "\u2026"
@@ -116,6 +131,14 @@ class SearchArgs:
 BOUND_SLACK = 1e-9
 # Matches (with the where) few enough to score and mark all in one statement.
 SMALL_MATCH_SET = 200
+# Matches beyond the page's limit + 1 that a shard scores all rather than bound them by a walk
+# of its matches in local order first (the module's docstring).
+FEW_MATCHES = 64
+# Hits of a page a shard marks one by one, each found by its rowid (~0.05-0.1 ms each), rather
+# than with a scan of every match (~0.2-0.7 ms for a phrase of common words).
+MARK_BY_ROWID = 3
+# Statistics and definitions kept per read-only connection (`_Kept`), least recently used out.
+KEPT_PER_CONNECTION = 256
 
 
 @dataclass(frozen=True)
@@ -170,20 +193,73 @@ def _scoring(scoring: Scoring) -> Iterator[None]:
         _current.scoring = None
 
 
+# ---- kept per connection -----------------------------------------------------------------------
+
+
+@dataclass
+class _Kept:
+    """What one read-only connection computed in snapshots of one data version."""
+
+    version: int
+    entries: OrderedDict = field(default_factory=OrderedDict)
+
+
+_kept: weakref.WeakKeyDictionary[apsw.Connection, _Kept] = weakref.WeakKeyDictionary()
+_kept_lock = threading.Lock()
+
+
+def kept(conn: apsw.Connection) -> OrderedDict | None:
+    """The entries this connection keeps for its current snapshot (call it inside the read
+    transaction: the pragma starts the snapshot when nothing has yet), emptied when the
+    connection has seen a commit since they were made; None for a connection that may write,
+    whose own commits would not show."""
+    if not scalar(conn, "PRAGMA query_only"):
+        return None
+    version = int(scalar(conn, "PRAGMA data_version"))
+    with _kept_lock:
+        found = _kept.get(conn)
+        if found is None or found.version != version:
+            found = _Kept(version)
+            _kept[conn] = found
+    return found.entries
+
+
+def _remembered(entries: OrderedDict | None, key: tuple, make: Callable[[], T]) -> T:
+    """entries[key], made (and kept, the least recently used dropped) when missing."""
+    if entries is None:
+        return make()
+    if key in entries:
+        entries.move_to_end(key)
+        return entries[key]
+    value = make()
+    entries[key] = value
+    while len(entries) > KEPT_PER_CONNECTION:
+        entries.popitem(last=False)
+    return value
+
+
 # ---- statistics --------------------------------------------------------------------------------
 
 
 def stats(conn: apsw.Connection, name: str, phrases: Sequence[str]) -> tuple[int, int, list[int]]:
     """(rows, tokens over all rows and columns, rows matching each phrase), one snapshot."""
     with transaction(conn, "BEGIN"):
-        rows, tokens, counts = local_stats(conn, ready_index(conn, name), phrases)
+        entries = kept(conn)
+        rows, tokens, counts = local_stats(conn, ready_index(conn, name, entries), phrases,
+                                           entries)
     return rows, tokens, list(counts)
 
 
-def local_stats(conn: apsw.Connection, d: SearchDef, phrases: Sequence[str]) -> LocalStats:
-    """The shard's statistics of the phrases, in the caller's snapshot."""
-    rows, tokens = totals(conn, d)
-    return rows, tokens, tuple(_match_count(conn, d, p) for p in phrases)
+def local_stats(conn: apsw.Connection, d: SearchDef, phrases: Sequence[str],
+                entries: OrderedDict | None = None) -> LocalStats:
+    """The shard's statistics of the phrases, in the caller's snapshot (`entries`: what the
+    connection keeps for that snapshot, see `kept`)."""
+
+    def count() -> LocalStats:
+        rows, tokens = totals(conn, d)
+        return rows, tokens, tuple(_match_count(conn, d, p) for p in phrases)
+
+    return _remembered(entries, ("stats", d.name, tuple(phrases)), count)
 
 
 def totals(conn: apsw.Connection, d: SearchDef) -> tuple[int, int]:
@@ -249,8 +325,9 @@ def search_merged(conns: list[apsw.Connection], args: SearchArgs,
         stale: dict[int, LocalStats] = {}
         for i, conn in enumerate(conns):
             stack.enter_context(transaction(conn, "BEGIN"))
-            d = ready_index(conn, args.index)
-            own = local_stats(conn, d, args.phrases)
+            entries = kept(conn)
+            d = ready_index(conn, args.index, entries)
+            own = local_stats(conn, d, args.phrases, entries)
             if expect[i] is not None and own != expect[i]:
                 stale[i] = own
             if not stale:  # once any is stale no page is made; the others are still checked
@@ -279,7 +356,10 @@ def _ranked(conn: apsw.Connection, d: SearchDef, args: SearchArgs,
             own: LocalStats) -> SearchPage:
     """A shard's best limit hits after the position, scored exactly, without marks (`own`:
     its statistics of args.phrases)."""
-    candidates = _candidates(conn, d, args, own)
+    if args.phrases and not any(own[2]):
+        return SearchPage([], False)  # every hit matches a phrase: none here
+    few = args.phrases and sum(own[2]) <= args.limit + FEW_MATCHES
+    candidates = None if few else _candidates(conn, d, args, own)
     sql, params = _page_sql(d, args, candidates)
     with _scoring(Scoring(args.scoring_idf, args.avgdl, d.weights)), \
             _fts_errors(args.expression):
@@ -404,8 +484,9 @@ def _only(rowids: list[int] | None) -> tuple[str, list]:
 
 
 def _mark(conn: apsw.Connection, d: SearchDef, args: SearchArgs, hits: list[Hit]) -> None:
-    """Fill the hits' highlights (string fields only) and snippets, all of one shard, with one
-    more scan of the matches."""
+    """Fill the hits' highlights (string fields only) and snippets, all of one shard: a few
+    hits (at most MARK_BY_ROWID) each by its rowid, which FTS5 finds by seeking its lists,
+    more with one more scan of the matches."""
     if not hits:
         return
     opening, closing = args.marks
@@ -413,24 +494,31 @@ def _mark(conn: apsw.Connection, d: SearchDef, args: SearchArgs, hits: list[Hit]
     cols.append(f"snippet({d.table}, -1, ?, ?, ?, ?)")
     params = [opening, closing] * len(d.fields) + [opening, closing, ELLIPSIS,
                                                     args.snippet_tokens]
-    only_sql, only_params = _only([h.rid for h in hits])
+    select = f"SELECT rowid, {', '.join(cols)} FROM {d.table} WHERE {d.table} MATCH ?"
     by_rid = {h.rid: h for h in hits}
     with _fts_errors(args.expression):
-        for rid, *values in conn.execute(
-                f"SELECT rowid, {', '.join(cols)} FROM {d.table} "
-                f"WHERE {d.table} MATCH ?{only_sql}", [*params, args.expression, *only_params]):
-            hit = by_rid[rid]
-            hit.highlights = {f.path: text for f, text in zip(d.fields, values[:-1], strict=True)
-                              if text is not None}
-            hit.snippet = values[-1] or ""
+        if len(hits) <= MARK_BY_ROWID:
+            rows = [row for h in hits for row in conn.execute(
+                f"{select} AND rowid = ?", [*params, args.expression, h.rid])]
+        else:
+            only_sql, only_params = _only([h.rid for h in hits])
+            rows = list(conn.execute(f"{select}{only_sql}",
+                                     [*params, args.expression, *only_params]))
+    for rid, *values in rows:
+        hit = by_rid[rid]
+        hit.highlights = {f.path: text for f, text in zip(d.fields, values[:-1], strict=True)
+                          if text is not None}
+        hit.snippet = values[-1] or ""
 
 
 # ---- shared --------------------------------------------------------------------------------
 
 
-def ready_index(conn: apsw.Connection, name: str) -> SearchDef:
-    """The definition of a complete index hosted here; NOT_FOUND or FAILED_PRECONDITION."""
-    found = search_index.lookup(conn, name)
+def ready_index(conn: apsw.Connection, name: str,
+                entries: OrderedDict | None = None) -> SearchDef:
+    """The definition of a complete index hosted here; NOT_FOUND or FAILED_PRECONDITION
+    (`entries`: what the connection keeps for its snapshot, see `kept`)."""
+    found = _remembered(entries, ("index", name), lambda: search_index.lookup(conn, name))
     if found is None:
         raise NotFoundError(f"search index {name!r} does not exist on this shard")
     d, ready = found

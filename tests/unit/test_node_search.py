@@ -454,12 +454,16 @@ def zoo(shard, text):
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(query=st.sampled_from(QUERIES), idf_scale=st.lists(st.floats(0.05, 20), min_size=3,
                                                           max_size=3),
-       avgdl_scale=st.floats(0.3, 3.0), limit=st.integers(1, 9), filtered=st.booleans())
+       avgdl_scale=st.floats(0.3, 3.0), limit=st.integers(1, 9), filtered=st.booleans(),
+       few=st.sampled_from([0, search_query.FEW_MATCHES, 1000]),
+       by_rowid=st.sampled_from([0, search_query.MARK_BY_ROWID, 1000]))
 def test_bounded_pages_equal_scoring_every_match(shard, zoo, query, idf_scale, avgdl_scale,
-                                                 limit, filtered):
+                                                 limit, filtered, few, by_rowid):
     """Pages computed with the local-bm25 bounds (phrases given) are exactly those computed by
     scoring every match, for corpus-wide figures far from the shard's own, page after page;
-    highlights and snippets too (computed with the scores, or after them)."""
+    highlights and snippets too (computed with the scores, or after them). Whether a shard
+    bounds its matches or scores them all (`few`: FEW_MATCHES 0 always bounds, 1000 never),
+    and whether it marks hits by rowid or with a scan, changes nothing."""
     phrases = _phrases(query)
     rows, tokens, counts = search_query.stats(shard.conn, "text", phrases)
     idf = tuple(search.idf(rows * 3, n) * s for n, s in zip(counts, idf_scale, strict=False))
@@ -479,7 +483,12 @@ def test_bounded_pages_equal_scoring_every_match(shard, zoo, query, idf_scale, a
 
     everything = pages(False)
     assert everything, f"{query} matches nothing"
-    assert pages(True) == everything
+    saved = search_query.FEW_MATCHES, search_query.MARK_BY_ROWID
+    search_query.FEW_MATCHES, search_query.MARK_BY_ROWID = few, by_rowid
+    try:
+        assert pages(True) == everything
+    finally:
+        search_query.FEW_MATCHES, search_query.MARK_BY_ROWID = saved
 
 
 def test_bounds_score_few_rows_when_the_figures_are_the_shards_own(shard, zoo):
@@ -580,3 +589,68 @@ def test_a_shard_whose_statistics_differ_from_the_expected_answers_them_instead_
     finally:
         second.close()
     assert other.hits == [] and other.stale == {1: own}
+
+
+# ---- statistics kept by a read-only connection -------------------------------------------------
+
+
+def reader_of(shard: Shard) -> tuple[apsw.Connection, list[str]]:
+    """A read-only connection to the shard, as a node's readers are, and the statements it
+    runs."""
+    reader = apsw.Connection(shard.path)
+    reader.execute("PRAGMA query_only=1")
+    search_query.register(reader)
+    statements: list[str] = []
+    reader.exec_trace = lambda _cursor, sql, _bindings: statements.append(sql) or True
+    return reader, statements
+
+
+def counts_run(statements: list[str]) -> int:
+    return sum("count(*)" in sql and "MATCH" in sql for sql in statements)
+
+
+def test_a_reader_counts_statistics_once_while_it_sees_no_commit_and_again_after_one(
+        shard, zoo):
+    reader, statements = reader_of(shard)
+    try:
+        first = search_query.stats(reader, "text", ['"fox"'])
+        assert counts_run(statements) == 1
+        statements.clear()
+        assert search_query.stats(reader, "text", ['"fox"']) == first
+        assert counts_run(statements) == 0
+        shard.write([op("create", "fresh", title="fox", body="fox fox")])
+        statements.clear()
+        after = search_query.stats(reader, "text", ['"fox"'])
+        assert counts_run(statements) == 1
+        assert after[0] == first[0] + 1 and after[2] == [first[2][0] + 1]
+        assert after == search_query.stats(shard.conn, "text", ['"fox"'])
+        args = SearchArgs("text", '"fox"', (search.idf(after[0], after[2][0]),),
+                          after[1] / after[0], 200, phrases=('"fox"',))
+        assert "fresh" in [h.id for h in search_query.search(reader, args).hits]
+        shard.write([op("delete", "fresh")])
+        assert search_query.stats(reader, "text", ['"fox"']) == first
+        assert "fresh" not in [h.id for h in search_query.search(reader, args).hits]
+    finally:
+        reader.close()
+
+
+def test_a_connection_that_may_write_keeps_nothing(shard, zoo):
+    with shard.conn:
+        assert search_query.kept(shard.conn) is None
+    before = search_query.stats(shard.conn, "text", ['"owl"'])
+    shard.write([op("create", "owl1", title="owl", body="owl")])
+    assert search_query.stats(shard.conn, "text", ['"owl"'])[2] == [before[2][0] + 1]
+
+
+def test_a_quiet_shard_where_no_phrase_matches_runs_no_full_text_statement(shard, zoo):
+    reader, statements = reader_of(shard)
+    try:
+        rows, tokens, counts = search_query.stats(reader, "text", ['"gnu"'])
+        assert counts == [0]
+        args = SearchArgs("text", '"gnu"', (1.0,), tokens / rows, 5, phrases=('"gnu"',))
+        statements.clear()
+        page = search_query.search(reader, args, (rows, tokens, (0,)))
+        assert page.hits == [] and not page.has_more and not page.stale
+        assert not [sql for sql in statements if "MATCH" in sql], statements
+    finally:
+        reader.close()
