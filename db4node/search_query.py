@@ -56,9 +56,8 @@ import apsw
 
 from db4core.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
 from db4core.query import compile_where
-from db4core.search import bm25 as fts5_bm25
+from db4core.search import K1, B, merge_ranked
 from db4core.search import idf as fts5_idf
-from db4core.search import merge_ranked, phrase_frequencies
 from db4node import search_index
 from db4node.queries import PAGE_BYTES
 from db4node.search_index import SearchDef
@@ -159,17 +158,27 @@ _current = threading.local()
 
 
 def bm25(api: apsw.FTS5ExtensionApi, scoring: Scoring) -> float:
-    """The row's score, −(FTS5's bm25) with the given IDFs and avgdl. Each phrase's hits come
-    column by column, offset by offset: the order in which fts5Bm25Function adds them (xInst
-    lists a phrase's hits by position), so its frequencies are the same doubles."""
-    phrases = api.phrase_count
-    if phrases != len(scoring.idf):
-        raise PhraseCountError(f"the expression has {phrases} phrases, {len(scoring.idf)} "
-                               "IDFs were given")
-    hits = [(i, column) for i in range(phrases)
-            for column, offsets in enumerate(api.phrase_locations(i)) for _ in offsets]
-    freqs = phrase_frequencies(hits, phrases, scoring.weights)
-    return -fts5_bm25(scoring.idf, freqs, api.column_size(-1), scoring.avgdl)
+    """The row's score, −(FTS5's bm25) with the given IDFs and avgdl: db4core.search's
+    phrase_frequencies and bm25 inlined (this runs for every row scored). Each phrase's hits
+    are added column by column, offset by offset: the order in which fts5Bm25Function adds them
+    (xInst lists a phrase's hits by position), so its frequencies are the same doubles, and
+    each term is computed as FTS5 computes it."""
+    if api.phrase_count != len(scoring.idf):
+        raise PhraseCountError(f"the expression has {api.phrase_count} phrases, "
+                               f"{len(scoring.idf)} IDFs were given")
+    weights = scoring.weights
+    columns = len(weights)
+    d = float(api.column_size(-1))
+    score = 0.0
+    for i, phrase_idf in enumerate(scoring.idf):
+        f = 0.0
+        for column, offsets in enumerate(api.phrase_locations(i)):
+            if offsets:
+                weight = float(weights[column]) if column < columns else 1.0
+                for _ in offsets:
+                    f += weight
+        score += phrase_idf * ((f * (K1 + 1.0)) / (f + K1 * (1 - B + B * d / scoring.avgdl)))
+    return score
 
 
 def _score(api: apsw.FTS5ExtensionApi, *args: object) -> float:
