@@ -136,8 +136,11 @@ FEW_MATCHES = 64
 # Hits of a page a shard marks one by one, each found by its rowid (~0.05-0.1 ms each), rather
 # than with a scan of every match (~0.2-0.7 ms for a phrase of common words).
 MARK_BY_ROWID = 3
-# Statistics and definitions kept per read-only connection (`_Kept`), least recently used out.
-KEPT_PER_CONNECTION = 256
+# Statistics and definitions kept per read-only connection (`_Kept`), least recently used out;
+# statistics of phrases longer than KEPT_PHRASE_CHARS in all are counted each time instead, so
+# a connection keeps at most about 64 KiB.
+KEPT_PER_CONNECTION = 64
+KEPT_PHRASE_CHARS = 1024
 
 
 @dataclass(frozen=True)
@@ -268,6 +271,8 @@ def local_stats(conn: apsw.Connection, d: SearchDef, phrases: Sequence[str],
         rows, tokens = totals(conn, d)
         return rows, tokens, tuple(_match_count(conn, d, p) for p in phrases)
 
+    if entries is None or sum(len(p) for p in phrases) > KEPT_PHRASE_CHARS:
+        return count()
     return _remembered(entries, ("stats", d.name, tuple(phrases)), count)
 
 

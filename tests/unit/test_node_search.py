@@ -654,3 +654,16 @@ def test_a_quiet_shard_where_no_phrase_matches_runs_no_full_text_statement(shard
         assert not [sql for sql in statements if "MATCH" in sql], statements
     finally:
         reader.close()
+
+
+def test_statistics_of_very_long_phrases_are_counted_each_time(shard, zoo):
+    reader, statements = reader_of(shard)
+    long_phrase = '"' + " ".join(["fox"] * 300) + '"'
+    assert len(long_phrase) > search_query.KEPT_PHRASE_CHARS
+    try:
+        first = search_query.stats(reader, "text", [long_phrase])
+        statements.clear()
+        assert search_query.stats(reader, "text", [long_phrase]) == first
+        assert counts_run(statements) == 1
+    finally:
+        reader.close()
