@@ -369,17 +369,26 @@ class ShardWorker:
         """This thread's read-only connection, opened on first use; the event loop's (opened
         with wait_for_locks=False) never waits for a lock."""
         mine = getattr(self._local, "conn", None)
-        if mine is None:
+        if mine is None or self._closed:
+            self._check_open()
             conn = apsw.Connection(self.shard.path, flags=apsw.SQLITE_OPEN_READWRITE)
             pragmas.apply_reader(conn)
             search_query.register(conn)
             if not wait_for_locks:
                 conn.set_busy_timeout(0)
             mine = (conn, _Guard(conn))
-            self._local.conn = mine
             with self._lock:
+                if self._closed:  # closed while this one opened: it is not kept
+                    conn.close()
+                    self._check_open()
                 self._reader_conns.append(conn)
+            self._local.conn = mine
         return mine
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise UnavailableError(f"shard {self.shard.shard_id} was closed (moved, dropped or "
+                                   "the node is stopping); try again")
 
     def close(self) -> None:
         """Wait for running work, then close every connection; queued writes fail."""
@@ -447,6 +456,12 @@ class ScatterPool:
                 return fn([conn for conn, _ in pairs])
             except apsw.InterruptError as err:
                 raise job.error() from err
+            except (apsw.ConnectionClosedError, apsw.CursorClosedError):
+                # close() does not wait for these shared threads: a shard moved away or
+                # dropped meanwhile closed its connection under the statement.
+                for w in workers:
+                    w._check_open()
+                raise
             finally:
                 for _, guard in pairs:
                     guard.job = None

@@ -14,7 +14,7 @@ import pytest
 from db4core.errors import DeadlineExceededError, ResourceExhaustedError, UnavailableError
 from db4core.hashing import token_for
 from db4node.shard import Op, Shard, read_rows
-from db4node.worker import ShardWorker
+from db4node.worker import ScatterPool, ShardWorker
 
 # A statement that runs for as long as it is let: a recursive count to a billion.
 ENDLESS = ("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1e9) "
@@ -123,3 +123,47 @@ def test_a_disk_that_refuses_writes_is_unavailable_naming_the_shard_not_a_bug(wo
     assert all(row is None for row in stored[failed_at:])  # the failed write left nothing
     create("after")
     assert worker.shard.read("c", ["after"])[0] is not None
+
+
+def test_a_scatter_read_of_a_closed_shard_is_unavailable_and_opens_no_connection(tmp_path):
+    w = ShardWorker(Shard("s2", str(tmp_path / "s2.db")))
+    pool = ScatterPool()
+    try:
+        w.close()
+        with pytest.raises(UnavailableError, match="s2"):
+            asyncio.run(pool.run([w], lambda conns: conns[0].execute("SELECT 1").fetchall(),
+                                 None, "a scatter read"))
+        assert w._reader_conns == []
+    finally:
+        pool.close()
+
+
+def test_a_scatter_read_whose_shard_is_closed_meanwhile_is_unavailable_naming_it(tmp_path):
+    """A shard moved away closes its connections while a scatter thread may be reading it
+    (ScatterPool threads are shared by every shard, so close() does not wait for them)."""
+    w = ShardWorker(Shard("s3", str(tmp_path / "s3.db")))
+    asyncio.run(w.write(lambda s: s.write([Op("create", "c", f"d{i}", token_for(f"d{i}"),
+                                               b'{"a": 1}') for i in range(200)]),
+                        None, "seed"))
+    pool = ScatterPool()
+    reading, closed = threading.Event(), threading.Event()
+
+    def scan(conns):
+        for i, _ in enumerate(conns[0].execute("SELECT id FROM docs")):
+            if i == 0:
+                reading.set()
+                closed.wait(10)
+
+    async def run():
+        task = asyncio.create_task(pool.run([w], scan, None, "a scatter read"))
+        await asyncio.to_thread(reading.wait, 10)
+        w.close()
+        closed.set()
+        return await task
+
+    try:
+        with pytest.raises(UnavailableError, match="s3"):
+            asyncio.run(run())
+    finally:
+        closed.set()
+        pool.close()
