@@ -333,10 +333,19 @@ class ShardWorker:
     async def _submit(self, pool: ThreadPoolExecutor, job: Job, call: Callable[[], T]) -> T:
         if job.check():  # already past its deadline: do not start it at all
             raise job.error()
-        future = asyncio.get_running_loop().run_in_executor(pool, call)
+        self._check_open()
+        try:
+            future = asyncio.get_running_loop().run_in_executor(pool, call)
+        except RuntimeError:  # the pool shut down meanwhile: the shard is closing
+            self._check_open()
+            raise
         try:
             return await future
         except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if self._closed and task is not None and not task.cancelling():
+                # Not the caller: close() cancelled this work while it was still queued.
+                self._check_open()
             job.cancelled = True  # the running statement stops at its next progress check
             raise
 

@@ -167,3 +167,45 @@ def test_a_scatter_read_whose_shard_is_closed_meanwhile_is_unavailable_naming_it
     finally:
         closed.set()
         pool.close()
+
+
+def test_work_on_a_closed_shard_or_queued_when_it_closes_is_unavailable(tmp_path):
+    """A request that reaches a shard closed meanwhile (moved away, dropped), or whose work
+    was still queued behind the writer when the shard closed, is UNAVAILABLE naming it (was:
+    RuntimeError, INTERNAL; or the queued call cancelled, CANCELLED)."""
+    w = ShardWorker(Shard("s4", str(tmp_path / "s4.db")))
+    release = threading.Event()
+
+    def blocked(_shard):
+        release.wait(10)
+        return "first"
+
+    async def run():
+        first = asyncio.create_task(w.write(blocked, None, "a slow write"))
+        await asyncio.sleep(0.05)  # the writer thread holds the first
+        queued = asyncio.create_task(w.write(lambda _s: "second", None, "a queued write"))
+        await asyncio.sleep(0.05)
+        closing = asyncio.create_task(asyncio.to_thread(w.close))
+        await asyncio.sleep(0.1)  # close() cancelled the queued one and waits for the first
+        release.set()
+        await closing
+        results = await asyncio.gather(first, queued, return_exceptions=True)
+        later = []
+        for call in (w.read, w.query):
+            try:
+                await call(lambda c: c.execute("SELECT 1").fetchall(), None, "a read")
+            except UnavailableError as err:
+                later.append(err)
+        try:
+            await w.write(lambda _s: 1, None, "a write")
+        except UnavailableError as err:
+            later.append(err)
+        return results, later
+
+    try:
+        (first, queued), later = asyncio.run(run())
+    finally:
+        release.set()
+    assert first == "first"
+    assert isinstance(queued, UnavailableError) and "s4" in str(queued), repr(queued)
+    assert len(later) == 3 and all("s4" in str(e) for e in later)
