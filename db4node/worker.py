@@ -333,11 +333,11 @@ class ShardWorker:
     async def _submit(self, pool: ThreadPoolExecutor, job: Job, call: Callable[[], T]) -> T:
         if job.check():  # already past its deadline: do not start it at all
             raise job.error()
-        self._check_open()
+        self.check_open()
         try:
             future = asyncio.get_running_loop().run_in_executor(pool, call)
         except RuntimeError:  # the pool shut down meanwhile: the shard is closing
-            self._check_open()
+            self.check_open()
             raise
         try:
             return await future
@@ -345,7 +345,7 @@ class ShardWorker:
             task = asyncio.current_task()
             if self._closed and task is not None and not task.cancelling():
                 # Not the caller: close() cancelled this work while it was still queued.
-                self._check_open()
+                self.check_open()
             job.cancelled = True  # the running statement stops at its next progress check
             raise
 
@@ -379,7 +379,7 @@ class ShardWorker:
         with wait_for_locks=False) never waits for a lock."""
         mine = getattr(self._local, "conn", None)
         if mine is None or self._closed:
-            self._check_open()
+            self.check_open()
             conn = apsw.Connection(self.shard.path, flags=apsw.SQLITE_OPEN_READWRITE)
             pragmas.apply_reader(conn)
             search_query.register(conn)
@@ -389,12 +389,13 @@ class ShardWorker:
             with self._lock:
                 if self._closed:  # closed while this one opened: it is not kept
                     conn.close()
-                    self._check_open()
+                    self.check_open()
                 self._reader_conns.append(conn)
             self._local.conn = mine
         return mine
 
-    def _check_open(self) -> None:
+    def check_open(self) -> None:
+        """UNAVAILABLE naming the shard once it is closed."""
         if self._closed:
             raise UnavailableError(f"shard {self.shard.shard_id} was closed (moved, dropped or "
                                    "the node is stopping); try again")
@@ -469,7 +470,7 @@ class ScatterPool:
                 # close() does not wait for these shared threads: a shard moved away or
                 # dropped meanwhile closed its connection under the statement.
                 for w in workers:
-                    w._check_open()
+                    w.check_open()
                 raise
             finally:
                 for _, guard in pairs:
