@@ -103,16 +103,19 @@ class AdminService(admin_pb2_grpc.AdminServicer):
     async def _every_shard_by_node(self, ask: Callable[[Any, list[str]], Awaitable[list[T]]]
                                    ) -> list[T]:
         """ask(stub, shard ids of one node) -> one answer per shard, for every shard of the
-        ring, asking each node once for all of its shards."""
-        shards = sorted(self.dispatcher.view.require().ring.shards)
-
+        ring, asking each node once for all of its shards (again over the new ring's shards
+        when it moves meanwhile)."""
         async def ask_node(stub, shard_ids, epoch):
             return await ask(stub, shard_ids)
 
         async def ask_one(stub, shard_id, epoch):
             return (await ask(stub, [shard_id]))[0]
 
-        return await self.dispatcher.by_node(shards, ask_node, ask_one)
+        async def read(_again: bool) -> list[T]:
+            shards = sorted(self.dispatcher.view.require().ring.shards)
+            return await self.dispatcher.by_node(shards, ask_node, ask_one)
+
+        return await self.dispatcher.scatter(read)
 
     async def logs(self) -> list[tuple[str, node_pb2.LogStat]]:
         """(node id, LogStat) of every shard."""

@@ -1,7 +1,10 @@
 """Sending a request to the shard that owns a key, invisibly following ring changes.
 
 A node that no longer owns a key answers FAILED_PRECONDITION (wrong_shard) with its epoch; we
-refresh our view to at least that epoch and route again. The client never sees it.
+refresh our view to at least that epoch and route again. The client never sees it. A read of
+several shards the ring names (every shard, or those a where pins) is not routed shard by shard
+again: asking the same shards at the new epoch would miss the rows a split or a move put on a
+new one. It starts again whole, over the new ring's shards (`scatter`).
 
 Every call sent through here must be safe to send twice: a node that restarts is waited out and
 a call whose connection broke before the answer is sent again. Reads are; writes carry a txid
@@ -58,24 +61,45 @@ class Dispatcher:
         caller can place its keys again (a write grouped by shard must be split again)."""
         return await self._routed(lambda topo: shard_id, call, attempts=1)
 
+    async def scatter(self, read: Callable[[bool], Awaitable[T]]) -> T:
+        """read(again) asks several shards it takes from the view (every shard of the ring,
+        or those a where pins), each with `once`/`on_node`, which raise WrongShardError when
+        a node says the ring moved. The view is then at that epoch, and the read starts again
+        whole with again=True, so that it takes its shards anew: the same shards at the new
+        epoch would miss the rows a split or a move put on another. MAX_ROUTE_ATTEMPTS in
+        all, then UNAVAILABLE."""
+        last: WrongShardError | None = None
+        for attempt in range(MAX_ROUTE_ATTEMPTS):
+            try:
+                return await read(attempt > 0)
+            except WrongShardError as err:
+                last = err
+                await self.view.refresh_to(err.epoch)
+        raise UnavailableError(f"the ring kept changing under a read of several shards "
+                               f"({MAX_ROUTE_ATTEMPTS} tries): {last}")
+
     async def every_shard(self, call: ShardCall[T]) -> dict[str, T]:
-        """Run call on every shard in parallel; one error reduced from all failures."""
-        shards = sorted(self.view.require().ring.shards)
-        results = await gather_all(self.by_shard(s, call) for s in shards)
-        return dict(zip(shards, results, strict=True))
+        """Run call on every shard of the ring in parallel (again over the new ring's shards
+        when it moves meanwhile: `scatter`); one error reduced from all failures."""
+        async def read(_again: bool) -> dict[str, T]:
+            shards = sorted(self.view.require().ring.shards)
+            results = await gather_all(self.once(s, call) for s in shards)
+            return dict(zip(shards, results, strict=True))
+
+        return await self.scatter(read)
 
     async def by_node(self, shards: list[str], call: NodeCall[T], single: ShardCall[T]
                       ) -> list[T]:
         """Results for `shards`, in order, asking each node once for all of its shards:
-        call(stub, shards_of_that_node, epoch) -> one result per shard. A node that no longer
-        hosts one of them (a ring change) has its shards asked again one by one, with the
-        routing retries of by_shard."""
+        call(stub, shards_of_that_node, epoch) -> one result per shard (a node of an older
+        version, without the call, has its shards asked one by one). WrongShardError when the
+        ring moved under them: run it inside `scatter`, taking the shards there."""
         epoch, groups = self.node_groups(shards)
         out: dict[str, T] = {}
 
         async def ask(node: str, part: list[str]) -> None:
             async def one_by_one() -> list[T]:
-                return await gather_all(self.by_shard(s, single) for s in part)
+                return await gather_all(self.once(s, single) for s in part)
 
             results = await self.on_node(node, part, epoch, call, one_by_one)
             out.update(zip(part, results, strict=True))
@@ -96,8 +120,9 @@ class Dispatcher:
                       call: Callable[[node_pb2_grpc.NodeStub, list[str], int], Awaitable[T]],
                       fallback: Callable[[], Awaitable[T]]) -> T:
         """call(stub, shards, epoch) on the node that hosted `shards` at `epoch`; fallback()
-        when it no longer hosts one of them (a ring change, after refreshing the view) or does
-        not know the call (a node of an older version)."""
+        when it does not know the call (a node of an older version). When it no longer hosts
+        one of them, or one gave rows away since `epoch` (the ring moved: wrong_shard), the
+        view is refreshed to that epoch and WrongShardError raised (see `scatter`)."""
         waited = Waited()
         while True:
             try:
@@ -108,10 +133,9 @@ class Dispatcher:
                 if err.code() == grpc.StatusCode.UNIMPLEMENTED:
                     return await fallback()
                 domain = to_domain(err)
-                if not isinstance(domain, WrongShardError):
-                    raise domain from None
-                await self.view.refresh_to(domain.epoch)
-                return await fallback()
+                if isinstance(domain, WrongShardError):
+                    await self.view.refresh_to(domain.epoch)
+                raise domain from None
 
     async def _routed(self, pick, call: ShardCall[T], attempts: int = MAX_ROUTE_ATTEMPTS) -> T:
         """call on the shard pick(topology) names; after wrong_shard, refresh and pick again,

@@ -60,9 +60,10 @@ class Plan:
     where_raw: bytes
     sort: list[tuple[str, str]]
     limit: int
-    shards: list[str] | None
+    shards: list[str] | None  # None: every shard of the ring
     fingerprint: str
     index: str = ""
+    shard: str | None = None  # the one shard a find_in_shard names
     until: list | None = None
     # A where equivalent to the range for partition pruning (query_range), None when none
     pin: dict | None = None
@@ -108,7 +109,7 @@ class Queries:
             shards = await self.pruned(request.collection, where)
         fp = query_fingerprint(request.collection, where, sort, extra={"shard": shard})
         return Plan(request.collection, request.where, sort, limit, shards, fp,
-                    index=self.index_for(request.collection, sort))
+                    index=self.index_for(request.collection, sort), shard=shard)
 
     async def pruned(self, collection: str, where: dict | None) -> list[str] | None:
         """The shards owning the partition values the where pins; None (every shard) when it
@@ -149,7 +150,19 @@ class Queries:
         return encode_cursor(plan.fingerprint, {"after": page.last}, self.secret)
 
     async def page(self, plan: Plan, after: list | None, max_bytes: int = PAGE_BYTES) -> Page:
-        """One merged page after `after`, at most `max_bytes` of documents (at least one)."""
+        """One merged page after `after`, at most `max_bytes` of documents (at least one). When
+        the ring moves under it, the page is asked for again over the shards the new ring
+        gives the plan (`Dispatcher.scatter`)."""
+        async def read(again: bool) -> Page:
+            if again and plan.shard is None and plan.shards is not None:
+                plan.shards = await self.pruned(
+                    plan.collection, plan.pin if plan.pin is not None
+                    else decode_where(plan.where_raw))
+            return await self._page(plan, after, max_bytes)
+
+        return await self.dispatcher.scatter(read)
+
+    async def _page(self, plan: Plan, after: list | None, max_bytes: int) -> Page:
         until_raw = json.dumps(plan.until).encode() if plan.until is not None else b""
         wire_sort = plan.wire_sort()
 
@@ -168,7 +181,7 @@ class Queries:
             return ask
 
         async def fetch_shard(shard: str, position: list | None, rows: int):
-            return await self.dispatcher.by_shard(shard, ask_one(position, rows))
+            return await self.dispatcher.once(shard, ask_one(position, rows))
 
         shards = self._or_every(plan.shards)
         if not shards:  # the where pins no value at all (an empty $in)
@@ -211,9 +224,7 @@ class Queries:
 
     async def explain(self, request: router_pb2.FindRequest, plan: Plan) -> dict:
         """How a Find would run, read from the plan and each shard's SQLite query plan."""
-        topo = self.dispatcher.view.require()
         key = (await self.collections.current(plan.collection)).partition_key
-        shards = self._or_every(plan.shards)
         where_raw, wire_sort = plan.where_raw, plan.wire_sort()
 
         async def ask_node(stub, shard_ids, epoch):
@@ -226,7 +237,14 @@ class Queries:
         async def ask_one(stub, shard_id, epoch):
             return (await ask_node(stub, [shard_id], epoch))[0]
 
-        answers = await self.dispatcher.by_node(shards, ask_node, ask_one)
+        async def read(again: bool) -> tuple:
+            if again and plan.shard is None and plan.shards is not None:
+                plan.shards = await self.pruned(plan.collection, decode_where(where_raw))
+            shards = self._or_every(plan.shards)
+            topo = self.dispatcher.view.require()
+            return topo, shards, await self.dispatcher.by_node(shards, ask_node, ask_one)
+
+        topo, shards, answers = await self.dispatcher.scatter(read)
         return {
             "collection": plan.collection,
             "partition_key": key,
@@ -280,8 +298,12 @@ class Queries:
 
         if request.HasField("shard_id"):
             return await self.dispatcher.by_shard(self._check_shard(request.shard_id), ask)
-        shards = self._or_every(await self.pruned(request.collection, where))
-        return sum(await self.dispatcher.by_node(shards, ask_node, ask))
+
+        async def read(_again: bool) -> int:
+            shards = self._or_every(await self.pruned(request.collection, where))
+            return sum(await self.dispatcher.by_node(shards, ask_node, ask))
+
+        return await self.dispatcher.scatter(read)
 
     def _or_every(self, shards: list[str] | None) -> list[str]:
         """The given shards, or every shard of the ring for None."""

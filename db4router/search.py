@@ -129,9 +129,13 @@ class Search:
         is then asked for again with figures summed from those, and after KNOWN_TRIES such
         answers the statistics are gathered afresh. So the figures are always exactly those of
         the shards' snapshots, as with two rounds. A where that pins the partition key always
-        makes two rounds (its round 2 does not reach every shard)."""
+        makes two rounds (its round 2 does not reach every shard). When the ring moves under
+        the search, it starts again over the new ring's shards (`Dispatcher.scatter`)."""
         plan = self.plan(request)
         after = self._after(plan, request.cursor)
+        return await self.dispatcher.scatter(lambda _again: self._page(plan, after))
+
+    async def _page(self, plan: SearchPlan, after: list | None) -> router_pb2.SearchResponse:
         pinned = await self.pruned(plan.collection, plan.where)
         epoch = self.dispatcher.view.require().epoch
         key = (plan.index, tuple(plan.phrases))
@@ -251,9 +255,9 @@ class Search:
     async def _per_node(self, index: str, shards: list[str], ask_node, ask, combine
                         ) -> list[tuple[list[str], Any]]:
         """(shards of a node, ask_node's answer for them) for every node hosting some of
-        `shards`. After a ring change, against an older node, or when one of its shards lacks
-        the index, that node's shards are asked one by one (repairing each) and their answers
-        combined."""
+        `shards`. Against an older node, or when one of its shards lacks the index, that node's
+        shards are asked one by one (repairing each) and their answers combined. When the ring
+        moved, WrongShardError (the search starts again: `search`)."""
         epoch, groups = self.dispatcher.node_groups(shards)
 
         async def one_node(node: str, part: list[str]):
@@ -271,12 +275,12 @@ class Search:
 
     async def _repairing(self, index: str, shard: str, call):
         """Run call on a shard; a shard that lacks the index (NOT_FOUND) builds it from the
-        definition, then answers."""
+        definition, then answers. WrongShardError when the ring moved."""
         try:
-            return await self.dispatcher.by_shard(shard, call)
+            return await self.dispatcher.once(shard, call)
         except NotFoundError:
             await self.indexes.ensure_on(shard, index)  # NOT_FOUND here: the index was dropped
-        return await self.dispatcher.by_shard(shard, call)
+        return await self.dispatcher.once(shard, call)
 
 
 def _shard_stats(a: node_pb2.SearchStatsResponse) -> ShardStats:

@@ -416,3 +416,91 @@ def test_status_with_stats_answers_while_a_node_is_down(tmp_path):
             assert all(s["documents"] is not None for s in up), status
     finally:
         c.stop()
+
+
+def _difference(now, before) -> str:
+    """What a read answered against what it answered before, briefly."""
+    if isinstance(now, int):
+        return f"{now} instead of {before}"
+    if None in now:
+        return f"{now.count(None)} of {len(now)} not found"
+    extra = [x for x in now if x not in before]
+    missing = [x for x in before if x not in now]
+    return f"{len(now)} items instead of {len(before)}: extra {extra[:3]}, missing {missing[:3]}"
+
+
+def test_searches_finds_and_counts_through_a_split_and_a_move_answer_as_before(small_cluster):
+    """Reads of the whole collection (search, iterate, count, and get without the partition
+    value) running while a shard splits and another moves: each answers exactly what it
+    answered before (a search's global statistics, so its scores, are
+    the same over the same documents wherever they live), and none fails: a node that closes a
+    shard under a running read answers UNAVAILABLE, which the router asks again."""
+    words = ["amber", "basalt", "cobalt", "dune", "ember", "fjord"]
+    with Client(small_cluster.address, timeout=60) as client:
+        client.create_collection("notes", partition_key="tenant")
+        coll = client.collection("notes")
+        coll.insert_many([
+            {"$id": f"{t}-{i}", "tenant": t, "n": i,
+             "text": " ".join(words[(i + k) % len(words)] for k in range(1 + i % 5))}
+            for t in TENANTS for i in range(20)])
+        client.create_search_index("notes_text", "notes", {"text": 1.0})
+
+        def answers() -> tuple:
+            found = [(h.id, h.score, h.snippet) for h in
+                     client.search("notes_text", "amber OR dune", limit=50).hits]
+            phrase = [(h.id, h.score) for h in client.search("notes_text", '"basalt cobalt"',
+                                                             limit=20).hits]
+            ids = sorted(d["$id"] for d in coll.iterate(page_size=200))
+            by_id = [(coll.get(f"{t}-7") or {}).get("n")  # no partition: every shard
+                     for t in TENANTS[::3]]
+            return found, phrase, ids, coll.count(), coll.count({"n": {"$lt": 5}}), by_id
+
+        def unscored(answer: tuple) -> tuple:
+            """The answers without the search scores: while the ring moves, a search's hits
+            must be the same in the same order; their scores are compared once it has moved
+            (below)."""
+            found, phrase, *rest = answer
+            return ([(i, snippet) for i, _, snippet in found], [i for i, _ in phrase], *rest)
+
+        before = answers()
+        assert len(before[0]) == 50 and before[1] and len(before[2]) == 600
+        differ: list[str] = []
+        failures: list[BaseException] = []
+        stop = threading.Event()
+        rounds = [0]
+
+        def read_all() -> None:
+            while not stop.is_set():
+                try:
+                    now = answers()
+                except BaseException as err:  # noqa: BLE001 - every failure is reported
+                    failures.append(err)
+                    return
+                if unscored(now) != unscored(before):
+                    differ.append(f"round {rounds[0]}: " + ", ".join(
+                        f"{name} {_difference(a, b)}" for name, a, b in zip(
+                            ("search", "phrase", "ids", "count", "count n<5", "get"),
+                            unscored(now), unscored(before), strict=True) if a != b))
+                rounds[0] += 1
+
+        readers = [threading.Thread(target=read_all) for _ in range(3)]
+        for reader in readers:
+            reader.start()
+        try:
+            status = client.admin.status()
+            first, second = status["shards"][0], status["shards"][1]
+            split = client.admin.split_shard(first["shard_id"])
+            assert split["state"] == "done"
+            other = next(n["node_id"] for n in status["nodes"]
+                         if n["node_id"] != second["node_id"])
+            assert client.admin.move_shard(second["shard_id"], other)["state"] == "done"
+            assert client.admin.split_shard(split["target_shard"])["state"] == "done"
+            time.sleep(1.0)  # reads after the last cleanup too
+        finally:
+            stop.set()
+            for reader in readers:
+                reader.join(60)
+        assert not failures, failures
+        assert not differ, differ
+        assert rounds[0] >= 6, rounds
+        assert answers() == before

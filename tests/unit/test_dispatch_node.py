@@ -1,6 +1,7 @@
 """Dispatcher.on_node: a call to one node for several shards falls back to asking shard by shard
-when the node no longer hosts them (a ring change) or does not know the call (an older node),
-and passes every other error on."""
+when the node does not know the call (an older node); a ring change refreshes the view and is
+raised, so that the read starts again over the new ring's shards (Dispatcher.scatter), which
+gives up after MAX_ROUTE_ATTEMPTS; every other error is passed on."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import asyncio
 import grpc
 import pytest
 
-from db4core.errors import InternalError, WrongShardError
-from db4router.dispatch import Dispatcher
+from db4core.errors import InternalError, UnavailableError, WrongShardError
+from db4router.dispatch import MAX_ROUTE_ATTEMPTS, Dispatcher
 from tests.support.fakes import FakeRpcError
 
 
@@ -29,8 +30,8 @@ class Pool:
         return node
 
 
-def _run(error: BaseException | None) -> tuple[str, View]:
-    view = View()
+def _run(error: BaseException | None, view: View | None = None) -> tuple[str, View]:
+    view = view if view is not None else View()
     dispatcher = Dispatcher(view, Pool(), None)  # type: ignore[arg-type]
 
     async def call(stub, shards, epoch):
@@ -55,11 +56,42 @@ def test_an_older_node_that_lacks_the_call_is_asked_shard_by_shard():
     assert result == "one by one" and view.refreshed == []
 
 
-def test_a_ring_change_refreshes_the_view_then_asks_shard_by_shard():
+def test_a_ring_change_refreshes_the_view_and_is_raised_not_asked_shard_by_shard():
+    """The same shards asked again at the new epoch would miss the rows a split or a move put
+    on a new shard: the whole read must start again."""
     moved = WrongShardError("shard s2 is not on this node", epoch=9)
-    result, view = _run(FakeRpcError(grpc.StatusCode.FAILED_PRECONDITION, moved.message,
-                                     moved.trailers()))
-    assert result == "one by one" and view.refreshed == [9]
+    view = View()
+    with pytest.raises(WrongShardError):
+        _run(FakeRpcError(grpc.StatusCode.FAILED_PRECONDITION, moved.message,
+                          moved.trailers()), view)
+    assert view.refreshed == [9]
+
+
+def test_a_scatter_read_starts_again_whole_after_the_ring_moved():
+    view = View()
+    dispatcher = Dispatcher(view, Pool(), None)  # type: ignore[arg-type]
+    calls: list[bool] = []
+
+    async def read(again: bool) -> str:
+        calls.append(again)
+        if len(calls) < 3:
+            raise WrongShardError("shard s1 gave tokens away", epoch=10 + len(calls))
+        return "answer"
+
+    assert asyncio.run(dispatcher.scatter(read)) == "answer"
+    assert calls == [False, True, True] and view.refreshed == [11, 12]
+
+
+def test_a_scatter_read_gives_up_when_the_ring_keeps_moving():
+    view = View()
+    dispatcher = Dispatcher(view, Pool(), None)  # type: ignore[arg-type]
+
+    async def read(again: bool) -> str:
+        raise WrongShardError("shard s1 gave tokens away", epoch=len(view.refreshed) + 1)
+
+    with pytest.raises(UnavailableError, match="ring kept changing"):
+        asyncio.run(dispatcher.scatter(read))
+    assert len(view.refreshed) == MAX_ROUTE_ATTEMPTS
 
 
 def test_any_other_error_is_passed_on():
