@@ -6,7 +6,8 @@ rows it gave away are deleted, queries and counts of it keep to the ranges it ow
 token filter in their statements, never a wait), and the scatter reads that cannot filter by
 token (searches, whose statistics come from the full-text index, and shard stats) wait
 (`gate`). A scatter read at an older epoch than the change answers wrong_shard so that the router
-re-reads the ring (it would otherwise miss the rows' new shard). The deletes run in chunks on
+re-reads the ring (it would otherwise miss the rows' new shard): checked before the read and again
+once it ran (`check_epoch`), since the node may adopt the ring and delete rows in between. The deletes run in chunks on
 the shard's writer thread, without change-log records, and end by lifting the fence. A follower
 (a shard being built by a split or move) is never cleaned; once the ring places it, it stops
 following. At start every open shard is checked, so a cleanup cut short by a crash finishes.
@@ -67,12 +68,16 @@ class RangeKeeper:
         """For a query or count of a shard at `epoch`: wrong_shard as for gate; then, while
         its cleanup runs, the token ranges it owns (the statement keeps to them, so that rows
         it gave away are not read twice), else None (no filter). Never waits."""
-        self._check_epoch(shard_id, epoch)
+        self.check_epoch(shard_id, epoch)
         if shard_id not in self._pending or self.topology is None:
             return None
         return self.owned(self.topology, shard_id)
 
-    def _check_epoch(self, shard_id: str, epoch: int) -> None:
+    def check_epoch(self, shard_id: str, epoch: int) -> None:
+        """wrong_shard when the shard's ranges shrank after `epoch` (0: internal, any epoch).
+        Checked before a read of the shard, and again once it is made: the node may adopt a
+        new ring and commit a chunk of its cleanup between the first check and the read's
+        snapshot, and a read at the old epoch would then miss rows that moved."""
         changed = self._changed_at.get(shard_id, 0)
         if epoch and epoch < changed and self.topology is not None:
             raise WrongShardError(
@@ -83,7 +88,7 @@ class RangeKeeper:
         """Before a scatter read of a shard at `epoch` (0: internal, any epoch): wrong_shard
         when its ranges shrank after that epoch, else wait for a cleanup in progress (reads
         whose statements cannot keep to ranges: search statistics, shard stats)."""
-        self._check_epoch(shard_id, epoch)
+        self.check_epoch(shard_id, epoch)
         pending = self._pending.get(shard_id)
         if pending is not None:
             await pending.wait()

@@ -122,6 +122,7 @@ async def serve(args: argparse.Namespace) -> None:
     membership.on_adopt.append(keeper.adopt)
     membership.gate = keeper.gate
     membership.scope = keeper.scope
+    membership.epoch_check = keeper.check_epoch
     resolver = Resolver(store, participant, etcd, Keys(args.cluster), args.id)
     checkpointer = Checkpointer(store, etcd, Keys(args.cluster), retention_of(args),
                                 args.cdc_truncate_interval_seconds)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 import aetcd
 
@@ -44,6 +44,8 @@ class Membership:
         self.on_lease: Callable[[bool], Awaitable[None]] | None = None
         # The ranges a query of a shard keeps to during its cleanup (RangeKeeper.scope).
         self.scope: Callable[[str, int], list[tuple[int, int]] | None] | None = None
+        # wrong_shard when a shard's ranges shrank after an epoch (RangeKeeper.check_epoch).
+        self.epoch_check: Callable[[str, int], None] | None = None
 
     async def start(self) -> None:
         """Register, load the topology, and start the keep-alive and watch tasks."""
@@ -132,6 +134,14 @@ class Membership:
         await self._check_placed(shard_id, tokens, epoch)
         if not tokens and self.gate is not None:
             await self.gate(shard_id, epoch)
+
+    def recheck(self, shards: Iterable[tuple[str, int]]) -> None:
+        """After a read of (shard, epoch) pairs, before its answer leaves: wrong_shard when one
+        gave tokens away after its epoch meanwhile (the node adopted a ring and its cleanup may
+        have deleted rows the read should have seen), so that the router reads again."""
+        if self.epoch_check is not None:
+            for shard_id, epoch in shards:
+                self.epoch_check(shard_id, epoch)
 
     async def scope_of(self, shard_id: str, epoch: int) -> list[tuple[int, int]] | None:
         """check_owner for a query or count of the whole shard that does not wait for a

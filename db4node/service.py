@@ -300,6 +300,7 @@ class NodeService(ReshardHandlers, node_pb2_grpc.NodeServicer):
         run = worker.point_read if len(ids) <= INLINE_READ_IDS else worker.read
         rows = await run(lambda conn: read_rows(conn, request.collection, ids, tokens),
                          deadline, "read")
+        self.membership.recheck([(request.shard_id, request.epoch)])
         return node_pb2.ReadResponse(items=bounded_items(rows))
 
     @servicer_method
@@ -322,6 +323,7 @@ class NodeService(ReshardHandlers, node_pb2_grpc.NodeServicer):
             s = await self.store.get(shard_id).write(
                 functools.partial(Shard.stats, only=only), deadline_of(context),
                 "shard statistics")
+            self.membership.recheck([(shard_id, request.epoch)])
             stats.append(node_pb2.ShardStat(shard_id=shard_id, documents=s["documents"],
                                              bytes=s["bytes"], last_lsn=s["last_lsn"],
                                              collections=s["collections"]))
@@ -359,6 +361,7 @@ class NodeService(ReshardHandlers, node_pb2_grpc.NodeServicer):
         page = await self.store.scatter.run(
             workers, lambda conns: queries.find_merged(conns, first.collection, *args, only),
             deadline_of(context), f"query on {first.collection!r} over {len(workers)} shards")
+        self.membership.recheck((q.shard_id, q.epoch) for q in queries_)
         return query_response(page)
 
     @servicer_method
@@ -378,6 +381,7 @@ class NodeService(ReshardHandlers, node_pb2_grpc.NodeServicer):
         counts = await self.store.scatter.run(
             workers, lambda conns: queries.count_each(conns, first.collection, where, only),
             deadline_of(context), f"count on {first.collection!r} over {len(workers)} shards")
+        self.membership.recheck((c.shard_id, c.epoch) for c in counts_)
         return node_pb2.CountShardsResponse(counts=counts)
 
     async def _query(self, request: node_pb2.QueryRequest, deadline: float | None
@@ -395,6 +399,7 @@ class NodeService(ReshardHandlers, node_pb2_grpc.NodeServicer):
             return node_pb2.QueryResponse(plan=lines)
         page = await worker.query(
             lambda conn: queries.find(conn, request.collection, *args, only=only), deadline, what)
+        self.membership.recheck([(request.shard_id, request.epoch)])
         return query_response(page)
 
     async def _count(self, request: node_pb2.NodeCountRequest, deadline: float | None) -> int:
@@ -402,9 +407,11 @@ class NodeService(ReshardHandlers, node_pb2_grpc.NodeServicer):
         only = await self.membership.scope_of(request.shard_id, request.epoch)
         self.store.load.read(request.shard_id)
         where = decode_where(request.where)
-        return await self.store.get(request.shard_id).query(
+        count = await self.store.get(request.shard_id).query(
             lambda conn: queries.count(conn, request.collection, where, only),
             deadline, f"count on {request.collection!r}")
+        self.membership.recheck([(request.shard_id, request.epoch)])
+        return count
 
     @servicer_method
     async def EnsureIndex(self, request: node_pb2.EnsureIndexRequest,
@@ -490,6 +497,7 @@ class NodeService(ReshardHandlers, node_pb2_grpc.NodeServicer):
         rows, tokens, counts = await self.store.get(request.shard_id).query(
             lambda conn: search_query.stats(conn, name, phrases),
             deadline_of(context), f"search statistics of {name!r}")
+        self.membership.recheck([(request.shard_id, request.epoch)])
         return stats_message(rows, tokens, counts)
 
     @servicer_method
@@ -524,6 +532,7 @@ class NodeService(ReshardHandlers, node_pb2_grpc.NodeServicer):
         found = await self.store.scatter.run(
             workers, lambda conns: [search_query.stats(c, name, phrases) for c in conns],
             deadline_of(context), f"search statistics of {name!r} over {len(reqs)} shards")
+        self.membership.recheck((r.shard_id, r.epoch) for r in reqs)
         return node_pb2.SearchStatsShardsResponse(results=[stats_message(*f) for f in found])
 
     @servicer_method
@@ -541,6 +550,7 @@ class NodeService(ReshardHandlers, node_pb2_grpc.NodeServicer):
         page = await self.store.scatter.run(
             workers, lambda conns: search_query.search_merged(conns, args, expect),
             deadline_of(context), f"search of {args.index!r} over {len(reqs)} shards")
+        self.membership.recheck((r.shard_id, r.epoch) for r in reqs)
         return search_hits(page, [r.shard_id for r in reqs])
 
     async def _scoped_workers(self, shards: list[tuple[str, int]]) -> tuple[list, list]:
@@ -577,4 +587,5 @@ class NodeService(ReshardHandlers, node_pb2_grpc.NodeServicer):
         page = await self.store.get(request.shard_id).query(
             lambda conn: search_query.search(conn, args, expect),
             deadline_of(context), f"search of {args.index!r}")
+        self.membership.recheck([(request.shard_id, request.epoch)])
         return search_hits(page, [request.shard_id])

@@ -108,3 +108,38 @@ def test_shard_stats_count_the_owned_ranges_while_the_cleanup_runs(tmp_path):
             store.close()
 
     asyncio.run(run())
+
+
+def test_a_read_whose_shard_gave_tokens_away_meanwhile_is_refused_after_it_ran(tmp_path):
+    """The node checks a read's epoch before the read; it may adopt a new ring and commit its
+    cleanup before the read opens its snapshot. The read then answers too few rows for its
+    epoch, so the node checks again once the read ran (Membership.recheck) and answers
+    wrong_shard: the router reads again over the new ring."""
+    from db4node.membership import Membership
+
+    async def run() -> None:
+        store = ShardStore(str(tmp_path))
+        try:
+            worker = store.get("s0")
+            worker.shard.write([Op("create", COLL, f"{t}-a", token_for(t),
+                                   json.dumps({"tenant": t}).encode(), None, "tenant")
+                                for t in TENANTS])
+            kept = sum(token_for(t) < HALF for t in TENANTS)
+            keeper = RangeKeeper(store, "n1")
+            keeper.adopt(whole(1))
+            await keeper._task
+            membership = Membership.__new__(Membership)
+            membership.epoch_check = keeper.check_epoch
+            only = keeper.scope("s0", 1)  # a read at epoch 1 passes its check...
+            assert only is None
+            keeper.adopt(lower_half(2))  # ...then the split commits and the cleanup runs
+            await keeper._task
+            answer = queries.count(worker.shard.conn, COLL, None, only)
+            assert answer == kept < len(TENANTS)  # too few for epoch 1, where s0 has them all
+            with pytest.raises(WrongShardError, match="older"):
+                membership.recheck([("s0", 1)])
+            membership.recheck([("s0", 2), ("s0", 0)])  # the new epoch, or internal: fine
+        finally:
+            store.close()
+
+    asyncio.run(run())
