@@ -6,9 +6,10 @@ rows it gave away are deleted, queries and counts of it keep to the ranges it ow
 token filter in their statements, never a wait), and the scatter reads that cannot filter by
 token (searches, whose statistics come from the full-text index, and shard stats) wait
 (`gate`). A scatter read at an older epoch than the change answers wrong_shard so that the router
-re-reads the ring (it would otherwise miss the rows' new shard): checked before the read and again
-once it ran (`check_epoch`), since the node may adopt the ring and delete rows in between. The deletes run in chunks on
-the shard's writer thread, without change-log records, and end by lifting the fence. A follower
+re-reads the ring (it would otherwise miss the rows' new shard): checked before the read and
+again once it ran (`check_epoch`), since the node may adopt the ring and delete rows in between.
+The deletes run in chunks on the shard's writer thread, without change-log records, and end by
+lifting the fence. A follower
 (a shard being built by a split or move) is never cleaned; once the ring places it, it stops
 following. At start every open shard is checked, so a cleanup cut short by a crash finishes.
 """
