@@ -154,10 +154,8 @@ class Queries:
         the ring moves under it, the page is asked for again over the shards the new ring
         gives the plan (`Dispatcher.scatter`)."""
         async def read(again: bool) -> Page:
-            if again and plan.shard is None and plan.shards is not None:
-                plan.shards = await self.pruned(
-                    plan.collection, plan.pin if plan.pin is not None
-                    else decode_where(plan.where_raw))
+            if again:
+                await self._replan(plan)
             return await self._page(plan, after, max_bytes)
 
         return await self.dispatcher.scatter(read)
@@ -238,8 +236,8 @@ class Queries:
             return (await ask_node(stub, [shard_id], epoch))[0]
 
         async def read(again: bool) -> tuple:
-            if again and plan.shard is None and plan.shards is not None:
-                plan.shards = await self.pruned(plan.collection, decode_where(where_raw))
+            if again:
+                await self._replan(plan)
             shards = self._or_every(plan.shards)
             topo = self.dispatcher.view.require()
             return topo, shards, await self.dispatcher.by_node(shards, ask_node, ask_one)
@@ -304,6 +302,14 @@ class Queries:
             return sum(await self.dispatcher.by_node(shards, ask_node, ask))
 
         return await self.dispatcher.scatter(read)
+
+    async def _replan(self, plan: Plan) -> None:
+        """After the ring moved: the shards a pruned plan asks are those its where (or range
+        pin) pins on the new ring; every shard (None) and a named shard stay as they are."""
+        if plan.shard is None and plan.shards is not None:
+            plan.shards = await self.pruned(
+                plan.collection,
+                plan.pin if plan.pin is not None else decode_where(plan.where_raw))
 
     def _or_every(self, shards: list[str] | None) -> list[str]:
         """The given shards, or every shard of the ring for None."""

@@ -32,15 +32,21 @@ def lower_half(epoch: int) -> Topology:
     return Topology(epoch, Ring((HALF - 1, TOKEN_MAX), ("s0", "s1")), {"s0": "n1", "s1": "n2"})
 
 
+def seed(worker) -> int:
+    """One document per tenant on the shard; how many have tokens below 2^63 (what s0 keeps
+    in lower_half)."""
+    worker.shard.write([Op("create", COLL, f"{t}-a", token_for(t),
+                           json.dumps({"tenant": t}).encode(), None, "tenant")
+                        for t in TENANTS])
+    return sum(token_for(t) < HALF for t in TENANTS)
+
+
 def test_queries_keep_to_the_owned_ranges_while_the_cleanup_runs(tmp_path):
     async def run() -> None:
         store = ShardStore(str(tmp_path))
         try:
             worker = store.get("s0")
-            ops = [Op("create", COLL, f"{t}-a", token_for(t),
-                      json.dumps({"tenant": t}).encode(), None, "tenant") for t in TENANTS]
-            worker.shard.write(ops)
-            kept = sum(token_for(t) < HALF for t in TENANTS)
+            kept = seed(worker)
             assert 0 < kept < len(TENANTS)
             keeper = RangeKeeper(store, "n1")
             keeper.adopt(whole(1))
@@ -91,10 +97,7 @@ def test_shard_stats_count_the_owned_ranges_while_the_cleanup_runs(tmp_path):
         store = ShardStore(str(tmp_path))
         try:
             worker = store.get("s0")
-            worker.shard.write([Op("create", COLL, f"{t}-a", token_for(t),
-                                   json.dumps({"tenant": t}).encode(), None, "tenant")
-                                for t in TENANTS])
-            kept = sum(token_for(t) < HALF for t in TENANTS)
+            kept = seed(worker)
             keeper = RangeKeeper(store, "n1")
             keeper.adopt(whole(1))
             await keeper._task
@@ -121,10 +124,7 @@ def test_a_read_whose_shard_gave_tokens_away_meanwhile_is_refused_after_it_ran(t
         store = ShardStore(str(tmp_path))
         try:
             worker = store.get("s0")
-            worker.shard.write([Op("create", COLL, f"{t}-a", token_for(t),
-                                   json.dumps({"tenant": t}).encode(), None, "tenant")
-                                for t in TENANTS])
-            kept = sum(token_for(t) < HALF for t in TENANTS)
+            kept = seed(worker)
             keeper = RangeKeeper(store, "n1")
             keeper.adopt(whole(1))
             await keeper._task
