@@ -31,9 +31,12 @@ MAX_BATCH_ITEMS = 10_000
 # is walked for it only when the text holds one of these (rare), so plain documents pay nothing.
 _TOO_LARGE = ("integer beyond the range of a double (about ±1.8e308, 309 digits): "
               "it cannot be stored")
-_SUSPECT = r"\\u(?:[dD][89a-fA-F]|0000)|[0-9]{309}"
-_SUSPECT_TEXT = re.compile(_SUSPECT)
-_SUSPECT_BYTES = re.compile(_SUSPECT.encode())
+_ESCAPE = r"\\u(?:[dD][89a-fA-F]|0000)"
+_ESCAPE_TEXT = re.compile(_ESCAPE)
+_ESCAPE_BYTES = re.compile(_ESCAPE.encode())
+_LONG_DIGITS = 309
+_DIGIT_RUN = re.compile(rb"[0-9]{%d}" % _LONG_DIGITS)
+_NOT_DIGITS = bytes(b for b in range(256) if not 0x30 <= b <= 0x39)
 
 Document = dict[str, Any]
 
@@ -188,12 +191,28 @@ def decode(raw: bytes | str, where: str = "document") -> Any:
         raise InvalidArgumentError(f"{where} is not valid JSON: {err}") from None
     except RecursionError:
         raise InvalidArgumentError(f"document nesting is deeper than {MAX_DEPTH} levels") from None
-    suspect = _SUSPECT_BYTES if isinstance(raw, (bytes, bytearray)) else _SUSPECT_TEXT
-    if suspect.search(raw):  # type: ignore[arg-type]
+    if _suspect(raw):
         check_json_value(value, where)
         if _lone_surrogate_at(value, where) is not None:
             raise _surrogate_error(value, where)
     return value
+
+
+def _suspect(raw: bytes | bytearray | str) -> bool:
+    """Whether the text holds a surrogate or U+0000 escape, or a run of 309 digits. The digit
+    run is searched only in text holding that many digits at all: the search costs ~10 ns a
+    byte (45 us for a 4 KB document), counting the digits a tenth of that."""
+    if isinstance(raw, str):
+        if _ESCAPE_TEXT.search(raw):
+            return True
+        data: bytes | bytearray = raw.encode("utf-8", "surrogatepass")
+    else:
+        if _ESCAPE_BYTES.search(raw):
+            return True
+        data = raw
+    return (len(data) >= _LONG_DIGITS
+            and len(data.translate(None, _NOT_DIGITS)) >= _LONG_DIGITS
+            and _DIGIT_RUN.search(data) is not None)
 
 
 def decode_stored(raw: bytes | str) -> Any:

@@ -83,6 +83,23 @@ def test_huge_integers_are_invalid_argument_not_value_error() -> None:
             documents.decode(text)
 
 
+def test_a_long_integer_is_refused_wherever_it_sits_in_a_long_document() -> None:
+    """The digit run is looked for only in text holding 309 digits at all (a cheap count
+    first): a run after kilobytes of text, in str or bytes, is found all the same."""
+    pad = "p" * 5000
+    for where in ("first", "last"):
+        n = "-1" + "0" * 309
+        body = {"n": "N", "pad": pad} if where == "last" else {"pad": pad, "n": "N"}
+        text = json.dumps(body).replace('"N"', n)
+        for raw in (text, text.encode()):
+            with pytest.raises(InvalidArgumentError, match="beyond the range of a double"):
+                documents.decode(raw)
+    # 309 digits spread over the text, none in a run of 309, are plain numbers.
+    spread = json.dumps({f"k{i}": 10**20 + i for i in range(20)} | {"pad": pad})
+    assert documents.decode(spread)["k3"] == 10**20 + 3
+    assert documents.decode('{"s": "' + "9" * 400 + '", "pad": "' + pad + '"}')["s"] == "9" * 400
+
+
 def test_integers_beyond_64_bits_within_a_double_are_stored_exactly() -> None:
     for n in (2**64 + 1, -(2**63) - 1, 10**300):
         assert documents.decode(documents.encode({"n": n})) == {"n": n}
