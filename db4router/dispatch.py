@@ -22,6 +22,7 @@ import grpc
 
 from db4.v1 import node_pb2_grpc
 from db4core.errors import Db4Error, UnavailableError, WrongShardError, most_severe
+from db4core.topology import Topology
 from db4router.nodes import NodePool
 from db4router.routing import RoutingCache, node_for
 from db4router.topology import ClusterView
@@ -58,7 +59,8 @@ class Dispatcher:
     async def once(self, shard_id: str, call: ShardCall[T]) -> T:
         """Run call on a named shard without routing again: when its node says the ring moved
         (wrong_shard), refresh the view to that epoch and raise WrongShardError, so that the
-        caller can place its keys again (a write grouped by shard must be split again)."""
+        caller can place its keys again (a write grouped by shard must be split again). It is
+        sent at the view's epoch now: a read of several shards uses `at` instead."""
         return await self._routed(lambda topo: shard_id, call, attempts=1)
 
     async def scatter(self, read: Callable[[bool], Awaitable[T]]) -> T:
@@ -82,8 +84,10 @@ class Dispatcher:
         """Run call on every shard of the ring in parallel (again over the new ring's shards
         when it moves meanwhile: `scatter`); one error reduced from all failures."""
         async def read(_again: bool) -> dict[str, T]:
-            shards = sorted(self.view.require().ring.shards)
-            results = await gather_all(self.once(s, call) for s in shards)
+            topo = self.view.require()
+            shards = sorted(topo.ring.shards)
+            results = await gather_all(self.at(node_for(topo, s), s, topo.epoch, call)
+                                       for s in shards)
             return dict(zip(shards, results, strict=True))
 
         return await self.scatter(read)
@@ -99,7 +103,7 @@ class Dispatcher:
 
         async def ask(node: str, part: list[str]) -> None:
             async def one_by_one() -> list[T]:
-                return await gather_all(self.once(s, single) for s in part)
+                return await gather_all(self.at(node, s, epoch, single) for s in part)
 
             results = await self.on_node(node, part, epoch, call, one_by_one)
             out.update(zip(part, results, strict=True))
@@ -107,14 +111,24 @@ class Dispatcher:
         await gather_all(ask(node, part) for node, part in groups.items())
         return [out[s] for s in shards]
 
-    def node_groups(self, shards: list[str]) -> tuple[int, dict[str, list[str]]]:
-        """(epoch, the given shards grouped by the node hosting them now), each group in the
-        given order."""
-        topo = self.view.require()
+    def node_groups(self, shards: list[str], topo: Topology | None = None
+                    ) -> tuple[int, dict[str, list[str]]]:
+        """(epoch, the given shards grouped by the node hosting them now, or at `topo`), each
+        group in the given order."""
+        topo = topo if topo is not None else self.view.require()
         groups: dict[str, list[str]] = {}
         for shard in shards:
             groups.setdefault(node_for(topo, shard), []).append(shard)
         return topo.epoch, groups
+
+    async def at(self, node: str, shard: str, epoch: int, call: ShardCall[T]) -> T:
+        """call(stub, shard, epoch) on the node that hosted `shard` at `epoch`: the epoch a
+        read of several shards planned with, not the view's (which may have moved on since).
+        Asked at a newer epoch, a shard that split meanwhile answers for the tokens it kept,
+        and the rows of the new shard, which the read did not plan, would be missed; asked at
+        its own epoch it says wrong_shard. The view is then refreshed to that epoch and
+        WrongShardError raised (see `scatter`)."""
+        return await self._pinned(node, lambda stub: call(stub, shard, epoch), None)
 
     async def on_node(self, node: str, shards: list[str], epoch: int,
                       call: Callable[[node_pb2_grpc.NodeStub, list[str], int], Awaitable[T]],
@@ -123,14 +137,20 @@ class Dispatcher:
         when it does not know the call (a node of an older version). When it no longer hosts
         one of them, or one gave rows away since `epoch` (the ring moved: wrong_shard), the
         view is refreshed to that epoch and WrongShardError raised (see `scatter`)."""
+        return await self._pinned(node, lambda stub: call(stub, shards, epoch), fallback)
+
+    async def _pinned(self, node: str, send: Callable[[node_pb2_grpc.NodeStub], Awaitable[T]],
+                      fallback: Callable[[], Awaitable[T]] | None) -> T:
+        """send(stub) to `node`, the node waited for (`Waited`); UNIMPLEMENTED is fallback()
+        when there is one; wrong_shard refreshes the view and is raised."""
         waited = Waited()
         while True:
             try:
-                return await call(self.pool.stub(node, self.view.nodes), shards, epoch)
+                return await send(self.pool.stub(node, self.view.nodes))
             except grpc.RpcError as err:
                 if await waited.again(err):
                     continue
-                if err.code() == grpc.StatusCode.UNIMPLEMENTED:
+                if fallback is not None and err.code() == grpc.StatusCode.UNIMPLEMENTED:
                     return await fallback()
                 domain = to_domain(err)
                 if isinstance(domain, WrongShardError):

@@ -29,7 +29,12 @@ import grpc
 from google.protobuf.message import Message
 
 from db4.v1 import node_pb2, router_pb2
-from db4core.errors import InvalidArgumentError, ResourceExhaustedError, StreamIdleError
+from db4core.errors import (
+    InvalidArgumentError,
+    ResourceExhaustedError,
+    StreamIdleError,
+    UnavailableError,
+)
 from db4core.hashing import token_for
 from db4core.names import validate_collection
 from db4core.query import (
@@ -44,7 +49,7 @@ from db4core.query import (
 )
 from db4core.query.prune import pinned_values
 from db4router.collections import Collections
-from db4router.dispatch import NODE_TIMEOUT_S, Dispatcher, gather_all
+from db4router.dispatch import MAX_ROUTE_ATTEMPTS, NODE_TIMEOUT_S, Dispatcher, gather_all
 from db4router.merge import merge_page
 from db4rpc.options import MAX_MESSAGE_BYTES
 
@@ -67,6 +72,7 @@ class Plan:
     until: list | None = None
     # A where equivalent to the range for partition pruning (query_range), None when none
     pin: dict | None = None
+    epoch: int = 0  # the ring epoch `shards` were pruned on (when a where pins them)
     sort_fields: list = field(init=False)
 
     def __post_init__(self) -> None:
@@ -103,24 +109,33 @@ class Queries:
         sort = sort_pairs(request.sort)
         limit = validate_limit(request.limit or None)
         shard = request.shard_id if request.HasField("shard_id") else None
-        if shard is not None:
-            shards: list[str] | None = [self._check_shard(shard)]
-        else:
-            shards = await self.pruned(request.collection, where)
+        shards = [self._check_shard(shard)] if shard is not None else None
         fp = query_fingerprint(request.collection, where, sort, extra={"shard": shard})
-        return Plan(request.collection, request.where, sort, limit, shards, fp,
+        plan = Plan(request.collection, request.where, sort, limit, shards, fp,
                     index=self.index_for(request.collection, sort), shard=shard)
+        if shard is None:
+            await self.prune(plan, where)
+        return plan
 
     async def pruned(self, collection: str, where: dict | None) -> list[str] | None:
         """The shards owning the partition values the where pins; None (every shard) when it
         pins none. The options come from etcd when this router has not seen the collection:
         pruning by a default `$id` key would miss documents placed by another key."""
+        return (await self._pruned_at(collection, where))[0]
+
+    async def _pruned_at(self, collection: str, where: dict | None
+                         ) -> tuple[list[str] | None, int]:
+        """pruned(), and the epoch of the ring it pruned on."""
         info = await self.collections.current(collection)
         values = pinned_values(where, info.partition_key)
-        if values is None:
-            return None
         topo = self.dispatcher.view.require()
-        return sorted({topo.shard_for_token(token_for(v)) for v in values})
+        if values is None:
+            return None, topo.epoch
+        return sorted({topo.shard_for_token(token_for(v)) for v in values}), topo.epoch
+
+    async def prune(self, plan: Plan, where: dict | None) -> None:
+        """Set the shards a plan asks to those `where` pins on the current ring."""
+        plan.shards, plan.epoch = await self._pruned_at(plan.collection, where)
 
     def index_for(self, collection: str, sort: list[tuple[str, str]]) -> str:
         """A range index whose keys are exactly this sort, so shards seek instead of sorting."""
@@ -154,8 +169,7 @@ class Queries:
         the ring moves under it, the page is asked for again over the shards the new ring
         gives the plan (`Dispatcher.scatter`)."""
         async def read(again: bool) -> Page:
-            if again:
-                await self._replan(plan)
+            await self._replan(plan, again)
             return await self._page(plan, after, max_bytes)
 
         return await self.dispatcher.scatter(read)
@@ -178,17 +192,19 @@ class Queries:
                                         timeout=NODE_TIMEOUT_S)
             return ask
 
-        async def fetch_shard(shard: str, position: list | None, rows: int):
-            return await self.dispatcher.once(shard, ask_one(position, rows))
-
         shards = self._or_every(plan.shards)
         if not shards:  # the where pins no value at all (an empty $in)
             return Page([], None, False)
         epoch, groups = self.dispatcher.node_groups(shards)
 
         async def fetch(node: str, position: list | None, rows: int) -> node_pb2.QueryResponse:
-            """The next rows of one node's shards, merged by the node."""
+            """The next rows of one node's shards, merged by the node. Every round of the
+            page asks at the epoch it planned with (`Dispatcher.at`)."""
             part = groups[node]
+
+            async def fetch_shard(shard: str, position: list | None, rows: int):
+                return await self.dispatcher.at(node, shard, epoch, ask_one(position, rows))
+
             if len(part) == 1:
                 return await fetch_shard(part[0], position, rows)
 
@@ -236,8 +252,7 @@ class Queries:
             return (await ask_node(stub, [shard_id], epoch))[0]
 
         async def read(again: bool) -> tuple:
-            if again:
-                await self._replan(plan)
+            await self._replan(plan, again)
             shards = self._or_every(plan.shards)
             topo = self.dispatcher.view.require()
             return topo, shards, await self.dispatcher.by_node(shards, ask_node, ask_one)
@@ -303,13 +318,22 @@ class Queries:
 
         return await self.dispatcher.scatter(read)
 
-    async def _replan(self, plan: Plan) -> None:
-        """After the ring moved: the shards a pruned plan asks are those its where (or range
-        pin) pins on the new ring; every shard (None) and a named shard stay as they are."""
-        if plan.shard is None and plan.shards is not None:
-            plan.shards = await self.pruned(
-                plan.collection,
-                plan.pin if plan.pin is not None else decode_where(plan.where_raw))
+    async def _replan(self, plan: Plan, again: bool) -> None:
+        """When the ring moved since a pruned plan's shards were chosen (a node said so:
+        `again`; or the view is newer, as between the pages of an iterate), they become those
+        its where (or range pin) pins on the current ring: asked at the new epoch, the old
+        shards would answer without the rows a split or a move gave another. Every shard
+        (None) and a named shard stay as they are."""
+        if plan.shard is not None or plan.shards is None:
+            return
+        for _ in range(MAX_ROUTE_ATTEMPTS):
+            if not again and plan.epoch == self.dispatcher.view.require().epoch:
+                return
+            again = False
+            await self.prune(plan, plan.pin if plan.pin is not None
+                             else decode_where(plan.where_raw))
+        raise UnavailableError(f"the ring kept changing while a query of {plan.collection!r} "
+                               "chose its shards")
 
     def _or_every(self, shards: list[str] | None) -> list[str]:
         """The given shards, or every shard of the ring for None."""

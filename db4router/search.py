@@ -30,6 +30,7 @@ from db4core.errors import InvalidArgumentError, NotFoundError
 from db4core.query import decode_cursor, decode_where, encode_cursor, query_fingerprint
 from db4core.query.limits import validate_limit
 from db4core.search import average_size, compile_query, idf, merge_ranked, parse_search_query
+from db4core.topology import Topology
 from db4router.dispatch import NODE_TIMEOUT_S, Dispatcher, gather_all
 from db4router.queries import PAGE_BYTES
 from db4router.searchdefs import SearchIndexes
@@ -137,7 +138,11 @@ class Search:
 
     async def _page(self, plan: SearchPlan, after: list | None) -> router_pb2.SearchResponse:
         pinned = await self.pruned(plan.collection, plan.where)
-        epoch = self.dispatcher.view.require().epoch
+        # Both rounds ask the shards of this one ring, at its epoch, even when the view moves
+        # on meanwhile: the hits of a newer ring's shards would not add up to the statistics
+        # (and a shard that split meanwhile would answer for half its rows).
+        topo = self.dispatcher.view.require()
+        epoch = topo.epoch
         key = (plan.index, tuple(plan.phrases))
         known = self._recall(key, epoch) if pinned is None else None
         for _ in range(KNOWN_TRIES):
@@ -146,19 +151,20 @@ class Search:
             stats = summed(known, len(plan.phrases))
             if stats.rows == 0:
                 break
-            answers = await self._hits(plan, stats, sorted(known), after, expect=True)
+            answers = await self._hits(plan, stats, sorted(known), after, topo,
+                                       expect=True)
             stale = {s: _shard_stats(a) for answer in answers for s, a in answer.stale.items()}
             if not stale:
                 return self._response(plan, answers)
             known = {**known, **stale}
             self._remember(key, epoch, known)
-        stats = await self.stats(plan)
+        stats = await self.stats(plan, topo)
         if pinned is None:
             self._remember(key, epoch, stats.shards)
         shards = [s for s in stats.matching if pinned is None or s in pinned]
         if stats.rows == 0 or not shards:
             return router_pb2.SearchResponse()
-        return self._response(plan, await self._hits(plan, stats, shards, after))
+        return self._response(plan, await self._hits(plan, stats, shards, after, topo))
 
     def _recall(self, key: tuple, epoch: int) -> dict[str, ShardStats] | None:
         found = self._known.get(key)
@@ -192,7 +198,7 @@ class Search:
             raise InvalidArgumentError("cursor is corrupt: not a search position")
         return after
 
-    async def stats(self, plan: SearchPlan) -> Stats:
+    async def stats(self, plan: SearchPlan, topo: Topology | None = None) -> Stats:
         """Round 1: every shard's statistics summed into N, avgdl and IDF per phrase."""
 
         def stats_request(shard: str, epoch: int) -> node_pb2.SearchStatsRequest:
@@ -207,14 +213,15 @@ class Search:
                 requests=[stats_request(s, epoch) for s in shard_ids])
             return list((await stub.SearchStatsShards(req, timeout=NODE_TIMEOUT_S)).results)
 
-        shards = sorted(self.dispatcher.view.require().ring.shards)
-        per_node = await self._per_node(plan.index, shards, ask_node, ask, list)
+        topo = topo if topo is not None else self.dispatcher.view.require()
+        shards = sorted(topo.ring.shards)
+        per_node = await self._per_node(plan.index, shards, ask_node, ask, list, topo)
         answers = {s: _shard_stats(a) for part, results in per_node
                    for s, a in zip(part, results, strict=True)}
         return summed(answers, len(plan.phrases))
 
     async def _hits(self, plan: SearchPlan, stats: Stats, shards: list[str],
-                    after: list | None, expect: bool = False
+                    after: list | None, topo: Topology, expect: bool = False
                     ) -> list[node_pb2.SearchShardResponse]:
         """Round 2: the best hits after the position, scored globally; one answer per node
         (the node merges its shards'). With `expect`, each shard is told the statistics its
@@ -250,19 +257,20 @@ class Search:
             return node_pb2.SearchShardResponse(hits=hits, has_more=more)
 
         return [answer for _, answer in
-                await self._per_node(plan.index, shards, ask_node, ask, combine)]
+                await self._per_node(plan.index, shards, ask_node, ask, combine, topo)]
 
-    async def _per_node(self, index: str, shards: list[str], ask_node, ask, combine
-                        ) -> list[tuple[list[str], Any]]:
+    async def _per_node(self, index: str, shards: list[str], ask_node, ask, combine,
+                        topo: Topology) -> list[tuple[list[str], Any]]:
         """(shards of a node, ask_node's answer for them) for every node hosting some of
         `shards`. Against an older node, or when one of its shards lacks the index, that node's
         shards are asked one by one (repairing each) and their answers combined. When the ring
         moved, WrongShardError (the search starts again: `search`)."""
-        epoch, groups = self.dispatcher.node_groups(shards)
+        epoch, groups = self.dispatcher.node_groups(shards, topo)
 
         async def one_node(node: str, part: list[str]):
             async def one_by_one():
-                return combine(await gather_all(self._repairing(index, s, ask) for s in part))
+                return combine(await gather_all(self._repairing(index, node, s, epoch, ask)
+                                                for s in part))
 
             try:
                 return await self.dispatcher.on_node(node, part, epoch, ask_node, one_by_one)
@@ -273,14 +281,15 @@ class Search:
         return list(zip(parts, await gather_all(one_node(n, p) for n, p in groups.items()),
                         strict=True))
 
-    async def _repairing(self, index: str, shard: str, call):
-        """Run call on a shard; a shard that lacks the index (NOT_FOUND) builds it from the
-        definition, then answers. WrongShardError when the ring moved."""
+    async def _repairing(self, index: str, node: str, shard: str, epoch: int, call):
+        """Run call on a shard (on its node at the search's epoch); a shard that lacks the
+        index (NOT_FOUND) builds it from the definition, then answers. WrongShardError when
+        the ring moved."""
         try:
-            return await self.dispatcher.once(shard, call)
+            return await self.dispatcher.at(node, shard, epoch, call)
         except NotFoundError:
             await self.indexes.ensure_on(shard, index)  # NOT_FOUND here: the index was dropped
-        return await self.dispatcher.once(shard, call)
+        return await self.dispatcher.at(node, shard, epoch, call)
 
 
 def _shard_stats(a: node_pb2.SearchStatsResponse) -> ShardStats:

@@ -189,7 +189,7 @@ class Db4Service(router_pb2_grpc.Db4Servicer):
     @servicer_method
     async def QueryRange(self, request: router_pb2.QueryRangeRequest, context: Ctx):
         plan, start = self.indexes.plan(request)
-        plan.shards = await self.queries.pruned(plan.collection, plan.pin)
+        await self.queries.prune(plan, plan.pin)
         after = self.queries.start_position(plan, request.cursor) or start
         page = await self.queries.page(plan, after)
         return router_pb2.FindResponse(documents=page.documents,
@@ -199,7 +199,7 @@ class Db4Service(router_pb2_grpc.Db4Servicer):
     @servicer_stream
     async def IterateRange(self, request: router_pb2.QueryRangeRequest, context: Ctx):
         plan, start = self.indexes.plan(request)
-        plan.shards = await self.queries.pruned(plan.collection, plan.pin)
+        await self.queries.prune(plan, plan.pin)
         await self.streams.run(context, self.queries.iterate(plan, request.cursor, start))
         return
         yield  # as Iterate: pages go by context.write, under the idle timeout
