@@ -35,8 +35,9 @@ _ESCAPE = r"\\u(?:[dD][89a-fA-F]|0000)"
 _ESCAPE_TEXT = re.compile(_ESCAPE)
 _ESCAPE_BYTES = re.compile(_ESCAPE.encode())
 _LONG_DIGITS = 309
-_DIGIT_RUN = re.compile(rb"[0-9]{%d}" % _LONG_DIGITS)
 _NOT_DIGITS = bytes(b for b in range(256) if not 0x30 <= b <= 0x39)
+_DIGITS_AS_1 = bytes(0x31 if 0x30 <= b <= 0x39 else 0x30 for b in range(256))  # else "0"
+_DIGIT_RUN = b"1" * _LONG_DIGITS
 
 Document = dict[str, Any]
 
@@ -200,8 +201,9 @@ def decode(raw: bytes | str, where: str = "document") -> Any:
 
 def _suspect(raw: bytes | bytearray | str) -> bool:
     """Whether the text holds a surrogate or U+0000 escape, or a run of 309 digits. The digit
-    run is searched only in text holding that many digits at all: the search costs ~10 ns a
-    byte (45 us for a 4 KB document), counting the digits a tenth of that."""
+    run is searched only in text holding that many digits at all (counted at ~1 ns a byte),
+    as a run of ones where every digit became "1" and anything else "0" (~2 ns a byte; a
+    regular expression took ~10-20 ns a byte: 45 us of a 4 KB document)."""
     if isinstance(raw, str):
         if _ESCAPE_TEXT.search(raw):
             return True
@@ -212,7 +214,7 @@ def _suspect(raw: bytes | bytearray | str) -> bool:
         data = raw
     return (len(data) >= _LONG_DIGITS
             and len(data.translate(None, _NOT_DIGITS)) >= _LONG_DIGITS
-            and _DIGIT_RUN.search(data) is not None)
+            and _DIGIT_RUN in data.translate(_DIGITS_AS_1))
 
 
 def decode_stored(raw: bytes | str) -> Any:

@@ -7,9 +7,12 @@ each rule is checked here on both the encode (Python value) and the decode (JSON
 from __future__ import annotations
 
 import json
+import re
 
 import apsw
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from db4.v1 import node_pb2, router_pb2
 from db4client import _wire
@@ -98,6 +101,22 @@ def test_a_long_integer_is_refused_wherever_it_sits_in_a_long_document() -> None
     spread = json.dumps({f"k{i}": 10**20 + i for i in range(20)} | {"pad": pad})
     assert documents.decode(spread)["k3"] == 10**20 + 3
     assert documents.decode('{"s": "' + "9" * 400 + '", "pad": "' + pad + '"}')["s"] == "9" * 400
+
+
+# The single regular expression the strict read used to search every text with.
+_ONE_PATTERN = r"\\u(?:[dD][89a-fA-F]|0000)|[0-9]{309}"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 400), st.sampled_from(
+    ["", "a", "\\u", "\\ud800", "\\uDc00", "\\u0000", "\\u00e9", "é", " ", "\\\\u"])),
+    max_size=6))
+def test_the_quick_suspect_check_finds_what_one_regular_expression_found(parts) -> None:
+    """Runs of digits with escapes and text between them, as str and as bytes."""
+    text = "".join("7" * n + between for n, between in parts)
+    for raw, pattern in ((text, re.compile(_ONE_PATTERN)),
+                         (text.encode(), re.compile(_ONE_PATTERN.encode()))):
+        assert documents._suspect(raw) == bool(pattern.search(raw)), raw
 
 
 def test_integers_beyond_64_bits_within_a_double_are_stored_exactly() -> None:
