@@ -47,6 +47,7 @@ class Dispatcher:
         self.view = view
         self.pool = pool
         self.cache = cache
+        self.outages = Outages()
 
     async def by_token(self, token: int, call: ShardCall[T]) -> T:
         """Run call(stub, shard_id, epoch) on the shard owning token."""
@@ -80,15 +81,29 @@ class Dispatcher:
         raise UnavailableError(f"the ring kept changing under a read of several shards "
                                f"({MAX_ROUTE_ATTEMPTS} tries): {last}")
 
-    async def every_shard(self, call: ShardCall[T]) -> dict[str, T]:
+    async def every_shard(self, call: ShardCall[T],
+                          unreachable: dict[str, UnavailableError] | None = None
+                          ) -> dict[str, T]:
         """Run call on every shard of the ring in parallel (again over the new ring's shards
-        when it moves meanwhile: `scatter`); one error reduced from all failures."""
+        when it moves meanwhile: `scatter`); one error reduced from all failures. Given
+        `unreachable`, a shard answering UNAVAILABLE (its node down) is noted there instead,
+        and left out of the answer."""
         async def read(_again: bool) -> dict[str, T]:
             topo = self.view.require()
             shards = sorted(topo.ring.shards)
-            results = await gather_all(self.at(node_for(topo, s), s, topo.epoch, call)
-                                       for s in shards)
-            return dict(zip(shards, results, strict=True))
+            results = await asyncio.gather(
+                *(self.at(node_for(topo, s), s, topo.epoch, call) for s in shards),
+                return_exceptions=True)
+            if unreachable is not None:
+                unreachable.clear()
+                unreachable.update((s, r) for s, r in zip(shards, results, strict=True)
+                                   if isinstance(r, UnavailableError))
+            failures = [r for r in results if isinstance(r, BaseException)
+                        and not (unreachable is not None and isinstance(r, UnavailableError))]
+            if failures:
+                raise_most_severe(failures)
+            return {s: r for s, r in zip(shards, results, strict=True)
+                    if not isinstance(r, BaseException)}
 
         return await self.scatter(read)
 
@@ -143,19 +158,21 @@ class Dispatcher:
                       fallback: Callable[[], Awaitable[T]] | None) -> T:
         """send(stub) to `node`, the node waited for (`Waited`); UNIMPLEMENTED is fallback()
         when there is one; wrong_shard refreshes the view and is raised."""
-        waited = Waited()
+        waited = Waited(self.outages)
         while True:
             try:
-                return await send(self.pool.stub(node, self.view.nodes))
+                answer = await send(self.pool.stub(node, self.view.nodes))
             except grpc.RpcError as err:
-                if await waited.again(err):
+                if await waited.again(err, node):
                     continue
                 if fallback is not None and err.code() == grpc.StatusCode.UNIMPLEMENTED:
                     return await fallback()
-                domain = to_domain(err)
+                domain = self._failure(err, node)
                 if isinstance(domain, WrongShardError):
                     await self.view.refresh_to(domain.epoch)
                 raise domain from None
+            self.outages.answered(node)
+            return answer
 
     async def _routed(self, pick, call: ShardCall[T], attempts: int = MAX_ROUTE_ATTEMPTS) -> T:
         """call on the shard pick(topology) names; after wrong_shard, refresh and pick again,
@@ -163,45 +180,79 @@ class Dispatcher:
         cannot be connected to, or whose connection broke, is waited for (`Waited`) without
         counting an attempt."""
         last: Db4Error | None = None
-        waited = Waited()
+        waited = Waited(self.outages)
         attempt = 0
         shard: str | None = None
         while attempt < attempts:
             topo = self.view.require()
             if shard is None:  # sent again, a call goes to the same shard: a write it applied
                 shard = pick(topo)  # is answered there, even after its ranges moved
-            stub = self.pool.stub(node_for(topo, shard), self.view.nodes)
+            node = node_for(topo, shard)
+            stub = self.pool.stub(node, self.view.nodes)
             try:
-                return await call(stub, shard, topo.epoch)
+                answer = await call(stub, shard, topo.epoch)
             except grpc.RpcError as err:
-                if await waited.again(err):
+                if await waited.again(err, node):
                     continue
                 attempt += 1
-                last = to_domain(err)
+                last = self._failure(err, node)
                 if not isinstance(last, WrongShardError):
                     raise last from None
                 await self.view.refresh_to(last.epoch)
                 shard = None
+                continue
+            self.outages.answered(node)
+            return answer
         if attempts == 1 and last is not None:
             raise last
         raise UnavailableError(f"could not route after {attempts} attempts: {last}")
 
+    def _failure(self, err: grpc.RpcError, node: str) -> Db4Error:
+        """The error a node call ended with. A node that answered is reachable; one that could
+        not be reached is UNAVAILABLE naming it (gRPC's own words name only an address)."""
+        if not broke(err):
+            self.outages.answered(node)
+            return to_domain(err)
+        return UnavailableError(f"node {node} cannot be reached: {err.details()}")
 
-class Waited:
-    """Waiting out a node for up to NODE_RESTART_WAIT_S per call: one that cannot be connected
-    to (restarting: the request never left) or whose connection broke while it had the request
-    (killed: every call sent here is one the node answers the same when it comes again)."""
+
+class Outages:
+    """Since when each node has failed to answer (a refused connection, or one that broke):
+    until it answers again, or no call met a failure for NODE_RESTART_WAIT_S. A call waits a
+    node out only within NODE_RESTART_WAIT_S of the start of its outage: a restart is over by
+    then, and a node that stays down fails each call at once instead of holding it for the
+    wait (three times over, as the SDK tries an UNAVAILABLE call again)."""
 
     def __init__(self) -> None:
-        self.since: float | None = None
+        self._seen: dict[str, tuple[float, float]] = {}  # node -> (outage start, last failure)
 
-    async def again(self, err: grpc.RpcError) -> bool:
-        """Whether to send the call again (after a short pause)."""
+    def failing(self, node: str) -> float:
+        """Note a failure of the node; when its outage began."""
+        now = time.monotonic()
+        since, last = self._seen.get(node, (now, now))
+        if now - last >= NODE_RESTART_WAIT_S:  # calls have not failed for a while: a new one
+            since = now
+        self._seen[node] = (since, now)
+        return since
+
+    def answered(self, node: str) -> None:
+        self._seen.pop(node, None)
+
+
+class Waited:
+    """Waiting out a node for up to NODE_RESTART_WAIT_S from the start of its outage: one that
+    cannot be connected to (restarting: the request never left) or whose connection broke
+    while it had the request (killed: every call sent here is one the node answers the same
+    when it comes again)."""
+
+    def __init__(self, outages: Outages) -> None:
+        self.outages = outages
+
+    async def again(self, err: grpc.RpcError, node: str) -> bool:
+        """Whether to send the call to `node` again (after a short pause)."""
         if not broke(err):
             return False
-        now = time.monotonic()
-        self.since = self.since if self.since is not None else now
-        if now - self.since >= NODE_RESTART_WAIT_S:
+        if time.monotonic() - self.outages.failing(node) >= NODE_RESTART_WAIT_S:
             return False
         await asyncio.sleep(0.1)
         return True

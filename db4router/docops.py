@@ -16,6 +16,7 @@ from db4core.errors import (
     Db4Error,
     InvalidArgumentError,
     NotFoundError,
+    UnavailableError,
     WrongShardError,
 )
 from db4core.hashing import token_for
@@ -159,7 +160,9 @@ class DocOps:
     async def lookup_many(self, info: CollectionInfo, ids: list[str]
                           ) -> dict[str, tuple[bytes, int]]:
         """Find documents by id on every shard, LOOKUP_CHUNK ids per request: id -> (body,
-        token) for those found (for collections not partitioned by `$id`)."""
+        token) for those found (for collections not partitioned by `$id`). With a node down,
+        an id found on a shard that answered is found (ids are unique in a collection); an id
+        found nowhere is UNAVAILABLE, naming the shards that could not be asked."""
         found: dict[str, tuple[bytes, int]] = {}
         for start in range(0, len(ids), LOOKUP_CHUNK):
             part = ids[start:start + LOOKUP_CHUNK]
@@ -167,9 +170,17 @@ class DocOps:
             async def read(stub, shard, epoch, part=part):
                 return await read_all(stub, shard, epoch, info.name, part)
 
-            for items in (await self.dispatcher.every_shard(read)).values():
+            unreachable: dict[str, UnavailableError] = {}
+            for items in (await self.dispatcher.every_shard(read, unreachable)).values():
                 found.update((i, (it.document, it.token))
                              for i, it in zip(part, items, strict=True) if it.found)
+            missing = [i for i in part if i not in found]
+            if missing and unreachable:
+                shard, err = min(unreachable.items())
+                raise UnavailableError(
+                    f"document {missing[0]!r} of {info.name!r} is on no shard that answered, "
+                    f"and {len(unreachable)} shard(s) could not be asked ({shard}: "
+                    f"{err.message}); give the partition value, or retry once they are back")
         return found
 
     async def _token(self, info: CollectionInfo, loc: Located) -> int | None:

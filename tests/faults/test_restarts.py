@@ -9,6 +9,7 @@ import time
 import pytest
 
 from db4client import Client
+from db4client.errors import UnavailableError
 from tests.support.cluster import Cluster
 from tests.support.procs import Etcd, Node, Router, wait_until
 
@@ -158,3 +159,38 @@ def test_a_graceful_node_restart_is_waited_out_by_the_router(tmp_path):
             worker.join(60)
         assert errors == []
         assert all(users.get(doc_id) is not None for doc_id in made)
+
+
+def test_with_a_node_down_reads_answer_from_the_nodes_up_and_fail_at_once_naming_it(tmp_path):
+    """One node of three is killed and stays down. A `get` without the partition value finds a
+    document that a node still up holds (it was UNAVAILABLE); one on the dead node, a count
+    and a find are UNAVAILABLE naming the node. The router waits a node out only within 5 s of
+    the start of its outage (a restart): then every call fails at once, so a client with a 2 s
+    timeout hears UNAVAILABLE naming the node, not DEADLINE_EXCEEDED (each call waited 5 s)."""
+    with Cluster(tmp_path, nodes=3, shards=6) as cluster, \
+            Client(cluster.address, timeout=30) as client:
+        client.create_collection("t", partition_key="tenant")
+        coll = client.collection("t")
+        coll.insert_many([{"$id": f"d{i}", "tenant": f"t{i}", "i": i} for i in range(60)])
+        shards = client.admin.status()["shards"]
+        held = {n: {d["$id"] for s in shards if s["node_id"] == n
+                    for d in coll.find_in_shard(s["shard_id"], limit=100).items}
+                for n in ("n1", "n2", "n3")}
+        assert sum(map(len, held.values())) == 60 and all(held.values()), held
+        cluster.node("n3").stop(graceful=False)
+        up_id, down_id = sorted(held["n1"])[0], sorted(held["n3"])[0]
+
+        with pytest.raises(UnavailableError, match="node n3 cannot be reached"):
+            coll.count()  # the first call waits the restart window out
+        assert coll.get(up_id)["$id"] == up_id
+        with Client(cluster.address, timeout=2) as hurried:
+            other = hurried.collection("t")
+            assert other.get(sorted(held["n2"])[0]) is not None
+            for read in (lambda: other.get(down_id), other.count,
+                         lambda: other.find({"i": {"$gte": 0}})):
+                with pytest.raises(UnavailableError, match="n3 cannot be reached"):
+                    read()
+        with pytest.raises(UnavailableError, match=f"{down_id!r} of 't' is on no shard"):
+            coll.get(down_id)
+        with pytest.raises(UnavailableError, match="node n3 cannot be reached"):
+            coll.get(down_id, partition=down_id.replace("d", "t"))

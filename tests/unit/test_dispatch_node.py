@@ -17,6 +17,7 @@ from db4.v1 import node_pb2, router_pb2
 from db4core.errors import InternalError, UnavailableError, WrongShardError
 from db4core.hashing import token_for
 from db4core.query.sortkey import sort_values
+from db4router import dispatch
 from db4router.dispatch import MAX_ROUTE_ATTEMPTS, Dispatcher
 from db4router.queries import Plan, Queries
 from db4router.search import Search, SearchPlan
@@ -273,3 +274,41 @@ def test_a_search_asks_its_hits_round_on_the_ring_of_its_statistics_round():
     assert sorted(h.id for h in page.hits) == ["a", "b", "c", "d"]
     assert [r.requests[0].epoch for r in answered[:2]] == [7, 7]
     assert {e for s, e in asked[:2]} == {7} and set(view.refreshed) == {8}
+
+
+# ---- a node that cannot be reached -----------------------------------------------------------
+
+def test_a_node_that_stays_down_is_waited_out_once_then_fails_calls_at_once(monkeypatch):
+    """A node that refuses connections is waited out for NODE_RESTART_WAIT_S (a restart),
+    from the start of its outage, not again by every call: each later call fails at once,
+    UNAVAILABLE naming the node. Once the node answers, a new outage is waited out again."""
+    monkeypatch.setattr(dispatch, "NODE_RESTART_WAIT_S", 0.3)
+    dispatcher = Dispatcher(View(), Pool(), None)  # type: ignore[arg-type]
+    sent: list[str] = []
+    up = [False]
+
+    async def call(stub, shard, epoch):
+        sent.append(stub)
+        if not up[0]:
+            raise FakeRpcError(grpc.StatusCode.UNAVAILABLE, "failed to connect to all addresses")
+        return "answer"
+
+    async def tries() -> int:
+        before = len(sent)
+        try:
+            return await dispatcher.at("n1", "s1", 7, call)
+        except UnavailableError as err:
+            assert "node n1 cannot be reached: failed to connect" in err.message
+            return len(sent) - before
+
+    async def run() -> list:
+        out = [await tries(), await tries(), await tries()]
+        up[0] = True
+        out.append(await tries())
+        up[0] = False
+        out.append(await tries())
+        return out
+
+    first, second, third, answered, again = asyncio.run(run())
+    assert first >= 3 and second == 1 and third == 1  # waited out (tries every 0.1 s) once
+    assert answered == "answer" and again >= 3
