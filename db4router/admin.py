@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import grpc
 
 from db4.v1 import admin_pb2, admin_pb2_grpc, node_pb2
-from db4core.errors import InvalidArgumentError
+from db4core.errors import InvalidArgumentError, UnavailableError
 from db4router.consumers import Consumers, lag
 from db4router.controller import read_hot_marks, read_loads
 from db4router.dispatch import NODE_TIMEOUT_S, Dispatcher
@@ -100,11 +100,13 @@ class AdminService(admin_pb2_grpc.AdminServicer):
                                         shards=shards, leader=leader.value.decode() if leader
                                         else "", operations=running)
 
-    async def _every_shard_by_node(self, ask: Callable[[Any, list[str]], Awaitable[list[T]]]
+    async def _every_shard_by_node(self, ask: Callable[[Any, list[str]], Awaitable[list[T]]],
+                                   unreachable: dict[str, UnavailableError] | None = None
                                    ) -> list[T]:
         """ask(stub, shard ids of one node) -> one answer per shard, for every shard of the
         ring, asking each node once for all of its shards (again over the new ring's shards
-        when it moves meanwhile)."""
+        when it moves meanwhile). Given `unreachable`, the shards of a node that cannot be
+        reached are noted there and left out (`Dispatcher.by_node`)."""
         async def ask_node(stub, shard_ids, epoch):
             return await ask(stub, shard_ids)
 
@@ -113,12 +115,16 @@ class AdminService(admin_pb2_grpc.AdminServicer):
 
         async def read(_again: bool) -> list[T]:
             shards = sorted(self.dispatcher.view.require().ring.shards)
-            return await self.dispatcher.by_node(shards, ask_node, ask_one)
+            if unreachable is not None:
+                unreachable.clear()
+            return await self.dispatcher.by_node(shards, ask_node, ask_one, unreachable)
 
         return await self.dispatcher.scatter(read)
 
-    async def logs(self) -> list[tuple[str, node_pb2.LogStat]]:
-        """(node id, LogStat) of every shard."""
+    async def logs(self, unreachable: dict[str, UnavailableError] | None = None
+                   ) -> list[tuple[str, node_pb2.LogStat]]:
+        """(node id, LogStat) of every shard; given `unreachable`, those of a node that is
+        down are noted there instead."""
 
         async def ask(stub, shard_ids: list[str]) -> list[tuple[str, node_pb2.LogStat]]:
             resp = await stub.LogStats(node_pb2.LogStatsRequest(shard_ids=shard_ids),
@@ -127,16 +133,22 @@ class AdminService(admin_pb2_grpc.AdminServicer):
             return [(resp.node_id, by_id.get(s, node_pb2.LogStat(shard_id=s)))
                     for s in shard_ids]
 
-        return await self._every_shard_by_node(ask)
+        return await self._every_shard_by_node(ask, unreachable)
 
     @servicer_method
     async def CdcStatus(self, request: admin_pb2.CdcStatusRequest,
                         context: grpc.aio.ServicerContext):
-        logs = await self.logs()
+        unreachable: dict[str, UnavailableError] = {}
+        logs = await self.logs(unreachable)
+        topo = self.dispatcher.view.require()
         shards = [admin_pb2.ShardLog(shard_id=st.shard_id, node_id=node, first_lsn=st.first_lsn,
                                      last_lsn=st.last_lsn, entries=st.entries, bytes=st.bytes,
                                      checkpoint=st.checkpoint) for node, st in logs]
-        last = {st.shard_id: st.last_lsn for _, st in logs}
+        shards += [admin_pb2.ShardLog(shard_id=shard, node_id=topo.node_of(shard) or "",
+                                      unreachable=err.message)
+                   for shard, err in unreachable.items()]
+        shards.sort(key=lambda log: log.shard_id)
+        last = {st.shard_id: st.last_lsn for _, st in logs}  # lag: of the shards that answered
         consumers = [
             admin_pb2.ConsumerStatus(
                 name=name, lsn=lsn,

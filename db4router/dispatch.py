@@ -107,12 +107,14 @@ class Dispatcher:
 
         return await self.scatter(read)
 
-    async def by_node(self, shards: list[str], call: NodeCall[T], single: ShardCall[T]
-                      ) -> list[T]:
+    async def by_node(self, shards: list[str], call: NodeCall[T], single: ShardCall[T],
+                      unreachable: dict[str, UnavailableError] | None = None) -> list[T]:
         """Results for `shards`, in order, asking each node once for all of its shards:
         call(stub, shards_of_that_node, epoch) -> one result per shard (a node of an older
         version, without the call, has its shards asked one by one). WrongShardError when the
-        ring moved under them: run it inside `scatter`, taking the shards there."""
+        ring moved under them: run it inside `scatter`, taking the shards there. Given
+        `unreachable`, the shards of a node answering UNAVAILABLE (down) are noted there
+        instead, and left out of the results."""
         epoch, groups = self.node_groups(shards)
         out: dict[str, T] = {}
 
@@ -120,11 +122,17 @@ class Dispatcher:
             async def one_by_one() -> list[T]:
                 return await gather_all(self.at(node, s, epoch, single) for s in part)
 
-            results = await self.on_node(node, part, epoch, call, one_by_one)
+            try:
+                results = await self.on_node(node, part, epoch, call, one_by_one)
+            except UnavailableError as err:
+                if unreachable is None:
+                    raise
+                unreachable.update((s, err) for s in part)
+                return
             out.update(zip(part, results, strict=True))
 
         await gather_all(ask(node, part) for node, part in groups.items())
-        return [out[s] for s in shards]
+        return [out[s] for s in shards if s in out]
 
     def node_groups(self, shards: list[str], topo: Topology | None = None
                     ) -> tuple[int, dict[str, list[str]]]:

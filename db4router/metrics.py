@@ -41,7 +41,7 @@ class RouterMetrics:
     """The refreshing task and the scrape-time collector."""
 
     def __init__(self, view: ClusterView, operations: Operations,
-                 logs: Callable[[], Awaitable[list[tuple[str, node_pb2.LogStat]]]],
+                 logs: Callable[[dict], Awaitable[list[tuple[str, node_pb2.LogStat]]]],
                  consumers: Callable[[], Awaitable[dict[str, dict[str, int]]]]) -> None:
         self.view = view
         self.operations = operations
@@ -58,7 +58,7 @@ class RouterMetrics:
         await self._rounds.stop()
 
     async def refresh(self) -> None:
-        logs = await self.logs()
+        logs = await self.logs({})  # a node that is down leaves its shards out, not the rest
         consumers = await self.consumers()
         ops: list[Operation] = [op for op in await self.operations.listing() if not op.finished]
         last = {st.shard_id: st.last_lsn for _, st in logs}

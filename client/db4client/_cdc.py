@@ -147,7 +147,9 @@ def _cdc_status(resp: admin_pb2.CdcStatusResponse) -> dict[str, Any]:
     return {
         "shards": [{"shard_id": s.shard_id, "node_id": s.node_id, "first_lsn": s.first_lsn,
                     "last_lsn": s.last_lsn, "entries": s.entries, "bytes": s.bytes,
-                    "checkpoint": s.checkpoint} for s in resp.shards],
+                    "checkpoint": s.checkpoint,
+                    **({"unreachable": s.unreachable} if s.unreachable else {})}
+                   for s in resp.shards],
         "consumers": [{"name": c.name, "lsn": dict(sorted(c.lsn.items())),
                        "lag": dict(sorted(c.lag.items()))} for c in resp.consumers],
     }

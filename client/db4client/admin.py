@@ -39,7 +39,8 @@ class Admin:
     def cdc_status(self) -> dict[str, Any]:
         """The change logs and durable consumers: {"shards": [{shard_id, node_id, first_lsn,
         last_lsn, entries, bytes, checkpoint}], "consumers": [{name, lsn: {shard: lsn},
-        lag: {shard: records}}]}."""
+        lag: {shard: records}}]}. A shard whose node is down has "unreachable" (why), zero
+        figures, and no lag."""
         return self._client._invoke(_cdc.cdc_status())
 
     def checkpoint(self) -> list[dict[str, Any]]:

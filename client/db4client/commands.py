@@ -351,11 +351,16 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
 
 
 def cdc_status_lines(status: dict[str, Any]) -> list[str]:
-    """`db4 cdc status` as text: the shards' logs, then the consumers with their lag."""
-    shards = [[s["shard_id"], s["node_id"], s["first_lsn"], s["last_lsn"], s["entries"],
-               s["bytes"], s["checkpoint"]] for s in status["shards"]]
+    """`db4 cdc status` as text: the shards' logs, then the consumers with their lag. A shard
+    whose node is down shows `?` and, under the table, why."""
+    shards = [[s["shard_id"], s["node_id"], *(["?"] * 5 if "unreachable" in s else
+                                               [s["first_lsn"], s["last_lsn"], s["entries"],
+                                                s["bytes"], s["checkpoint"]])]
+              for s in status["shards"]]
     lines = _table(["shard", "node", "first_lsn", "last_lsn", "entries", "bytes", "checkpoint"],
                    shards)
+    lines += [f"shard {s['shard_id']}: {s['unreachable']} (lag below leaves it out)"
+              for s in status["shards"] if "unreachable" in s]
     consumers = [[c["name"], sum(c["lag"].values()),
                   " ".join(f"{k}:{v}" for k, v in c["lag"].items() if v) or "-"]
                  for c in status["consumers"]]

@@ -164,7 +164,8 @@ def test_a_graceful_node_restart_is_waited_out_by_the_router(tmp_path):
 def test_with_a_node_down_reads_answer_from_the_nodes_up_and_fail_at_once_naming_it(tmp_path):
     """One node of three is killed and stays down. A `get` without the partition value finds a
     document that a node still up holds (it was UNAVAILABLE); one on the dead node, a count
-    and a find are UNAVAILABLE naming the node. The router waits a node out only within 5 s of
+    and a find are UNAVAILABLE naming the node; `cdc_status` lists the shards of the nodes up
+    and names the one down (it failed). The router waits a node out only within 5 s of
     the start of its outage (a restart): then every call fails at once, so a client with a 2 s
     timeout hears UNAVAILABLE naming the node, not DEADLINE_EXCEEDED (each call waited 5 s)."""
     with Cluster(tmp_path, nodes=3, shards=6) as cluster, \
@@ -194,3 +195,11 @@ def test_with_a_node_down_reads_answer_from_the_nodes_up_and_fail_at_once_naming
             coll.get(down_id)
         with pytest.raises(UnavailableError, match="node n3 cannot be reached"):
             coll.get(down_id, partition=down_id.replace("d", "t"))
+        # An operator's status answers for the nodes that are up and names the one down.
+        logs = client.admin.cdc_status()["shards"]
+        assert {s["shard_id"] for s in logs} == {s["shard_id"] for s in shards}
+        for log in logs:
+            on_n3 = log["node_id"] == "n3"
+            assert ("unreachable" in log) == on_n3, log
+            assert on_n3 or log["last_lsn"] > 0
+            assert not on_n3 or "node n3 cannot be reached" in log["unreachable"]

@@ -392,6 +392,25 @@ def test_cdc_status_prints_a_table_of_shards_and_consumers():
         "no durable consumers"
 
 
+def test_cdc_status_shows_a_shard_whose_node_is_down_and_why():
+    from db4client import commands
+
+    client, _ = make_client()
+    admin = client._stubs["admin"]
+    admin.script.append(admin_pb2.CdcStatusResponse(shards=[
+        admin_pb2.ShardLog(shard_id="s1", node_id="n1", first_lsn=3, last_lsn=10, entries=8),
+        admin_pb2.ShardLog(shard_id="s2", node_id="n3", unreachable="node n3 cannot be reached")]))
+    status = client.admin.cdc_status()
+    assert status["shards"][1] == {"shard_id": "s2", "node_id": "n3", "first_lsn": 0,
+                                   "last_lsn": 0, "entries": 0, "bytes": 0, "checkpoint": 0,
+                                   "unreachable": "node n3 cannot be reached"}
+    assert "unreachable" not in status["shards"][0]
+    lines = commands.cdc_status_lines(status)
+    assert lines[1].split() == ["s1", "n1", "3", "10", "8", "0", "0"]
+    assert lines[2].split() == ["s2", "n3", "?", "?", "?", "?", "?"]
+    assert lines[3] == "shard s2: node n3 cannot be reached (lag below leaves it out)"
+
+
 @pytest.mark.parametrize("argv", [["cdc"], ["cdc", "tail", "--start", "latest"],
                                   ["cdc", "follow"]])
 def test_cdc_usage_errors_exit_2(argv, capsys):

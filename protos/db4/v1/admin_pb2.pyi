@@ -304,7 +304,7 @@ class CdcStatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ShardLog(_message.Message):
-    __slots__ = ("shard_id", "node_id", "first_lsn", "last_lsn", "entries", "bytes", "checkpoint")
+    __slots__ = ("shard_id", "node_id", "first_lsn", "last_lsn", "entries", "bytes", "checkpoint", "unreachable")
     SHARD_ID_FIELD_NUMBER: _ClassVar[int]
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     FIRST_LSN_FIELD_NUMBER: _ClassVar[int]
@@ -312,6 +312,7 @@ class ShardLog(_message.Message):
     ENTRIES_FIELD_NUMBER: _ClassVar[int]
     BYTES_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    UNREACHABLE_FIELD_NUMBER: _ClassVar[int]
     shard_id: str
     node_id: str
     first_lsn: int
@@ -319,7 +320,8 @@ class ShardLog(_message.Message):
     entries: int
     bytes: int
     checkpoint: int
-    def __init__(self, shard_id: _Optional[str] = ..., node_id: _Optional[str] = ..., first_lsn: _Optional[int] = ..., last_lsn: _Optional[int] = ..., entries: _Optional[int] = ..., bytes: _Optional[int] = ..., checkpoint: _Optional[int] = ...) -> None: ...
+    unreachable: str
+    def __init__(self, shard_id: _Optional[str] = ..., node_id: _Optional[str] = ..., first_lsn: _Optional[int] = ..., last_lsn: _Optional[int] = ..., entries: _Optional[int] = ..., bytes: _Optional[int] = ..., checkpoint: _Optional[int] = ..., unreachable: _Optional[str] = ...) -> None: ...
 
 class ConsumerStatus(_message.Message):
     __slots__ = ("name", "lsn", "lag")
