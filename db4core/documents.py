@@ -200,15 +200,19 @@ def decode(raw: bytes | str, where: str = "document") -> Any:
 
 
 def _suspect(raw: bytes | bytearray | str) -> bool:
-    """Whether the text holds a surrogate or U+0000 escape, or a run of 309 digits. The digit
-    run is searched only in text holding that many digits at all (counted at ~1 ns a byte),
-    as a run of ones where every digit became "1" and anything else "0" (~2 ns a byte; a
-    regular expression took ~10-20 ns a byte: 45 us of a 4 KB document)."""
+    """Whether the text holds a surrogate or U+0000 escape, or a run of 309 digits (UTF-16 and
+    UTF-32 bytes are looked at as the text they encode, where NULs do not split the runs).
+    The digit run is searched only in text holding that many digits at all (counted at ~1 ns
+    a byte), as a run of ones where every digit became "1" and anything else "0" (~2 ns a
+    byte; a regular expression took ~10-20 ns a byte: 45 us of a 4 KB document)."""
     if isinstance(raw, str):
         if _ESCAPE_TEXT.search(raw):
             return True
         data: bytes | bytearray = raw.encode("utf-8", "surrogatepass")
     else:
+        head = bytes(raw[:4])
+        if b"\x00" in head or head[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 or UTF-32 JSON
+            return _suspect(bytes(raw).decode(json.detect_encoding(raw), "surrogatepass"))
         if _ESCAPE_BYTES.search(raw):
             return True
         data = raw

@@ -119,6 +119,17 @@ def test_the_quick_suspect_check_finds_what_one_regular_expression_found(parts) 
         assert documents._suspect(raw) == bool(pattern.search(raw)), raw
 
 
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32"])
+def test_json_bytes_in_utf_16_or_32_get_the_same_checks(encoding: str) -> None:
+    """JSON may come as UTF-16 or UTF-32 bytes (json.detect_encoding); the escapes and digit
+    runs are looked for in the text, not in the bytes, where they hide between NULs."""
+    with pytest.raises(InvalidArgumentError, match="lone UTF-16 surrogate"):
+        documents.decode('{"s": "\\ud800"}'.encode(encoding))
+    with pytest.raises(InvalidArgumentError, match="beyond the range of a double"):
+        documents.decode(('{"n": 1' + "0" * 400 + "}").encode(encoding))
+    assert documents.decode('{"s": "\\ud83d\\ude00"}'.encode(encoding)) == {"s": "😀"}
+
+
 def test_integers_beyond_64_bits_within_a_double_are_stored_exactly() -> None:
     for n in (2**64 + 1, -(2**63) - 1, 10**300):
         assert documents.decode(documents.encode({"n": n})) == {"n": n}
