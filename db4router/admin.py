@@ -36,9 +36,10 @@ class AdminService(admin_pb2_grpc.AdminServicer):
         self.operations = operations
         self.plans = plans
 
-    async def _stats(self) -> dict[str, node_pb2.ShardStat]:
+    async def _stats(self) -> dict[str, node_pb2.ShardStat | None]:
         """Each shard's figures now; None for a shard whose node does not answer (Status then
-        shows its last load report: a status is most wanted when something is down)."""
+        shows its last load report: a status is most wanted when something is down). It does
+        not wait for such a node, and does not count as its answer."""
         async def one(stub, shard, epoch):
             try:
                 resp = await stub.ShardStats(
@@ -50,10 +51,13 @@ class AdminService(admin_pb2_grpc.AdminServicer):
                     raise
                 log.warning("status: shard %s did not answer its figures: %s", shard,
                             err.details())
-                return None
+                raise UnavailableError(f"shard {shard}: {err.details()}") from None
             return resp.shards[0] if resp.shards else None
 
-        return await self.dispatcher.every_shard(one)
+        unreachable: dict[str, UnavailableError] = {}
+        got: dict[str, node_pb2.ShardStat | None] = dict(
+            await self.dispatcher.every_shard(one, unreachable))
+        return {**got, **dict.fromkeys(unreachable)}
 
     @servicer_method
     async def Status(self, request: admin_pb2.StatusRequest, context: grpc.aio.ServicerContext):

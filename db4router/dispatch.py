@@ -33,6 +33,9 @@ MAX_ROUTE_ATTEMPTS = 5
 # How long a point call waits for a node that refuses connections (a restart) before it
 # answers UNAVAILABLE; under the SDK's default call timeout.
 NODE_RESTART_WAIT_S = 5.0
+# A node failing this long whose registration is gone from etcd (its lease expired: down, not
+# restarting) fails calls at once, without the wait above.
+NODE_DOWN_AFTER_S = 10.0
 NODE_TIMEOUT_S = 30.0
 
 ShardCall = Callable[[node_pb2_grpc.NodeStub, str, int], Awaitable[T]]
@@ -166,7 +169,7 @@ class Dispatcher:
                       fallback: Callable[[], Awaitable[T]] | None) -> T:
         """send(stub) to `node`, the node waited for (`Waited`); UNIMPLEMENTED is fallback()
         when there is one; wrong_shard refreshes the view and is raised."""
-        waited = Waited(self.outages)
+        waited = Waited(self.outages, self._registered)
         while True:
             try:
                 answer = await send(self.pool.stub(node, self.view.nodes))
@@ -188,7 +191,7 @@ class Dispatcher:
         cannot be connected to, or whose connection broke, is waited for (`Waited`) without
         counting an attempt."""
         last: Db4Error | None = None
-        waited = Waited(self.outages)
+        waited = Waited(self.outages, self._registered)
         attempt = 0
         shard: str | None = None
         while attempt < attempts:
@@ -215,6 +218,10 @@ class Dispatcher:
             raise last
         raise UnavailableError(f"could not route after {attempts} attempts: {last}")
 
+    def _registered(self, node: str) -> bool:
+        """Whether the node holds a registration in etcd now (up, or restarting)."""
+        return node in self.view.nodes
+
     def _failure(self, err: grpc.RpcError, node: str) -> Db4Error:
         """The error a node call ended with. A node that answered is reachable; one that could
         not be reached is UNAVAILABLE naming it (gRPC's own words name only an address)."""
@@ -226,10 +233,7 @@ class Dispatcher:
 
 class Outages:
     """Since when each node has failed to answer (a refused connection, or one that broke):
-    until it answers again, or no call met a failure for NODE_RESTART_WAIT_S. A call waits a
-    node out only within NODE_RESTART_WAIT_S of the start of its outage: a restart is over by
-    then, and a node that stays down fails each call at once instead of holding it for the
-    wait (three times over, as the SDK tries an UNAVAILABLE call again)."""
+    until it answers again, or no call met a failure for NODE_RESTART_WAIT_S."""
 
     def __init__(self) -> None:
         self._seen: dict[str, tuple[float, float]] = {}  # node -> (outage start, last failure)
@@ -248,19 +252,29 @@ class Outages:
 
 
 class Waited:
-    """Waiting out a node for up to NODE_RESTART_WAIT_S from the start of its outage: one that
-    cannot be connected to (restarting: the request never left) or whose connection broke
-    while it had the request (killed: every call sent here is one the node answers the same
-    when it comes again)."""
+    """Waiting out a node, for up to NODE_RESTART_WAIT_S a call: one that cannot be connected to
+    (restarting: the request never left) or whose connection broke while it had the request
+    (killed: every call sent here is one the node answers the same when it comes again). A
+    node failing for NODE_DOWN_AFTER_S whose registration is gone (its lease expired: down,
+    not restarting) is not waited for: each call to it fails at once instead of holding the
+    caller 5 s (three times over, as the SDK tries an UNAVAILABLE read again). It is waited
+    for again once it registers (a restart taking longer)."""
 
-    def __init__(self, outages: Outages) -> None:
+    def __init__(self, outages: Outages, registered: Callable[[str], bool]) -> None:
         self.outages = outages
+        self.registered = registered
+        self.first: float | None = None  # this call's first failure
 
     async def again(self, err: grpc.RpcError, node: str) -> bool:
         """Whether to send the call to `node` again (after a short pause)."""
         if not broke(err):
             return False
-        if time.monotonic() - self.outages.failing(node) >= NODE_RESTART_WAIT_S:
+        now = time.monotonic()
+        self.first = self.first if self.first is not None else now
+        since = self.outages.failing(node)
+        if now - self.first >= NODE_RESTART_WAIT_S:
+            return False
+        if now - since >= NODE_DOWN_AFTER_S and not self.registered(node):
             return False
         await asyncio.sleep(0.1)
         return True

@@ -162,7 +162,7 @@ class DocOps:
         """Find documents by id on every shard, LOOKUP_CHUNK ids per request: id -> (body,
         token) for those found (for collections not partitioned by `$id`). With a node down,
         an id found on a shard that answered is found (ids are unique in a collection); an id
-        found nowhere is UNAVAILABLE, naming the shards that could not be asked."""
+        found nowhere is UNAVAILABLE, naming a shard that could not be asked and how many."""
         found: dict[str, tuple[bytes, int]] = {}
         for start in range(0, len(ids), LOOKUP_CHUNK):
             part = ids[start:start + LOOKUP_CHUNK]

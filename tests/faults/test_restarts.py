@@ -10,6 +10,7 @@ import pytest
 
 from db4client import Client
 from db4client.errors import UnavailableError
+from db4router.dispatch import NODE_DOWN_AFTER_S
 from tests.support.cluster import Cluster
 from tests.support.procs import Etcd, Node, Router, wait_until
 
@@ -165,9 +166,10 @@ def test_with_a_node_down_reads_answer_from_the_nodes_up_and_fail_at_once_naming
     """One node of three is killed and stays down. A `get` without the partition value finds a
     document that a node still up holds (it was UNAVAILABLE); one on the dead node, a count
     and a find are UNAVAILABLE naming the node; `cdc_status` lists the shards of the nodes up
-    and names the one down (it failed). The router waits a node out only within 5 s of
-    the start of its outage (a restart): then every call fails at once, so a client with a 2 s
-    timeout hears UNAVAILABLE naming the node, not DEADLINE_EXCEEDED (each call waited 5 s)."""
+    and names the one down (it failed). The router waits a node out (a restart) until it has
+    failed for 10 s with its registration expired: then every call fails at once, so a client
+    with a 2 s timeout hears UNAVAILABLE naming the node, not DEADLINE_EXCEEDED (each call
+    waited 5 s)."""
     with Cluster(tmp_path, nodes=3, shards=6) as cluster, \
             Client(cluster.address, timeout=30) as client:
         client.create_collection("t", partition_key="tenant")
@@ -181,9 +183,13 @@ def test_with_a_node_down_reads_answer_from_the_nodes_up_and_fail_at_once_naming
         cluster.node("n3").stop(graceful=False)
         up_id, down_id = sorted(held["n1"])[0], sorted(held["n3"])[0]
 
+        began = time.monotonic()
         with pytest.raises(UnavailableError, match="node n3 cannot be reached"):
-            coll.count()  # the first call waits the restart window out
+            coll.count()  # calls wait a restart out, until the node is down for good:
         assert coll.get(up_id)["$id"] == up_id
+        wait_until(lambda: not next(n["alive"] for n in client.admin.status()["nodes"]
+                                    if n["node_id"] == "n3"), 30, "n3's registration to expire")
+        time.sleep(max(0.0, began + NODE_DOWN_AFTER_S + 0.5 - time.monotonic()))
         with Client(cluster.address, timeout=2) as hurried:
             other = hurried.collection("t")
             assert other.get(sorted(held["n2"])[0]) is not None

@@ -278,12 +278,13 @@ def test_a_search_asks_its_hits_round_on_the_ring_of_its_statistics_round():
 
 # ---- a node that cannot be reached -----------------------------------------------------------
 
-def test_a_node_that_stays_down_is_waited_out_once_then_fails_calls_at_once(monkeypatch):
-    """A node that refuses connections is waited out for NODE_RESTART_WAIT_S (a restart),
-    from the start of its outage, not again by every call: each later call fails at once,
-    UNAVAILABLE naming the node. Once the node answers, a new outage is waited out again."""
+def _down_node(monkeypatch, registered: bool):
+    """A dispatcher whose node n1 refuses connections until up[0]; 0.3 s waits, 0.6 s down."""
     monkeypatch.setattr(dispatch, "NODE_RESTART_WAIT_S", 0.3)
-    dispatcher = Dispatcher(View(), Pool(), None)  # type: ignore[arg-type]
+    monkeypatch.setattr(dispatch, "NODE_DOWN_AFTER_S", 0.6)
+    view = View()
+    view.nodes = {"n1": "127.0.0.1:1"} if registered else {}
+    dispatcher = Dispatcher(view, Pool(), None)  # type: ignore[arg-type]
     sent: list[str] = []
     up = [False]
 
@@ -293,7 +294,8 @@ def test_a_node_that_stays_down_is_waited_out_once_then_fails_calls_at_once(monk
             raise FakeRpcError(grpc.StatusCode.UNAVAILABLE, "failed to connect to all addresses")
         return "answer"
 
-    async def tries() -> int:
+    async def tries() -> int | str:
+        """What a call to n1 did: its answer, or how many times it was sent before failing."""
         before = len(sent)
         try:
             return await dispatcher.at("n1", "s1", 7, call)
@@ -301,8 +303,17 @@ def test_a_node_that_stays_down_is_waited_out_once_then_fails_calls_at_once(monk
             assert "node n1 cannot be reached: failed to connect" in err.message
             return len(sent) - before
 
+    return dispatcher, up, tries
+
+
+def test_a_node_down_for_good_is_waited_out_then_fails_calls_at_once(monkeypatch):
+    """A node that refuses connections is waited out by each call (a restart); once it has
+    failed for NODE_DOWN_AFTER_S with its registration gone (down, not restarting), a call
+    fails at once, UNAVAILABLE naming the node. Once it answers, it is waited out again."""
+    _, up, tries = _down_node(monkeypatch, registered=False)
+
     async def run() -> list:
-        out = [await tries(), await tries(), await tries()]
+        out = [await tries(), await tries(), await tries()]  # 0.3 s each: then past 0.6 s
         up[0] = True
         out.append(await tries())
         up[0] = False
@@ -310,5 +321,32 @@ def test_a_node_that_stays_down_is_waited_out_once_then_fails_calls_at_once(monk
         return out
 
     first, second, third, answered, again = asyncio.run(run())
-    assert first >= 3 and second == 1 and third == 1  # waited out (tries every 0.1 s) once
+    assert first >= 3 and second >= 3 and third == 1  # waited out, then at once
     assert answered == "answer" and again >= 3
+
+
+def test_a_registered_node_is_always_waited_out(monkeypatch):
+    """A node that registered again (restarting, however long it takes) is waited for."""
+    _, _, tries = _down_node(monkeypatch, registered=True)
+
+    async def run() -> list:
+        return [await tries() for _ in range(4)]
+
+    assert all(n >= 3 for n in asyncio.run(run()))
+
+
+def test_a_call_waits_no_longer_than_its_own_share_when_others_reach_the_node(monkeypatch):
+    """Another call's answer ends the node's outage record; a waiting call still gives up
+    after NODE_RESTART_WAIT_S of its own (it must not wait forever while others succeed)."""
+    dispatcher, _, tries = _down_node(monkeypatch, registered=True)
+
+    async def answers_meanwhile() -> None:
+        for _ in range(10):
+            dispatcher.outages.answered("n1")
+            await asyncio.sleep(0.05)
+
+    async def run():
+        return await asyncio.wait_for(asyncio.gather(tries(), answers_meanwhile()), 2.0)
+
+    sent, _ = asyncio.run(run())
+    assert 3 <= sent <= 5
