@@ -5,7 +5,9 @@ read at an epoch older than the change is refused (db4node/keeper.py, queries.ke
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -41,16 +43,26 @@ def seed(worker) -> int:
     return sum(token_for(t) < HALF for t in TENANTS)
 
 
+@contextlib.asynccontextmanager
+async def seeded(tmp_path) -> AsyncIterator[tuple]:
+    """(worker, keeper, kept): shard s0 with one document per tenant (`seed`), its keeper at
+    epoch 1, where s0 owns every token; the store closed afterwards."""
+    store = ShardStore(str(tmp_path))
+    try:
+        worker = store.get("s0")
+        kept = seed(worker)
+        keeper = RangeKeeper(store, "n1")
+        keeper.adopt(whole(1))
+        await keeper._task
+        yield worker, keeper, kept
+    finally:
+        store.close()
+
+
 def test_queries_keep_to_the_owned_ranges_while_the_cleanup_runs(tmp_path):
     async def run() -> None:
-        store = ShardStore(str(tmp_path))
-        try:
-            worker = store.get("s0")
-            kept = seed(worker)
+        async with seeded(tmp_path) as (worker, keeper, kept):
             assert 0 < kept < len(TENANTS)
-            keeper = RangeKeeper(store, "n1")
-            keeper.adopt(whole(1))
-            await keeper._task
             assert keeper.scope("s0", 1) is None  # nothing given away: no filter
             keeper.adopt(lower_half(2))  # the cleanup starts in the background
             only = keeper.scope("s0", 2)
@@ -72,8 +84,6 @@ def test_queries_keep_to_the_owned_ranges_while_the_cleanup_runs(tmp_path):
             await asyncio.wait_for(gate, 10)
             assert keeper.scope("s0", 2) is None
             assert queries.count(conn, COLL, None) == kept
-        finally:
-            store.close()
 
     asyncio.run(run())
 
@@ -94,21 +104,13 @@ def test_shard_stats_count_the_owned_ranges_while_the_cleanup_runs(tmp_path):
     """Statistics read after a split committed count what the shard owns, not the rows it gave
     away and has not deleted yet (db4 status, the documents of each shard)."""
     async def run() -> None:
-        store = ShardStore(str(tmp_path))
-        try:
-            worker = store.get("s0")
-            kept = seed(worker)
-            keeper = RangeKeeper(store, "n1")
-            keeper.adopt(whole(1))
-            await keeper._task
+        async with seeded(tmp_path) as (worker, keeper, kept):
             keeper.adopt(lower_half(2))
             assert worker.shard.stats(keeper.scope("s0", 2))["documents"] == kept
             assert worker.shard.stats()["documents"] == len(TENANTS)  # not deleted yet
             assert worker.shard.stats(keeper.scope("s0", 2))["collections"] == {COLL: kept}
             await keeper._task
             assert worker.shard.stats(keeper.scope("s0", 2))["documents"] == kept
-        finally:
-            store.close()
 
     asyncio.run(run())
 
@@ -121,13 +123,7 @@ def test_a_read_whose_shard_gave_tokens_away_meanwhile_is_refused_after_it_ran(t
     from db4node.membership import Membership
 
     async def run() -> None:
-        store = ShardStore(str(tmp_path))
-        try:
-            worker = store.get("s0")
-            kept = seed(worker)
-            keeper = RangeKeeper(store, "n1")
-            keeper.adopt(whole(1))
-            await keeper._task
+        async with seeded(tmp_path) as (worker, keeper, kept):
             membership = Membership.__new__(Membership)
             membership.epoch_check = keeper.check_epoch
             only = keeper.scope("s0", 1)  # a read at epoch 1 passes its check...
@@ -139,7 +135,5 @@ def test_a_read_whose_shard_gave_tokens_away_meanwhile_is_refused_after_it_ran(t
             with pytest.raises(WrongShardError, match="older"):
                 membership.recheck([("s0", 1)])
             membership.recheck([("s0", 2), ("s0", 0)])  # the new epoch, or internal: fine
-        finally:
-            store.close()
 
     asyncio.run(run())
