@@ -119,8 +119,6 @@ class AdminService(admin_pb2_grpc.AdminServicer):
 
         async def read(_again: bool) -> list[T]:
             shards = sorted(self.dispatcher.view.require().ring.shards)
-            if unreachable is not None:
-                unreachable.clear()
             return await self.dispatcher.by_node(shards, ask_node, ask_one, unreachable)
 
         return await self.dispatcher.scatter(read)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import grpc
 
@@ -89,24 +89,17 @@ class Dispatcher:
                           ) -> dict[str, T]:
         """Run call on every shard of the ring in parallel (again over the new ring's shards
         when it moves meanwhile: `scatter`); one error reduced from all failures. Given
-        `unreachable`, a shard answering UNAVAILABLE (its node down) is noted there instead,
-        and left out of the answer."""
+        `unreachable` (emptied first), a shard answering UNAVAILABLE (its node down) is noted
+        there instead, and left out of the answer."""
         async def read(_again: bool) -> dict[str, T]:
             topo = self.view.require()
             shards = sorted(topo.ring.shards)
-            results = await asyncio.gather(
-                *(self.at(node_for(topo, s), s, topo.epoch, call) for s in shards),
-                return_exceptions=True)
             if unreachable is not None:
                 unreachable.clear()
-                unreachable.update((s, r) for s, r in zip(shards, results, strict=True)
-                                   if isinstance(r, UnavailableError))
-            failures = [r for r in results if isinstance(r, BaseException)
-                        and not (unreachable is not None and isinstance(r, UnavailableError))]
-            if failures:
-                raise_most_severe(failures)
-            return {s: r for s, r in zip(shards, results, strict=True)
-                    if not isinstance(r, BaseException)}
+            results = await gather_all(
+                _noting(unreachable, [s], self.at(node_for(topo, s), s, topo.epoch, call))
+                for s in shards)
+            return {s: r for s, r in zip(shards, results, strict=True) if r is not _UNREACHED}
 
         return await self.scatter(read)
 
@@ -116,23 +109,21 @@ class Dispatcher:
         call(stub, shards_of_that_node, epoch) -> one result per shard (a node of an older
         version, without the call, has its shards asked one by one). WrongShardError when the
         ring moved under them: run it inside `scatter`, taking the shards there. Given
-        `unreachable`, the shards of a node answering UNAVAILABLE (down) are noted there
-        instead, and left out of the results."""
+        `unreachable` (emptied first), the shards of a node answering UNAVAILABLE (down) are
+        noted there instead, and left out of the results."""
         epoch, groups = self.node_groups(shards)
         out: dict[str, T] = {}
+        if unreachable is not None:
+            unreachable.clear()
 
         async def ask(node: str, part: list[str]) -> None:
             async def one_by_one() -> list[T]:
                 return await gather_all(self.at(node, s, epoch, single) for s in part)
 
-            try:
-                results = await self.on_node(node, part, epoch, call, one_by_one)
-            except UnavailableError as err:
-                if unreachable is None:
-                    raise
-                unreachable.update((s, err) for s in part)
-                return
-            out.update(zip(part, results, strict=True))
+            results = await _noting(unreachable, part,
+                                    self.on_node(node, part, epoch, call, one_by_one))
+            if results is not _UNREACHED:
+                out.update(zip(part, results, strict=True))
 
         await gather_all(ask(node, part) for node, part in groups.items())
         return [out[s] for s in shards if s in out]
@@ -278,6 +269,22 @@ class Waited:
             return False
         await asyncio.sleep(0.1)
         return True
+
+
+_UNREACHED = object()  # what _noting answers for a call whose node is down
+
+
+async def _noting(unreachable: dict[str, UnavailableError] | None, keys: list[str],
+                  call: Awaitable[T]) -> Any:
+    """call's result; given `unreachable`, its UnavailableError (a node down) is noted there
+    for each of `keys` instead, and _UNREACHED answered."""
+    try:
+        return await call
+    except UnavailableError as err:
+        if unreachable is None:
+            raise
+        unreachable.update((k, err) for k in keys)
+        return _UNREACHED
 
 
 async def gather_all(coros) -> list:

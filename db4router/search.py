@@ -198,7 +198,7 @@ class Search:
             raise InvalidArgumentError("cursor is corrupt: not a search position")
         return after
 
-    async def stats(self, plan: SearchPlan, topo: Topology | None = None) -> Stats:
+    async def stats(self, plan: SearchPlan, topo: Topology) -> Stats:
         """Round 1: every shard's statistics summed into N, avgdl and IDF per phrase."""
 
         def stats_request(shard: str, epoch: int) -> node_pb2.SearchStatsRequest:
@@ -213,7 +213,6 @@ class Search:
                 requests=[stats_request(s, epoch) for s in shard_ids])
             return list((await stub.SearchStatsShards(req, timeout=NODE_TIMEOUT_S)).results)
 
-        topo = topo if topo is not None else self.dispatcher.view.require()
         shards = sorted(topo.ring.shards)
         per_node = await self._per_node(plan.index, shards, ask_node, ask, list, topo)
         answers = {s: _shard_stats(a) for part, results in per_node
